@@ -3,9 +3,10 @@ module github.com/runsc/runsc
 go 1.26.8
 
 require (
-	github.com/elastic/go-seccomp-bpf v1.6.0 // indirect
-	github.com/hugelgupf/p9 v0.3.0 // indirect
-	github.com/u-root/uio v0.0.0-20230305220412-3e8cd9d6bf63 // indirect
-	golang.org/x/net v0.41.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	github.com/elastic/go-seccomp-bpf v1.6.0
+	github.com/hugelgupf/p9 v0.3.0
+	github.com/u-root/uio v0.0.0-20230305220412-3e8cd9d6bf63
+	golang.org/x/sys v0.50.0
 )
+
+require golang.org/x/net v0.41.0 // indirect

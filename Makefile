@@ -1,0 +1,47 @@
+# Makefile for runsc. `make demo` and `make test` do all set-up on a fresh
+# Debian 12 machine (see README.md); BUILD.md explains the build.
+
+GO ?= go
+export PATH := /usr/local/go/bin:$(PATH)
+# runsc re-executes itself after pivot_root into a root that holds no
+# dynamic loader or libc, so it is always built static, without cgo.
+export CGO_ENABLED := 0
+GOFLAGS_BUILD := -trimpath -ldflags "-s -w"
+
+BIN := bin/runsc
+SOURCES := $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum
+
+.PHONY: all build deps test unit integration lint demo bench clean
+
+all: build
+
+build: $(BIN)
+
+$(BIN): $(SOURCES)
+	$(GO) build $(GOFLAGS_BUILD) -o $@ ./runsc
+
+# deps installs what the build and the tests need (idempotent).
+deps:
+	./scripts/deps.sh
+
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests)
+
+# integration needs root; as another user its tests skip with a message.
+integration: build
+	RUNSC_BINARY=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./tests/...
+
+test: deps lint unit integration
+
+demo: deps build
+	./scripts/demo.sh
+
+bench: deps build
+	@echo "make bench: placeholder until the benchmarks issue (#5) lands; no benchmark is run yet."
+
+clean:
+	rm -rf bin

@@ -1,0 +1,168 @@
+// Package gofer implements the gofer process: the only process of a
+// sandbox that can see host files. It confines itself (own mount, pid,
+// ipc, uts and net namespaces; a root holding only the served trees;
+// file capabilities only; a seccomp allowlist) and serves each tree over
+// 9P2000.L on a socket donated by the runtime.
+package gofer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Tree is one host tree served by the gofer: the container's root file
+// system or the source of a bind mount.
+type Tree struct {
+	// Source is the host path of a directory or regular file.
+	Source string
+	// ReadOnly refuses every mutation with EROFS; the tree is also
+	// mounted read-only inside the gofer.
+	ReadOnly bool
+}
+
+// scratchDirs are candidate mount points for the gofer's new root. Any
+// existing directory works: the mount is made in the gofer's own mount
+// namespace, never propagated to the host.
+var scratchDirs = []string{"/tmp", "/mnt", "/run", "/var", "/dev"}
+
+// treePath returns where tree i is mounted inside the gofer's root.
+func treePath(i int) string { return "/" + strconv.Itoa(i) }
+
+// pivotToTrees builds a root that holds only the given trees and
+// pivot_roots into it. It must run in a fresh mount namespace. Tree i is
+// mounted at /<i>, with nodev and nosuid (so a device node in a served
+// tree can never be opened by the gofer) and read-only when asked. The old
+// root is detached: afterwards no other host path is reachable.
+func pivotToTrees(trees []Tree) error {
+	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("making mounts slave: %w", err)
+	}
+	// Hold every source before mounting anything over a path that might
+	// lead to it.
+	fds := make([]int, len(trees))
+	isDir := make([]bool, len(trees))
+	defer func() {
+		for _, fd := range fds {
+			if fd > 0 {
+				unix.Close(fd)
+			}
+		}
+	}()
+	for i, t := range trees {
+		if !filepath.IsAbs(t.Source) {
+			return fmt.Errorf("tree %d source %q: not an absolute path", i, t.Source)
+		}
+		fd, err := unix.Open(t.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("opening tree %d source %q: %w", i, t.Source, err)
+		}
+		fds[i] = fd
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return fmt.Errorf("stat of tree %d source %q: %w", i, t.Source, err)
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			isDir[i] = true
+		case unix.S_IFREG:
+		default:
+			return fmt.Errorf("tree %d source %q: not a directory or regular file", i, t.Source)
+		}
+	}
+	newRoot, err := mountScratch()
+	if err != nil {
+		return err
+	}
+	for i, t := range trees {
+		target := filepath.Join(newRoot, treePath(i))
+		if isDir[i] {
+			err = unix.Mkdir(target, 0o755)
+		} else {
+			var fd int
+			fd, err = unix.Open(target, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+			if err == nil {
+				unix.Close(fd)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("making mount point for tree %d: %w", i, err)
+		}
+		src := "/proc/self/fd/" + strconv.Itoa(fds[i])
+		if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind mounting tree %d source %q: %w", i, t.Source, err)
+		}
+		if err := restrictMount(target, t.ReadOnly); err != nil {
+			return fmt.Errorf("restricting tree %d source %q: %w", i, t.Source, err)
+		}
+	}
+	// The root itself holds nothing writable.
+	if err := unix.Mount("", newRoot, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("remounting gofer root read-only: %w", err)
+	}
+	return pivotInto(newRoot)
+}
+
+// mountScratch mounts an empty tmpfs to become the new root and returns
+// its path.
+func mountScratch() (string, error) {
+	var lastErr error
+	for _, dir := range scratchDirs {
+		err := unix.Mount("runsc-gofer", dir, "tmpfs", unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=1m,nr_inodes=4096")
+		if err == nil {
+			return dir, nil
+		}
+		lastErr = err
+	}
+	return "", fmt.Errorf("mounting the gofer's root tmpfs: %w", lastErr)
+}
+
+// restrictMount makes the mount tree at target nodev and nosuid, and
+// read-only if ro, recursively where the kernel supports mount_setattr.
+func restrictMount(target string, ro bool) error {
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID}
+	if ro {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	err := unix.MountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW, attr)
+	if err != unix.ENOSYS {
+		return err
+	}
+	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_NODEV | unix.MS_NOSUID)
+	if ro {
+		flags |= unix.MS_RDONLY
+	}
+	return unix.Mount("", target, "", flags, "")
+}
+
+// pivotInto makes dir the root of the mount namespace and detaches the
+// old root.
+func pivotInto(dir string) error {
+	if err := unix.Chdir(dir); err != nil {
+		return fmt.Errorf("chdir to new root: %w", err)
+	}
+	// pivot_root(".", ".") stacks the old root on top of the new one;
+	// detaching "." then removes it.
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir to /: %w", err)
+	}
+	return nil
+}
+
+// checkNamespaced verifies that the process runs as pid 1 of its own pid
+// namespace, which the launcher (Command) arranges.
+func checkNamespaced() error {
+	if os.Getpid() != 1 {
+		return fmt.Errorf("gofer is pid %d, not 1: it must be started in new namespaces (use gofer.Command)", os.Getpid())
+	}
+	return nil
+}

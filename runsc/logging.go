@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+)
+
+// setupLogging installs the process-wide slog logger from the global
+// flags and returns a function closing the log files.
+func setupLogging(g *globals, stderr io.Writer) (func(), error) {
+	var closers []io.Closer
+	closeAll := func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
+	open := func(flagName, path string) (io.Writer, error) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flagName, err)
+		}
+		closers = append(closers, f)
+		return f, nil
+	}
+	newHandler := func(w io.Writer, level slog.Level) (slog.Handler, error) {
+		opts := &slog.HandlerOptions{Level: level}
+		switch g.LogFormat {
+		case "text":
+			return slog.NewTextHandler(w, opts), nil
+		case "json":
+			return slog.NewJSONHandler(w, opts), nil
+		}
+		return nil, fmt.Errorf("--log-format %q: want text or json", g.LogFormat)
+	}
+	level := slog.LevelWarn
+	if g.Debug {
+		level = slog.LevelDebug
+	}
+	var out io.Writer = stderr
+	if g.Log != "" {
+		w, err := open("log", g.Log)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		out = w
+	}
+	h, err := newHandler(out, level)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	handlers := []slog.Handler{h}
+	if g.DebugLog != "" {
+		w, err := open("debug-log", g.DebugLog)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		dh, _ := newHandler(w, slog.LevelDebug)
+		handlers = append(handlers, dh)
+	}
+	slog.SetDefault(slog.New(fanout(handlers)))
+	return closeAll, nil
+}
+
+// logError records a command's failure in the log files (stderr gets the
+// one-line message from runMain).
+func logError(err error) {
+	slog.Debug("command failed", "error", err)
+}
+
+// fanout sends each record to every handler that accepts its level.
+type fanout []slog.Handler
+
+func (f fanout) Enabled(ctx context.Context, l slog.Level) bool {
+	for _, h := range f {
+		if h.Enabled(ctx, l) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f fanout) Handle(ctx context.Context, r slog.Record) error {
+	for _, h := range f {
+		if h.Enabled(ctx, r.Level) {
+			h.Handle(ctx, r.Clone())
+		}
+	}
+	return nil
+}
+
+func (f fanout) WithAttrs(attrs []slog.Attr) slog.Handler {
+	out := make(fanout, len(f))
+	for i, h := range f {
+		out[i] = h.WithAttrs(attrs)
+	}
+	return out
+}
+
+func (f fanout) WithGroup(name string) slog.Handler {
+	out := make(fanout, len(f))
+	for i, h := range f {
+		out[i] = h.WithGroup(name)
+	}
+	return out
+}

@@ -1,0 +1,158 @@
+// Command runsc is a sandbox runtime for OCI containers: the processes of a
+// container run in a sandbox that sees no host file system, every file
+// coming over 9P from a separate, confined gofer process. It speaks the
+// runc command line.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// globals are the flags given before the command name.
+type globals struct {
+	// Root is the directory holding container state.
+	Root string
+	// Debug enables debug logging.
+	Debug bool
+	// DebugLog is a file that receives debug logs.
+	DebugLog string
+	// Log is the log file (default stderr).
+	Log string
+	// LogFormat is "text" or "json".
+	LogFormat string
+	// args are the global flags as given, passed on to child processes.
+	args []string
+}
+
+// command is one runsc subcommand.
+type command struct {
+	name     string
+	synopsis string
+	// hidden commands are internal: started by runsc itself.
+	hidden bool
+	run    func(g *globals, args []string) error
+}
+
+// commands is the registry, filled by each command's init.
+var commands = map[string]*command{}
+
+// register adds a command to the registry.
+func register(c *command) { commands[c.name] = c }
+
+func main() {
+	os.Exit(runMain(os.Args[1:], os.Stderr))
+}
+
+// runMain parses the global flags, sets up logging and runs the command.
+// It returns the exit status.
+func runMain(argv []string, stderr io.Writer) int {
+	g := &globals{}
+	fs := flag.NewFlagSet("runsc", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&g.Root, "root", "/var/run/runsc", "directory holding container state")
+	fs.BoolVar(&g.Debug, "debug", false, "enable debug logging")
+	fs.StringVar(&g.DebugLog, "debug-log", "", "also write debug logs to this file")
+	fs.StringVar(&g.Log, "log", "", "write logs to this file instead of stderr")
+	fs.StringVar(&g.LogFormat, "log-format", "text", "log format: text or json")
+	if err := fs.Parse(argv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(fs, os.Stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "runsc: %s\n", oneLine(err.Error()))
+		return 1
+	}
+	rest := fs.Args()
+	g.args = argv[:len(argv)-len(rest)]
+	if len(rest) == 0 {
+		usage(fs, stderr)
+		return 1
+	}
+	cmd, ok := commands[rest[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "runsc: unknown command %q (see runsc --help)\n", rest[0])
+		return 1
+	}
+	closeLog, err := setupLogging(g, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "runsc: %v\n", err)
+		return 1
+	}
+	defer closeLog()
+	if err := cmd.run(g, rest[1:]); err != nil {
+		var ee exitError
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, &ee):
+			return int(ee)
+		}
+		logError(err)
+		fmt.Fprintf(stderr, "runsc: %s\n", oneLine(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+// exitError makes runMain exit with that status and no message.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// oneLine folds a message onto a single line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// usage prints the global usage.
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "usage: runsc [global flags] COMMAND [flags] [args]\n\ncommands:\n")
+	names := make([]string, 0, len(commands))
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].synopsis)
+	}
+	fmt.Fprintf(w, "\nglobal flags:\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// flagArgs holds each command's argument synopsis for its usage line.
+var flagArgs = map[string]string{}
+
+// newFlagSet returns the flag set of a command. Errors are reported by
+// parseFlags in one line; -h prints the usage on stdout.
+func newFlagSet(name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	flagArgs[name] = args
+	return fs
+}
+
+// parseFlags parses a command's flags. A bad flag is an error naming it,
+// prefixed with the command.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(os.Stdout, "usage: runsc %s [flags] %s\n", fs.Name(), flagArgs[fs.Name()])
+		fs.SetOutput(os.Stdout)
+		fs.PrintDefaults()
+		return flag.ErrHelp
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", fs.Name(), err)
+	}
+	return nil
+}

@@ -1,0 +1,28 @@
+#!/bin/sh
+# deps.sh installs what building and testing runsc needs on Debian 12.
+# It is idempotent and quick when everything is present.
+set -eu
+export PATH=/usr/local/go/bin:$PATH
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "deps: Go is not installed (expected at /usr/local/go, see BUILD.md)" >&2
+	exit 1
+fi
+
+# Debian packages used by the tests. None are needed yet beyond the base
+# system; the list grows with the integration suites.
+PKGS=""
+missing=""
+for p in $PKGS; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps: need root to install:$missing" >&2
+		exit 1
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+fi
+
+go mod download
