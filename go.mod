@@ -10,3 +10,5 @@ require (
 )
 
 require golang.org/x/net v0.41.0 // indirect
+
+replace github.com/hugelgupf/p9 => ./third_party/p9

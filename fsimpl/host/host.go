@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/hugelgupf/p9/fsimpl/templatefs"
 	"github.com/hugelgupf/p9/p9"
 	"golang.org/x/sys/unix"
 )
@@ -153,9 +152,6 @@ func (a *Attacher) Attach() (p9.File, error) {
 // file exists, and calls Renamed under its global lock, so parent and name
 // are stable during every other operation.
 type file struct {
-	templatefs.NotLockable
-	templatefs.XattrUnimplemented
-
 	a *Attacher
 	// parent is the directory containing this file; nil for a directory
 	// root.
