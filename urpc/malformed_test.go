@@ -165,6 +165,11 @@ func TestMalformedFrames(t *testing.T) {
 		})
 	}
 
+	// Let the good client finish at least one call alongside the
+	// malformed connections before stopping it.
+	for deadline := time.Now().Add(10 * time.Second); goodCalls.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	if goodCalls.Load() == 0 {

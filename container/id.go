@@ -1,0 +1,35 @@
+// Package container manages the lifecycle and on-disk state of containers
+// and their sandboxes: IDs, state files, locking and pod grouping.
+package container
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+)
+
+// MaxIDLength is the longest container ID accepted.
+const MaxIDLength = 1024
+
+// idCharset is the set of characters a container ID may use.
+var idCharset = regexp.MustCompile(`^[\w+.-]+$`)
+
+// ValidateID checks a container ID before anything is created for it: it
+// must be non-empty, at most MaxIDLength bytes, path-clean
+// (path.Clean(id) == id), contain no '/', not be "." or "..", and use only
+// letters, digits and "_+.-".
+func ValidateID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("invalid container ID %q: empty", id)
+	case len(id) > MaxIDLength:
+		return fmt.Errorf("invalid container ID %.32q...: longer than %d bytes", id, MaxIDLength)
+	case id == "." || id == "..":
+		return fmt.Errorf("invalid container ID %q: not a name", id)
+	case path.Clean(id) != id:
+		return fmt.Errorf("invalid container ID %q: not a clean path component", id)
+	case !idCharset.MatchString(id):
+		return fmt.Errorf("invalid container ID %q: only letters, digits and _+.- are allowed", id)
+	}
+	return nil
+}
