@@ -1,0 +1,77 @@
+package fuse9p
+
+import (
+	"context"
+	"io"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/hugelgupf/p9/p9"
+)
+
+// handle is an open file: an opened 9P fid.
+type handle struct {
+	file p9.File
+}
+
+var (
+	_ fs.FileReader   = (*handle)(nil)
+	_ fs.FileWriter   = (*handle)(nil)
+	_ fs.FileFsyncer  = (*handle)(nil)
+	_ fs.FileReleaser = (*handle)(nil)
+	_ fs.FileFlusher  = (*handle)(nil)
+)
+
+// Read implements fs.FileReader. A 9P read returns at most msize bytes, so
+// it loops until dest is full or the file ends.
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	total := 0
+	for total < len(dest) {
+		n, err := h.file.ReadAt(dest[total:], off+int64(total))
+		total += n
+		if err == io.EOF || (err == nil && n == 0) {
+			break
+		}
+		if err != nil {
+			if total > 0 {
+				break
+			}
+			return nil, toErrno(err)
+		}
+	}
+	return fuse.ReadResultData(dest[:total]), 0
+}
+
+// Write implements fs.FileWriter.
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	total := 0
+	for total < len(data) {
+		n, err := h.file.WriteAt(data[total:], off+int64(total))
+		total += n
+		if err != nil {
+			if total > 0 {
+				break
+			}
+			return 0, toErrno(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return uint32(total), 0
+}
+
+// Fsync implements fs.FileFsyncer.
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return toErrno(h.file.FSync())
+}
+
+// Flush implements fs.FileFlusher: writes go straight to the gofer, so
+// there is nothing to flush.
+func (h *handle) Flush(ctx context.Context) syscall.Errno { return 0 }
+
+// Release implements fs.FileReleaser.
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	return toErrno(h.file.Close())
+}
