@@ -21,7 +21,6 @@ import (
 // goferEnd is the server side of the last mountTree's connection.
 var goferEnd net.Conn
 
-
 // mountTree serves dir with the host file system over a socket pair and
 // mounts it with fuse9p; it returns the mount point.
 func mountTree(t *testing.T, dir string, opts Options) (string, func()) {
