@@ -10,6 +10,9 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require golang.org/x/net v0.41.0 // indirect
+require (
+	github.com/opencontainers/runtime-spec v1.3.0 // indirect
+	golang.org/x/net v0.41.0 // indirect
+)
 
 replace github.com/hugelgupf/p9 => ./third_party/p9

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/runsc/runsc/pivot"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,12 +23,10 @@ type Tree struct {
 	// ReadOnly refuses every mutation with EROFS; the tree is also
 	// mounted read-only inside the gofer.
 	ReadOnly bool
+	// Recursive serves the mounts below Source too (an rbind); otherwise
+	// only the file system Source is on is served (a bind).
+	Recursive bool
 }
-
-// scratchDirs are candidate mount points for the gofer's new root. Any
-// existing directory works: the mount is made in the gofer's own mount
-// namespace, never propagated to the host.
-var scratchDirs = []string{"/tmp", "/mnt", "/run", "/var", "/dev"}
 
 // treePath returns where tree i is mounted inside the gofer's root.
 func treePath(i int) string { return "/" + strconv.Itoa(i) }
@@ -38,8 +37,8 @@ func treePath(i int) string { return "/" + strconv.Itoa(i) }
 // tree can never be opened by the gofer) and read-only when asked. The old
 // root is detached: afterwards no other host path is reachable.
 func pivotToTrees(trees []Tree) error {
-	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("making mounts slave: %w", err)
+	if err := pivot.MakeSlave(); err != nil {
+		return err
 	}
 	// Hold every source before mounting anything over a path that might
 	// lead to it.
@@ -73,7 +72,7 @@ func pivotToTrees(trees []Tree) error {
 			return fmt.Errorf("tree %d source %q: not a directory or regular file", i, t.Source)
 		}
 	}
-	newRoot, err := mountScratch()
+	newRoot, err := pivot.MountScratch("runsc-gofer", unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=1m,nr_inodes=4096")
 	if err != nil {
 		return err
 	}
@@ -92,7 +91,11 @@ func pivotToTrees(trees []Tree) error {
 			return fmt.Errorf("making mount point for tree %d: %w", i, err)
 		}
 		src := "/proc/self/fd/" + strconv.Itoa(fds[i])
-		if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		flags := uintptr(unix.MS_BIND)
+		if t.Recursive {
+			flags |= unix.MS_REC
+		}
+		if err := unix.Mount(src, target, "", flags, ""); err != nil {
 			return fmt.Errorf("bind mounting tree %d source %q: %w", i, t.Source, err)
 		}
 		if err := restrictMount(target, t.ReadOnly); err != nil {
@@ -103,21 +106,7 @@ func pivotToTrees(trees []Tree) error {
 	if err := unix.Mount("", newRoot, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("remounting gofer root read-only: %w", err)
 	}
-	return pivotInto(newRoot)
-}
-
-// mountScratch mounts an empty tmpfs to become the new root and returns
-// its path.
-func mountScratch() (string, error) {
-	var lastErr error
-	for _, dir := range scratchDirs {
-		err := unix.Mount("runsc-gofer", dir, "tmpfs", unix.MS_NODEV|unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=1m,nr_inodes=4096")
-		if err == nil {
-			return dir, nil
-		}
-		lastErr = err
-	}
-	return "", fmt.Errorf("mounting the gofer's root tmpfs: %w", lastErr)
+	return pivot.Into(newRoot)
 }
 
 // restrictMount makes the mount tree at target nodev and nosuid, and
@@ -136,26 +125,6 @@ func restrictMount(target string, ro bool) error {
 		flags |= unix.MS_RDONLY
 	}
 	return unix.Mount("", target, "", flags, "")
-}
-
-// pivotInto makes dir the root of the mount namespace and detaches the
-// old root.
-func pivotInto(dir string) error {
-	if err := unix.Chdir(dir); err != nil {
-		return fmt.Errorf("chdir to new root: %w", err)
-	}
-	// pivot_root(".", ".") stacks the old root on top of the new one;
-	// detaching "." then removes it.
-	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root: %w", err)
-	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detaching old root: %w", err)
-	}
-	if err := unix.Chdir("/"); err != nil {
-		return fmt.Errorf("chdir to /: %w", err)
-	}
-	return nil
 }
 
 // checkNamespaced verifies that the process runs as pid 1 of its own pid

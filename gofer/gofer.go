@@ -60,6 +60,9 @@ func (c *Config) Args() []string {
 		if t.ReadOnly {
 			mode = "ro"
 		}
+		if t.Recursive {
+			mode += "+rec"
+		}
 		args = append(args, "--tree="+mode+":"+t.Source)
 	}
 	fds := make([]string, len(c.IOFDs))
@@ -69,16 +72,19 @@ func (c *Config) Args() []string {
 	return append(args, "--io-fds="+strings.Join(fds, ","))
 }
 
-// ParseTree parses a --tree value, "rw:/path" or "ro:/path".
+// ParseTree parses a --tree value: "rw:/path" or "ro:/path", with
+// "+rec" after the mode ("ro+rec:/path") to serve the mounts below the
+// path too.
 func ParseTree(v string) (Tree, error) {
 	mode, path, ok := strings.Cut(v, ":")
+	mode, rec := strings.CutSuffix(mode, "+rec")
 	if !ok || (mode != "ro" && mode != "rw") {
-		return Tree{}, fmt.Errorf("--tree %q: want ro:PATH or rw:PATH", v)
+		return Tree{}, fmt.Errorf("--tree %q: want ro:PATH or rw:PATH (optionally ro+rec: or rw+rec:)", v)
 	}
 	if !strings.HasPrefix(path, "/") {
 		return Tree{}, fmt.Errorf("--tree %q: path must be absolute", v)
 	}
-	return Tree{Source: path, ReadOnly: mode == "ro"}, nil
+	return Tree{Source: path, ReadOnly: mode == "ro", Recursive: rec}, nil
 }
 
 // ParseFDs parses a comma-separated --io-fds value.
