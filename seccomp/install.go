@@ -1,0 +1,48 @@
+package seccomp
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// installFlags are the filter flags Install accepts.
+const installFlags = unix.SECCOMP_FILTER_FLAG_LOG | unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
+
+// Install loads prog as a seccomp filter on the calling thread only; it never
+// synchronises the filter to other threads (no SECCOMP_FILTER_FLAG_TSYNC). The
+// caller must have locked its OS thread and should execve next. flags is a
+// mask from Flags: SECCOMP_FILTER_FLAG_LOG and SECCOMP_FILTER_FLAG_SPEC_ALLOW
+// are accepted, any other bit is an error.
+//
+// The kernel accepts the filter only if the thread has no_new_privs set or
+// holds CAP_SYS_ADMIN in its user namespace. Install uses seccomp(2) and falls
+// back to prctl(PR_SET_SECCOMP) on kernels without it when flags is 0.
+func Install(prog []unix.SockFilter, flags uint) error {
+	if len(prog) == 0 {
+		return errors.New("seccomp filter is empty")
+	}
+	if len(prog) > unix.BPF_MAXINSNS {
+		return fmt.Errorf("seccomp filter too long: %d instructions, the kernel allows %d", len(prog), unix.BPF_MAXINSNS)
+	}
+	if flags&^installFlags != 0 {
+		return fmt.Errorf("seccomp filter flags %#x: unsupported (only SECCOMP_FILTER_FLAG_LOG and SECCOMP_FILTER_FLAG_SPEC_ALLOW)", flags)
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(flags), uintptr(unsafe.Pointer(&fprog)))
+	if errno == unix.ENOSYS && flags == 0 {
+		_, _, errno = unix.Syscall6(unix.SYS_PRCTL, unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&fprog)), 0, 0, 0)
+	}
+	runtime.KeepAlive(prog)
+	runtime.KeepAlive(&fprog)
+	switch errno {
+	case 0:
+		return nil
+	case unix.EACCES:
+		return fmt.Errorf("loading seccomp filter: %w (needs no_new_privs or CAP_SYS_ADMIN)", errno)
+	}
+	return fmt.Errorf("loading seccomp filter: %w", errno)
+}
