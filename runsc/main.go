@@ -26,6 +26,10 @@ type globals struct {
 	Log string
 	// LogFormat is "text" or "json".
 	LogFormat string
+	// Overlay2 is the root overlay: "root:memory" or "none".
+	Overlay2 string
+	// Network is "sandbox" (a new network namespace) or "host".
+	Network string
 	// args are the global flags as given, passed on to child processes.
 	args []string
 }
@@ -60,6 +64,11 @@ func runMain(argv []string, stderr io.Writer) int {
 	fs.StringVar(&g.DebugLog, "debug-log", "", "also write debug logs to this file")
 	fs.StringVar(&g.Log, "log", "", "write logs to this file instead of stderr")
 	fs.StringVar(&g.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&g.Overlay2, "overlay2", "root:memory", "container root overlay: root:memory (writes stay in the sandbox) or none (writes go to the host through the gofer)")
+	fs.StringVar(&g.Network, "network", "sandbox", "network: sandbox (a new network namespace) or host")
+	fs.Bool("systemd-cgroup", false, "accepted for runc compatibility")
+	fs.String("rootless", "auto", "accepted for runc compatibility")
+	fs.String("criu", "", "accepted for runc compatibility")
 	if err := fs.Parse(argv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(fs, os.Stdout)

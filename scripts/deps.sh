@@ -9,9 +9,9 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 
-# Debian packages used by the tests. None are needed yet beyond the base
-# system; the list grows with the integration suites.
-PKGS=""
+# Debian packages used by the tests: busybox-static makes the test
+# bundles' root file systems (scripts/mkrootfs.sh).
+PKGS="busybox-static"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -1,6 +1,8 @@
-// Package container manages the lifecycle and on-disk state of containers
-// and their sandboxes: IDs, state files, locking and pod grouping.
-package container
+// Package specutils provides what both sides of runsc need to know about
+// OCI specs and container IDs: validation, mount option flags,
+// capability names. The host CLI validates before creating anything; the
+// sandbox validates again what it is handed.
+package specutils
 
 import (
 	"fmt"

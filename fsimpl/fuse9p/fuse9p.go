@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
+	"golang.org/x/sys/unix"
 )
 
 // Options configures a mount.
@@ -37,65 +39,142 @@ type Options struct {
 // maxWrite is the largest FUSE write; one 9P message carries it.
 const maxWrite = 1 << 20
 
-// Mount connects a 9P client to the gofer over conn, attaches to its tree
-// and mounts it at dir. The returned server is already serving; Unmount
-// it (or close the gofer connection, which fails every request with EIO).
-func Mount(dir string, conn net.Conn, opts Options) (*fuse.Server, *p9.Client, error) {
-	msize := opts.MessageSize
+// Tree is a gofer tree the sandbox is attached to, ready to be mounted.
+type Tree struct {
+	client *p9.Client
+	root   p9.File
+	qid    p9.QID
+	attr   p9.Attr
+}
+
+// Dial connects a 9P client to the gofer over conn and attaches to its
+// tree. msize 0 means 1 MiB plus headers. On error conn is closed.
+func Dial(conn net.Conn, msize uint32) (*Tree, error) {
 	if msize == 0 {
 		msize = maxWrite + 4096
 	}
 	client, err := p9.NewClient(conn, p9.WithMessageSize(msize))
 	if err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("9P handshake with gofer: %w", err)
+		return nil, fmt.Errorf("9P handshake with gofer: %w", err)
 	}
 	root, err := client.Attach("/")
 	if err != nil {
 		client.Close()
-		return nil, nil, fmt.Errorf("attaching to gofer tree: %w", err)
+		return nil, fmt.Errorf("attaching to gofer tree: %w", err)
 	}
 	qid, _, attr, err := root.GetAttr(p9.AttrMaskAll)
 	if err != nil {
 		root.Close()
 		client.Close()
-		return nil, nil, fmt.Errorf("stat of gofer tree root: %w", err)
+		return nil, fmt.Errorf("stat of gofer tree root: %w", err)
 	}
+	return &Tree{client: client, root: root, qid: qid, attr: attr}, nil
+}
+
+// IsDir reports whether the tree's root is a directory (else it is a
+// single regular file, mounted on a file).
+func (t *Tree) IsDir() bool { return t.attr.Mode.IsDir() }
+
+// Close drops the connection without mounting.
+func (t *Tree) Close() error {
+	t.root.Close()
+	return t.client.Close()
+}
+
+// Mounted is a mounted tree being served.
+type Mounted struct {
+	dir    string
+	server *fuse.Server
+}
+
+// Unmount detaches the mount; the FUSE server then stops. Close the tree
+// afterwards.
+func (m *Mounted) Unmount() error {
+	err := unix.Unmount(m.dir, unix.MNT_DETACH)
+	m.server.Wait()
+	return err
+}
+
+// Mount mounts the tree at dir, a directory. A single-file tree appears
+// as dir/FileName. The mount is made here, with
+// mount(2) on a /dev/fuse descriptor this package opens (so a tree may be
+// a single file, and no fusermount is ever involved); go-fuse then serves
+// that descriptor.
+func (t *Tree) Mount(dir string, opts Options) (*Mounted, error) {
 	name := opts.Name
 	if name == "" {
 		name = "runsc-9p"
 	}
-	timeout := opts.Timeout
-	mountOpts := []string{"default_permissions"}
-	if opts.ReadOnly {
-		mountOpts = append(mountOpts, "ro")
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return nil, fmt.Errorf("mount point %q: %w", dir, err)
 	}
-	rootNode := &node{file: root, isDir: attr.Mode.IsDir()}
+	fd, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening /dev/fuse: %w", err)
+	}
+	data := fmt.Sprintf("fd=%d,rootmode=%o,user_id=0,group_id=0,max_read=%d,allow_other,default_permissions", fd, st.Mode&unix.S_IFMT, maxWrite)
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+	if opts.ReadOnly {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount(name, dir, "fuse.runsc", flags, data); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("mounting FUSE at %q: %w", dir, err)
+	}
+	timeout := opts.Timeout
+	var rootNode fs.InodeEmbedder = &node{file: t.root, isDir: true}
+	rootIno := t.qid.Path
+	if !t.IsDir() {
+		rootNode = &fileHolder{file: t.root, qid: t.qid, attr: t.attr}
+		// The file keeps its own inode number; the holder takes one
+		// no file system uses for a regular file.
+		rootIno = 1
+	}
 	fsOpts := &fs.Options{
 		EntryTimeout:    &timeout,
 		AttrTimeout:     &timeout,
 		NegativeTimeout: &timeout,
-		RootStableAttr:  &fs.StableAttr{Ino: qid.Path, Mode: uint32(attr.Mode.FileType())},
+		RootStableAttr:  &fs.StableAttr{Ino: rootIno},
 		MountOptions: fuse.MountOptions{
-			AllowOther:   true,
-			DirectMount:  true,
 			FsName:       name,
 			Name:         "runsc",
 			MaxWrite:     maxWrite,
 			MaxReadAhead: maxWrite,
-			Options:      mountOpts,
 			Debug:        opts.Debug,
 			// Extended attributes are not served by the gofer.
 			DisableXAttrs: true,
 		},
 	}
-	srv, err := fs.Mount(dir, rootNode, fsOpts)
+	// "/dev/fd/N" tells go-fuse to serve an already mounted descriptor.
+	srv, err := fuse.NewServer(fs.NewNodeFS(rootNode, fsOpts), "/dev/fd/"+strconv.Itoa(fd), &fsOpts.MountOptions)
 	if err != nil {
-		root.Close()
-		client.Close()
-		return nil, nil, fmt.Errorf("mounting FUSE at %q: %w", dir, err)
+		unix.Unmount(dir, unix.MNT_DETACH)
+		unix.Close(fd)
+		return nil, fmt.Errorf("serving FUSE at %q: %w", dir, err)
 	}
-	return srv, client, nil
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
+		unix.Unmount(dir, unix.MNT_DETACH)
+		return nil, fmt.Errorf("serving FUSE at %q: %w", dir, err)
+	}
+	return &Mounted{dir: dir, server: srv}, nil
+}
+
+// Mount dials the gofer over conn and mounts its tree at dir: Dial, then
+// Tree.Mount.
+func Mount(dir string, conn net.Conn, opts Options) (*Mounted, *Tree, error) {
+	t, err := Dial(conn, opts.MessageSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := t.Mount(dir, opts)
+	if err != nil {
+		t.Close()
+		return nil, nil, err
+	}
+	return m, t, nil
 }
 
 // toErrno converts a 9P client error to an errno. A broken connection

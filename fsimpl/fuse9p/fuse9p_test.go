@@ -228,3 +228,53 @@ func TestGoferGoneIsEIO(t *testing.T) {
 		t.Fatal("read hangs after the gofer left")
 	}
 }
+
+func TestSingleFileTree(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount FUSE")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "resolv.conf")
+	os.WriteFile(file, []byte("nameserver 10.0.0.1\n"), 0o644)
+	a, err := host.Open(file, host.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	fds, _ := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	f0, f1 := os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
+	c0, _ := net.FileConn(f0)
+	c1, _ := net.FileConn(f1)
+	f0.Close()
+	f1.Close()
+	go gofer.Serve(c0, a, ulog.Null)
+	tree, err := Dial(c1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tree.IsDir() {
+		t.Fatal("file tree reports a directory")
+	}
+	mnt := t.TempDir()
+	srv, err := tree.Mount(mnt, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Unmount(); tree.Close() }()
+	if b, err := os.ReadFile(filepath.Join(mnt, FileName)); err != nil || string(b) != "nameserver 10.0.0.1\n" {
+		t.Fatalf("read %q %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, FileName), []byte("nameserver 10.0.0.2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "nameserver 10.0.0.2\n" {
+		t.Fatalf("host file holds %q", b)
+	}
+	ents, err := os.ReadDir(mnt)
+	if err != nil || len(ents) != 1 || ents[0].Name() != FileName {
+		t.Fatalf("holder lists %v %v", ents, err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "other")); !os.IsNotExist(err) {
+		t.Fatalf("holder has another entry: %v", err)
+	}
+}

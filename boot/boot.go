@@ -1,0 +1,143 @@
+// Package boot implements the sandbox: the process (`runsc boot`) that
+// holds a pod's containers. Its root is an empty tmpfs, so no host path is
+// mounted in it; each container's files are FUSE file systems backed by
+// 9P connections to that container's gofer, assembled under
+// /__containers__/<cid>. A urpc controller creates, starts, signals and
+// waits for containers, whose processes it forks and reaps.
+package boot
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+
+	"github.com/runsc/runsc/pivot"
+	"github.com/runsc/runsc/urpc"
+	"golang.org/x/sys/unix"
+)
+
+// Paths inside the sandbox.
+const (
+	// ContainersDir holds each container's root at ContainersDir/<cid>.
+	ContainersDir = "/__containers__"
+	// mountsDir holds each container's gofer trees at mountsDir/<cid>.
+	mountsDir = "/__mounts__"
+)
+
+// Namespaces are the namespaces the sandbox is started in; the network
+// namespace is added unless the sandbox joins another.
+const Namespaces = unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+
+// Args configures `runsc boot`.
+type Args struct {
+	// ControllerFD is a listening unix socket for the controller.
+	ControllerFD int
+	// NewNetwork is set when the sandbox got a new, empty network
+	// namespace: its loopback interface is brought up.
+	NewNetwork bool
+}
+
+// Run sets up the sandbox and serves the controller until the process is
+// killed. It must run as pid 1 of the namespaces listed in Namespaces.
+func Run(args Args) error {
+	if os.Getpid() != 1 {
+		return fmt.Errorf("boot: pid %d is not 1: the sandbox must be started in new namespaces", os.Getpid())
+	}
+	lf := os.NewFile(uintptr(args.ControllerFD), "controller")
+	l, err := net.FileListener(lf)
+	lf.Close()
+	if err != nil {
+		return fmt.Errorf("boot: controller fd %d: %w", args.ControllerFD, err)
+	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		return fmt.Errorf("boot: controller fd %d is not a unix socket", args.ControllerFD)
+	}
+	if err := setupRoot(); err != nil {
+		return fmt.Errorf("boot: %w", err)
+	}
+	if args.NewNetwork {
+		if err := loopbackUp(); err != nil {
+			return fmt.Errorf("boot: %w", err)
+		}
+	}
+	ignoreTerminalSignals()
+	s := newSandbox()
+	go s.reap()
+	srv := urpc.NewServer()
+	if err := srv.Register(&containerManager{s: s}); err != nil {
+		return fmt.Errorf("boot: registering controller: %w", err)
+	}
+	slog.Debug("sandbox serving", "pid", os.Getpid())
+	return srv.Serve(ul)
+}
+
+// setupRoot makes an empty tmpfs the sandbox's root: it holds only the
+// directories for containers, a proc of the sandbox's pid namespace, and
+// the two device nodes the sandbox itself uses (/dev/fuse to serve FUSE,
+// /dev/null for child processes).
+func setupRoot() error {
+	if err := pivot.MakeSlave(); err != nil {
+		return err
+	}
+	root, err := pivot.MountScratch("runsc-sandbox", unix.MS_NOSUID, "mode=0755")
+	if err != nil {
+		return err
+	}
+	for _, d := range []string{ContainersDir, mountsDir, "/proc", "/dev"} {
+		if err := os.Mkdir(root+d, 0o755); err != nil {
+			return fmt.Errorf("making sandbox %s: %w", d, err)
+		}
+	}
+	for _, n := range []struct {
+		name         string
+		mode         uint32
+		major, minor uint32
+	}{
+		{"/dev/fuse", 0o600, 10, 229},
+		{"/dev/null", 0o666, 1, 3},
+	} {
+		if err := unix.Mknod(root+n.name, unix.S_IFCHR|n.mode, int(unix.Mkdev(n.major, n.minor))); err != nil {
+			return fmt.Errorf("making sandbox %s: %w", n.name, err)
+		}
+		if err := unix.Chmod(root+n.name, n.mode); err != nil {
+			return fmt.Errorf("chmod sandbox %s: %w", n.name, err)
+		}
+	}
+	if err := pivot.Into(root); err != nil {
+		return err
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting sandbox /proc: %w", err)
+	}
+	return nil
+}
+
+// loopbackUp brings up the loopback interface of a new network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket for loopback setup: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("reading lo flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	return nil
+}
+
+// ignoreTerminalSignals keeps the sandbox (pid 1, which ignores unhandled
+// signals anyway) from acting on job-control signals.
+func ignoreTerminalSignals() {
+	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTTIN, unix.SIGTTOU)
+}

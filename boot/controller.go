@@ -1,0 +1,303 @@
+package boot
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/specutils"
+	"github.com/runsc/runsc/urpc"
+	"golang.org/x/sys/unix"
+)
+
+// Controller methods, called by the runsc CLI over urpc.
+const (
+	// MethodCreate mounts a container's root and forks its init, which
+	// waits for MethodStart.
+	MethodCreate = "containerManager.Create"
+	// MethodStart lets a created container's init exec the process.
+	MethodStart = "containerManager.Start"
+	// MethodWait waits for a container's init to exit.
+	MethodWait = "containerManager.Wait"
+	// MethodSignal signals a container's init, or all its processes.
+	MethodSignal = "containerManager.Signal"
+	// MethodState reports a container's status.
+	MethodState = "containerManager.State"
+	// MethodProcesses lists a container's processes.
+	MethodProcesses = "containerManager.Processes"
+)
+
+// CreateArgs are the arguments of MethodCreate.
+//
+// FilePayload carries, in order: the container's stdio (stdin, stdout,
+// stderr), or, when Spec.Process.Terminal is set, a single connected
+// console socket on which the pty master is sent; then one connected 9P
+// socket per gofer tree: the root file system first, then each bind mount
+// of Spec.Mounts in spec order.
+type CreateArgs struct {
+	// CID is the container ID, validated again here.
+	CID string
+	// Spec is the container's OCI spec, with host paths resolved.
+	Spec *specs.Spec
+	// Overlay is OverlayMemory or OverlayNone.
+	Overlay string
+	urpc.FilePayload
+}
+
+// CreateResult is the result of MethodCreate.
+type CreateResult struct {
+	// PID is the container init's pid in the sandbox's pid namespace.
+	PID int
+}
+
+// CIDArgs name a container; the argument of MethodStart, MethodWait,
+// MethodState and MethodProcesses.
+type CIDArgs struct {
+	CID string
+}
+
+// Empty is a result without content.
+type Empty struct{}
+
+// WaitResult is the result of MethodWait.
+type WaitResult struct {
+	// ExitStatus is the init's exit code, 128+signal if it was killed.
+	ExitStatus int
+}
+
+// SignalArgs are the arguments of MethodSignal.
+type SignalArgs struct {
+	CID    string
+	Signal int
+	// All signals every process of the container, not just its init.
+	All bool
+}
+
+// StateResult is the result of MethodState.
+type StateResult struct {
+	// Status is created, running or stopped.
+	Status string
+	// PID is the init's pid in the sandbox's pid namespace, 0 once
+	// stopped.
+	PID int
+	// ExitStatus is set once stopped.
+	ExitStatus int
+}
+
+// Process is one process of a container.
+type Process struct {
+	// PID and PPID are in the sandbox's pid namespace.
+	PID, PPID int
+	// Cmd is the command name.
+	Cmd string
+}
+
+// ProcessesResult is the result of MethodProcesses.
+type ProcessesResult struct {
+	Processes []Process
+}
+
+// containerManager is the controller's urpc service.
+type containerManager struct {
+	s *sandbox
+}
+
+// Create implements MethodCreate.
+func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
+	if err := specutils.ValidateID(args.CID); err != nil {
+		return err
+	}
+	if args.Spec == nil || args.Spec.Process == nil || args.Spec.Root == nil {
+		return fmt.Errorf("create %q: spec without process or root", args.CID)
+	}
+	files := args.Files
+	nstdio := 3
+	if args.Spec.Process.Terminal {
+		nstdio = 1
+	}
+	binds := bindMounts(args.Spec)
+	if len(files) != nstdio+1+len(binds) {
+		return fmt.Errorf("create %q: got %d files, want %d stdio, 1 root and %d bind mount connections", args.CID, len(files), nstdio, len(binds))
+	}
+	s := m.s
+	c := &ctr{cid: args.CID, spec: args.Spec, status: StatusCreated, stopped: make(chan struct{})}
+	s.mu.Lock()
+	if _, dup := s.containers[args.CID]; dup {
+		s.mu.Unlock()
+		return fmt.Errorf("container %q already exists in this sandbox", args.CID)
+	}
+	s.containers[args.CID] = c
+	s.mu.Unlock()
+	ok := false
+	defer func() {
+		if !ok {
+			s.mu.Lock()
+			delete(s.containers, args.CID)
+			s.mu.Unlock()
+		}
+	}()
+	// The 9P sockets are consumed by the mounts; dup them out of the
+	// payload, which urpc closes after the call.
+	conns := make([]*os.File, 0, len(files)-nstdio)
+	for _, f := range files[nstdio:] {
+		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("create %q: %w", args.CID, err)
+		}
+		conns = append(conns, os.NewFile(uintptr(fd), f.Name()))
+	}
+	if err := s.mountTrees(c, conns, args.Overlay); err != nil {
+		return fmt.Errorf("create %q: %w", args.CID, err)
+	}
+	pid, err := s.startInit(c, files[:nstdio])
+	if err != nil {
+		c.unmount(append(mountPoints(c.cid), filepath.Join(ContainersDir, c.cid)))
+		return fmt.Errorf("create %q: %w", args.CID, err)
+	}
+	ok = true
+	res.PID = pid
+	return nil
+}
+
+// mountPoints lists the tree mount points of cid for cleanup.
+func mountPoints(cid string) []string {
+	ents, _ := os.ReadDir(filepath.Join(mountsDir, cid))
+	var out []string
+	for _, e := range ents {
+		out = append(out, filepath.Join(mountsDir, cid, e.Name()))
+	}
+	return out
+}
+
+// Start implements MethodStart.
+func (m *containerManager) Start(args *CIDArgs, _ *Empty) error {
+	c, err := m.s.get(args.CID)
+	if err != nil {
+		return err
+	}
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	if c.status != StatusCreated || c.start == nil {
+		return fmt.Errorf("container %q is %s, not created", c.cid, c.status)
+	}
+	_, err = c.start.Write([]byte{1})
+	c.start.Close()
+	c.start = nil
+	if err != nil {
+		return fmt.Errorf("starting container %q: %w", c.cid, err)
+	}
+	c.status = StatusRunning
+	return nil
+}
+
+// Wait implements MethodWait.
+func (m *containerManager) Wait(args *CIDArgs, res *WaitResult) error {
+	c, err := m.s.get(args.CID)
+	if err != nil {
+		return err
+	}
+	<-c.stopped
+	m.s.mu.Lock()
+	res.ExitStatus = exitCode(c.exitStatus)
+	m.s.mu.Unlock()
+	return nil
+}
+
+// Signal implements MethodSignal.
+func (m *containerManager) Signal(args *SignalArgs, _ *Empty) error {
+	c, err := m.s.get(args.CID)
+	if err != nil {
+		return err
+	}
+	if args.Signal <= 0 || args.Signal > 64 {
+		return fmt.Errorf("signal %d: out of range", args.Signal)
+	}
+	m.s.mu.Lock()
+	pid, status := c.initPID, c.status
+	m.s.mu.Unlock()
+	if status == StatusStopped {
+		return fmt.Errorf("container %q is not running", c.cid)
+	}
+	sig := unix.Signal(args.Signal)
+	if !args.All {
+		return unix.Kill(pid, sig)
+	}
+	for _, p := range containerPIDs(pid) {
+		unix.Kill(p, sig)
+	}
+	return nil
+}
+
+// State implements MethodState.
+func (m *containerManager) State(args *CIDArgs, res *StateResult) error {
+	c, err := m.s.get(args.CID)
+	if err != nil {
+		return err
+	}
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	res.Status = c.status
+	if c.status != StatusStopped {
+		res.PID = c.initPID
+	} else {
+		res.ExitStatus = exitCode(c.exitStatus)
+	}
+	return nil
+}
+
+// Processes implements MethodProcesses.
+func (m *containerManager) Processes(args *CIDArgs, res *ProcessesResult) error {
+	c, err := m.s.get(args.CID)
+	if err != nil {
+		return err
+	}
+	m.s.mu.Lock()
+	pid, status := c.initPID, c.status
+	m.s.mu.Unlock()
+	if status == StatusStopped {
+		return nil
+	}
+	for _, p := range containerPIDs(pid) {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(stat)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < open {
+			continue
+		}
+		fields := strings.Fields(s[close+1:])
+		ppid := 0
+		if len(fields) > 1 {
+			ppid, _ = strconv.Atoi(fields[1])
+		}
+		res.Processes = append(res.Processes, Process{PID: p, PPID: ppid, Cmd: s[open+1 : close]})
+	}
+	return nil
+}
+
+// containerPIDs lists the processes in the pid namespace of init (as
+// sandbox pids), init first.
+func containerPIDs(init int) []int {
+	ns, err := os.Readlink("/proc/" + strconv.Itoa(init) + "/ns/pid")
+	if err != nil {
+		return nil
+	}
+	ents, _ := os.ReadDir("/proc")
+	out := []int{init}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil || p == init {
+			continue
+		}
+		if l, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && l == ns {
+			out = append(out, p)
+		}
+	}
+	return out
+}

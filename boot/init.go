@@ -1,0 +1,188 @@
+package boot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/pivot"
+	"golang.org/x/sys/unix"
+)
+
+// InitArgs configure `runsc init`, started by the sandbox with the
+// descriptors documented at initSpecFD.
+type InitArgs struct {
+	// CID is the container's ID.
+	CID string
+	// Console is set when initConsoleFD holds a console socket.
+	Console bool
+}
+
+// RunInit is the container's init: it sets up the container's mount
+// namespace (spec mounts, devices, masked and read-only paths), pivots
+// into the container's root, applies the process settings, reports ready,
+// waits for start and execs the container's process. It returns only on
+// failure.
+func RunInit(args InitArgs) error {
+	ready := os.NewFile(initReadyFD, "ready")
+	spec, path, err := prepareInit(args)
+	if err != nil {
+		// The sandbox reports the error to the caller of create.
+		ready.WriteString(oneLine(err.Error()))
+		ready.Close()
+		os.Exit(1)
+	}
+	if _, err := ready.Write([]byte{0}); err != nil {
+		return fmt.Errorf("init: reporting ready: %w", err)
+	}
+	ready.Close()
+	start := os.NewFile(initStartFD, "start")
+	var b [1]byte
+	if n, _ := start.Read(b[:]); n != 1 {
+		// The container was deleted before it started.
+		os.Exit(0)
+	}
+	start.Close()
+	return execProcess(spec, path)
+}
+
+// oneLine folds an error message onto one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// prepareInit does everything up to the point of waiting for start and
+// returns the spec and the resolved path of the executable.
+func prepareInit(args InitArgs) (*specs.Spec, string, error) {
+	specFile := os.NewFile(initSpecFD, "spec")
+	data, err := io.ReadAll(specFile)
+	specFile.Close()
+	if err != nil {
+		return nil, "", fmt.Errorf("reading spec: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, "", fmt.Errorf("decoding spec: %w", err)
+	}
+	if spec.Process == nil || len(spec.Process.Args) == 0 {
+		return nil, "", errors.New("spec has no process args")
+	}
+	capLast = readLastCap()
+	if err := pivot.MakeSlave(); err != nil {
+		return nil, "", err
+	}
+	root := filepath.Join(ContainersDir, args.CID)
+	if err := setupMounts(&spec, args.CID, root); err != nil {
+		return nil, "", err
+	}
+	if err := pivot.Into(root); err != nil {
+		return nil, "", err
+	}
+	if spec.Root.Readonly {
+		if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+			return nil, "", fmt.Errorf("making root read-only: %w", err)
+		}
+	}
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return nil, "", fmt.Errorf("setting hostname %q: %w", spec.Hostname, err)
+		}
+	}
+	p := spec.Process
+	if args.Console {
+		if err := setupConsole(p); err != nil {
+			return nil, "", err
+		}
+	}
+	for _, rl := range p.Rlimits {
+		res, ok := rlimitNumber(rl.Type)
+		if !ok {
+			return nil, "", fmt.Errorf("process.rlimits: unknown type %q", rl.Type)
+		}
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
+			return nil, "", fmt.Errorf("setting %s: %w", rl.Type, err)
+		}
+	}
+	if p.OOMScoreAdj != nil {
+		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+			return nil, "", fmt.Errorf("setting oom_score_adj: %w", err)
+		}
+	}
+	cwd := p.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	if err := os.MkdirAll(cwd, 0o755); err != nil && !errors.Is(err, unix.EROFS) {
+		return nil, "", fmt.Errorf("making cwd %q: %w", cwd, err)
+	}
+	if err := unix.Chdir(cwd); err != nil {
+		return nil, "", fmt.Errorf("chdir to cwd %q: %w", cwd, err)
+	}
+	path, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return nil, "", err
+	}
+	return &spec, path, nil
+}
+
+// lookPath resolves the executable as execvp would, with the container's
+// PATH.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		if err := isExecutable(name); err != nil {
+			return "", fmt.Errorf("exec %q: %w", name, err)
+		}
+		return name, nil
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if isExecutable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("exec %q: executable file not found in $PATH", name)
+}
+
+// isExecutable checks that path is a regular file with an execute bit.
+func isExecutable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file")
+	}
+	if fi.Mode()&0o111 == 0 {
+		return unix.EACCES
+	}
+	return nil
+}
+
+// rlimits maps OCI rlimit names to resource numbers.
+var rlimits = map[string]int{
+	"RLIMIT_CPU": unix.RLIMIT_CPU, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_DATA": unix.RLIMIT_DATA,
+	"RLIMIT_STACK": unix.RLIMIT_STACK, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK,
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO,
+	"RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
+}
+
+// rlimitNumber returns the resource number of an OCI rlimit name.
+func rlimitNumber(name string) (int, bool) {
+	n, ok := rlimits[name]
+	return n, ok
+}

@@ -1,0 +1,238 @@
+package boot
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"unsafe"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/seccomp"
+	"github.com/runsc/runsc/specutils"
+	"golang.org/x/sys/unix"
+)
+
+// setupConsole makes a pty in the container's devpts, sends its master to
+// the console socket (as runc does: one SCM_RIGHTS message whose data is
+// the master's name) and makes the slave the process's controlling
+// terminal and stdio.
+func setupConsole(p *specs.Process) error {
+	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening /dev/ptmx (is devpts mounted at /dev/pts?): %w", err)
+	}
+	defer unix.Close(master)
+	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
+		return fmt.Errorf("unlocking pty: %w", err)
+	}
+	n, err := unix.IoctlGetInt(master, unix.TIOCGPTN)
+	if err != nil {
+		return fmt.Errorf("pty number: %w", err)
+	}
+	slavePath := "/dev/pts/" + strconv.Itoa(n)
+	slave, err := unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", slavePath, err)
+	}
+	defer unix.Close(slave)
+	if p.ConsoleSize != nil {
+		ws := &unix.Winsize{Row: uint16(p.ConsoleSize.Height), Col: uint16(p.ConsoleSize.Width)}
+		if err := unix.IoctlSetWinsize(slave, unix.TIOCSWINSZ, ws); err != nil {
+			return fmt.Errorf("setting console size: %w", err)
+		}
+	}
+	if err := unix.Sendmsg(initConsoleFD, []byte("/dev/ptmx"), unix.UnixRights(master), nil, 0); err != nil {
+		return fmt.Errorf("sending pty master to the console socket: %w", err)
+	}
+	unix.Close(initConsoleFD)
+	if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("setting controlling terminal: %w", err)
+	}
+	for fd := 0; fd < 3; fd++ {
+		if err := unix.Dup3(slave, fd, 0); err != nil {
+			return fmt.Errorf("pty as fd %d: %w", fd, err)
+		}
+	}
+	return nil
+}
+
+// capSet converts capability names to a bit mask.
+func capSet(names []string) (uint64, error) {
+	var set uint64
+	for _, n := range names {
+		c, ok := specutils.CapabilityNumber(n)
+		if !ok {
+			return 0, fmt.Errorf("unknown capability %q", n)
+		}
+		set |= 1 << uint(c)
+	}
+	return set, nil
+}
+
+// execProcess switches to the process's user, capabilities,
+// no_new_privs and seccomp filter on this thread, then execs path. It
+// returns only on failure.
+func execProcess(spec *specs.Spec, path string) error {
+	runtime.LockOSThread()
+	p := spec.Process
+	var filter []unix.SockFilter
+	var filterFlags uint
+	if spec.Linux != nil && spec.Linux.Seccomp != nil {
+		var err error
+		if filter, err = seccomp.Compile(spec.Linux.Seccomp); err != nil {
+			return err
+		}
+		if filterFlags, err = seccomp.Flags(spec.Linux.Seccomp); err != nil {
+			return err
+		}
+	}
+	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load
+	// it now, before the capabilities are dropped (as runc does). The
+	// profile then also filters the calls below.
+	if filter != nil && !p.NoNewPrivileges {
+		if err := seccomp.Install(filter, filterFlags); err != nil {
+			return err
+		}
+		filter = nil
+	}
+	caps := p.Capabilities
+	if caps != nil {
+		bounding, err := capSet(caps.Bounding)
+		if err != nil {
+			return fmt.Errorf("process.capabilities.bounding: %w", err)
+		}
+		for c := 0; c <= lastCap(); c++ {
+			if bounding&(1<<uint(c)) == 0 {
+				if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+					return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
+				}
+			}
+		}
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("keepcaps: %w", err)
+	}
+	if err := setUser(p.User); err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("keepcaps: %w", err)
+	}
+	if caps != nil {
+		if err := setCaps(caps); err != nil {
+			return err
+		}
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("no_new_privs: %w", err)
+		}
+	}
+	if filter != nil {
+		if err := seccomp.Install(filter, filterFlags); err != nil {
+			return err
+		}
+	}
+	env := p.Env
+	if env == nil {
+		env = []string{}
+	}
+	err := unix.Exec(path, p.Args, env)
+	return fmt.Errorf("exec %q: %w", path, err)
+}
+
+// setUser sets the groups, gid and uid of this thread.
+func setUser(u specs.User) error {
+	groups := make([]int, len(u.AdditionalGids))
+	for i, g := range u.AdditionalGids {
+		groups[i] = int(g)
+	}
+	if err := rawSetgroups(groups); err != nil {
+		return fmt.Errorf("setgroups %v: %w", groups, err)
+	}
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); errno != 0 {
+		return fmt.Errorf("setting gid %d: %w", u.GID, errno)
+	}
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); errno != 0 {
+		return fmt.Errorf("setting uid %d: %w", u.UID, errno)
+	}
+	return nil
+}
+
+// rawSetgroups sets the supplementary groups of this thread only (the
+// thread then execs).
+func rawSetgroups(groups []int) error {
+	gids := make([]uint32, len(groups))
+	for i, g := range groups {
+		gids[i] = uint32(g)
+	}
+	var ptr unsafe.Pointer
+	if len(gids) > 0 {
+		ptr = unsafe.Pointer(&gids[0])
+	}
+	if _, _, errno := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(gids)), uintptr(ptr), 0); errno != 0 {
+		return errno
+	}
+	runtime.KeepAlive(gids)
+	return nil
+}
+
+// setCaps sets the effective, permitted, inheritable and ambient sets.
+func setCaps(caps *specs.LinuxCapabilities) error {
+	eff, err := capSet(caps.Effective)
+	if err != nil {
+		return fmt.Errorf("process.capabilities.effective: %w", err)
+	}
+	perm, err := capSet(caps.Permitted)
+	if err != nil {
+		return fmt.Errorf("process.capabilities.permitted: %w", err)
+	}
+	inh, err := capSet(caps.Inheritable)
+	if err != nil {
+		return fmt.Errorf("process.capabilities.inheritable: %w", err)
+	}
+	amb, err := capSet(caps.Ambient)
+	if err != nil {
+		return fmt.Errorf("process.capabilities.ambient: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := [2]unix.CapUserData{
+		{Effective: uint32(eff), Permitted: uint32(perm), Inheritable: uint32(inh)},
+		{Effective: uint32(eff >> 32), Permitted: uint32(perm >> 32), Inheritable: uint32(inh >> 32)},
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("setting capabilities: %w", err)
+	}
+	for c := 0; c <= lastCap(); c++ {
+		if amb&(1<<uint(c)) != 0 {
+			if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
+				return fmt.Errorf("raising ambient capability %d: %w", c, err)
+			}
+		}
+	}
+	return nil
+}
+
+// capLast is the highest capability the kernel knows, read by the init
+// before it pivots away from the sandbox's /proc.
+var capLast = unix.CAP_LAST_CAP
+
+// lastCap returns capLast.
+func lastCap() int { return capLast }
+
+// readLastCap reads /proc/sys/kernel/cap_last_cap.
+func readLastCap() int {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return unix.CAP_LAST_CAP
+	}
+	n, err := strconv.Atoi(string(b[:len(b)-1]))
+	if err != nil {
+		return unix.CAP_LAST_CAP
+	}
+	return n
+}

@@ -1,0 +1,346 @@
+package boot
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/fsimpl/fuse9p"
+	"github.com/runsc/runsc/specutils"
+	"golang.org/x/sys/unix"
+)
+
+// resolveFlags resolve a path inside the container's root as the
+// container would, never above it, never through a magic link.
+const resolveFlags = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
+
+// openIn opens p (absolute, as the container names it) inside root,
+// resolving every symbolic link inside root, and creates what is missing
+// on the way: directories, and a regular file at the end if file is set.
+// The result is an O_PATH descriptor to mount onto through /proc.
+func openIn(root int, p string, file bool) (int, error) {
+	p = path.Clean("/" + p)
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolveFlags}
+	if fd, err := unix.Openat2(root, p, &how); err == nil {
+		return fd, nil
+	} else if !errors.Is(err, unix.ENOENT) {
+		return -1, fmt.Errorf("resolving %q in the container: %w", p, err)
+	}
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	cur := "/"
+	for i, part := range parts {
+		next := path.Join(cur, part)
+		last := i == len(parts)-1
+		fd, err := unix.Openat2(root, next, &how)
+		if err == nil {
+			if last {
+				return fd, nil
+			}
+			unix.Close(fd)
+			cur = next
+			continue
+		}
+		if !errors.Is(err, unix.ENOENT) {
+			return -1, fmt.Errorf("resolving %q in the container: %w", next, err)
+		}
+		dirHow := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: resolveFlags}
+		dir, err := unix.Openat2(root, cur, &dirHow)
+		if err != nil {
+			return -1, fmt.Errorf("resolving %q in the container: %w", cur, err)
+		}
+		if last && file {
+			var nfd int
+			nfd, err = unix.Openat(dir, part, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+			if err == nil {
+				unix.Close(nfd)
+			}
+		} else {
+			err = unix.Mkdirat(dir, part, 0o755)
+		}
+		unix.Close(dir)
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return -1, fmt.Errorf("making %q in the container: %w", next, err)
+		}
+		// Open it through the root again: the name may have been
+		// replaced meanwhile, and resolution must stay inside root.
+		if fd, err = unix.Openat2(root, next, &how); err != nil {
+			return -1, fmt.Errorf("resolving %q in the container: %w", next, err)
+		}
+		if last {
+			return fd, nil
+		}
+		unix.Close(fd)
+		cur = next
+	}
+	return -1, fmt.Errorf("resolving %q in the container: empty path", p)
+}
+
+// exists reports whether path exists (without following a final link).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// fdPath names an O_PATH descriptor for mount(2).
+func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// setupMounts mounts the spec's mounts inside root (the container's root,
+// in the init's own mount namespace), then its default devices, masked
+// paths and read-only paths.
+func setupMounts(spec *specs.Spec, cid, root string) error {
+	rootFD, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening container root: %w", err)
+	}
+	defer unix.Close(rootFD)
+	bind := 0
+	devIsTmpfs := false
+	for i, m := range spec.Mounts {
+		if err := mountOne(rootFD, cid, m, &bind); err != nil {
+			return fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
+		}
+		if path.Clean(m.Destination) == "/dev" && m.Type == "tmpfs" {
+			devIsTmpfs = true
+		}
+	}
+	if devIsTmpfs {
+		if err := makeDevices(rootFD, spec); err != nil {
+			return err
+		}
+	}
+	if spec.Linux == nil {
+		return nil
+	}
+	for _, p := range spec.Linux.MaskedPaths {
+		if err := maskPath(rootFD, p); err != nil {
+			return fmt.Errorf("linux.maskedPaths %q: %w", p, err)
+		}
+	}
+	for _, p := range spec.Linux.ReadonlyPaths {
+		if err := readonlyPath(rootFD, p); err != nil {
+			return fmt.Errorf("linux.readonlyPaths %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// mountOne mounts m inside the root; bind counts the bind mounts so far,
+// which map to the container's gofer trees in order.
+func mountOne(rootFD int, cid string, m specs.Mount, bind *int) error {
+	flags, prop, data, err := specutils.MountFlags(m.Options)
+	if err != nil {
+		return err
+	}
+	typ := m.Type
+	src := m.Source
+	isBind := specutils.IsBindMount(m)
+	file := false
+	if isBind {
+		*bind++
+		src = treeDir(cid, *bind)
+		if fileDir := fileTreeDir(cid, *bind); exists(fileDir) {
+			src, file = filepath.Join(fileDir, fuse9p.FileName), true
+		} else if !exists(src) {
+			return fmt.Errorf("bind source tree %d is not mounted", *bind)
+		}
+		typ = ""
+	}
+	switch typ {
+	case "cgroup", "cgroup2":
+		// The host's cgroup hierarchy is not shown: an empty,
+		// read-only tmpfs stands in.
+		typ, src, flags, data = "tmpfs", "cgroup", flags|unix.MS_RDONLY, nil
+	case "":
+	default:
+		if src == "" {
+			src = typ
+		}
+	}
+	fd, err := openIn(rootFD, m.Destination, file)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	target := fdPath(fd)
+	if isBind {
+		if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind mount: %w", err)
+		}
+		if flags&^(unix.MS_BIND|unix.MS_REC) != 0 {
+			// Reopen: the descriptor still names the covered directory.
+			unix.Close(fd)
+			if fd, err = openIn(rootFD, m.Destination, file); err != nil {
+				return err
+			}
+			if err := unix.Mount("", fdPath(fd), "", unix.MS_REMOUNT|unix.MS_BIND|lockedFlags(fd)|(flags&^unix.MS_REC), ""); err != nil {
+				return fmt.Errorf("remounting bind mount with %v: %w", m.Options, err)
+			}
+		}
+	} else {
+		if err := unix.Mount(src, target, typ, flags, strings.Join(data, ",")); err != nil {
+			return err
+		}
+	}
+	if prop != 0 {
+		unix.Close(fd)
+		if fd, err = openIn(rootFD, m.Destination, file); err != nil {
+			return err
+		}
+		if err := unix.Mount("", fdPath(fd), "", prop, ""); err != nil {
+			return fmt.Errorf("setting propagation: %w", err)
+		}
+	}
+	return nil
+}
+
+// devices are the nodes made in a tmpfs /dev, as runc makes them.
+var devices = []struct {
+	name         string
+	major, minor uint32
+}{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+// makeDevices makes the default device nodes and links in /dev, plus the
+// spec's linux.devices.
+func makeDevices(rootFD int, spec *specs.Spec) error {
+	devFD, err := openIn(rootFD, "/dev", false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(devFD)
+	dir, err := unix.Openat(devFD, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening /dev: %w", err)
+	}
+	defer unix.Close(dir)
+	for _, d := range devices {
+		if err := unix.Mknodat(dir, d.name, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("making /dev/%s: %w", d.name, err)
+		}
+		unix.Fchmodat(dir, d.name, 0o666, 0)
+	}
+	if spec.Linux != nil {
+		for _, d := range spec.Linux.Devices {
+			if err := makeDevice(rootFD, d); err != nil {
+				return fmt.Errorf("linux.devices %q: %w", d.Path, err)
+			}
+		}
+	}
+	for name, target := range map[string]string{
+		"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+		"stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx", "core": "/proc/kcore",
+	} {
+		if err := unix.Symlinkat(target, dir, name); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("linking /dev/%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// makeDevice makes one linux.devices node.
+func makeDevice(rootFD int, d specs.LinuxDevice) error {
+	var mode uint32
+	switch d.Type {
+	case "c", "u":
+		mode = unix.S_IFCHR
+	case "b":
+		mode = unix.S_IFBLK
+	case "p":
+		mode = unix.S_IFIFO
+	default:
+		return fmt.Errorf("type %q: want c, u, b or p", d.Type)
+	}
+	perm := uint32(0o666)
+	if d.FileMode != nil {
+		perm = uint32(*d.FileMode) & 0o7777
+	}
+	parent, err := openIn(rootFD, path.Dir(d.Path), false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(parent)
+	dir, err := unix.Openat(parent, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	name := path.Base(d.Path)
+	if err := unix.Mknodat(dir, name, mode|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	uid, gid := -1, -1
+	if d.UID != nil {
+		uid = int(*d.UID)
+	}
+	if d.GID != nil {
+		gid = int(*d.GID)
+	}
+	return unix.Fchownat(dir, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// maskPath hides p: /dev/null over a file, an empty read-only tmpfs over
+// a directory. A missing path is nothing to mask.
+func maskPath(rootFD int, p string) error {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolveFlags}
+	fd, err := unix.Openat2(rootFD, path.Clean("/"+p), &how)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return unix.Mount("tmpfs", fdPath(fd), "tmpfs", unix.MS_RDONLY, "size=0")
+	}
+	return unix.Mount("/dev/null", fdPath(fd), "", unix.MS_BIND, "")
+}
+
+// readonlyPath makes p read-only with a bind mount onto itself.
+func readonlyPath(rootFD int, p string) error {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolveFlags}
+	fd, err := unix.Openat2(rootFD, path.Clean("/"+p), &how)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Mount(fdPath(fd), fdPath(fd), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	again, err := unix.Openat2(rootFD, path.Clean("/"+p), &how)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(again)
+	return unix.Mount("", fdPath(again), "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|lockedFlags(again), "")
+}
+
+// lockedFlags returns the nosuid, nodev and noexec flags of the mount fd
+// is on, which a bind remount must keep.
+func lockedFlags(fd int) uintptr {
+	var st unix.Statfs_t
+	if unix.Fstatfs(fd, &st) != nil {
+		return 0
+	}
+	var flags uintptr
+	for st_, ms := range map[int64]uintptr{unix.ST_NOSUID: unix.MS_NOSUID, unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC} {
+		if st.Flags&st_ != 0 {
+			flags |= ms
+		}
+	}
+	return flags
+}

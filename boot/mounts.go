@@ -1,0 +1,169 @@
+package boot
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/fsimpl/fuse9p"
+	"github.com/runsc/runsc/specutils"
+	"golang.org/x/sys/unix"
+)
+
+// Overlay modes for a container's root (--overlay2).
+const (
+	// OverlayMemory puts a tmpfs upper layer over the gofer tree: writes
+	// stay in the sandbox's memory and never reach the host.
+	OverlayMemory = "memory"
+	// OverlayNone mounts the gofer tree itself: writes go to the host
+	// through the gofer (unless root.readonly).
+	OverlayNone = "none"
+)
+
+// cacheTimeout is the kernel's FUSE entry and attribute cache timeout.
+// A container's root is exclusive to it, so entries stay valid.
+const cacheTimeout = 5 * time.Second
+
+// watchedConn reports the first read error on a gofer connection: the
+// gofer died or closed it.
+type watchedConn struct {
+	net.Conn
+	once sync.Once
+	lost func()
+}
+
+func (w *watchedConn) Read(p []byte) (int, error) {
+	n, err := w.Conn.Read(p)
+	if err != nil {
+		w.once.Do(w.lost)
+	}
+	return n, err
+}
+
+// treeDir returns where tree i of container cid is mounted.
+func treeDir(cid string, i int) string {
+	if i == 0 {
+		return filepath.Join(mountsDir, cid, "root")
+	}
+	return filepath.Join(mountsDir, cid, "bind"+strconv.Itoa(i-1))
+}
+
+// fileTreeDir returns where tree i of container cid is mounted when the
+// tree is a single file: the file is fileTreeDir/fuse9p.FileName.
+func fileTreeDir(cid string, i int) string { return treeDir(cid, i) + "-file" }
+
+// mountTrees mounts the container's gofer trees, conns[0] being its root
+// file system and conns[i] its i-th bind mount, under mountsDir/<cid>,
+// and assembles its root at ContainersDir/<cid>. On error everything it
+// mounted is unmounted again.
+func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err error) {
+	var mounted []string
+	defer func() {
+		if err != nil {
+			c.unmount(mounted)
+		}
+	}()
+	base := filepath.Join(mountsDir, c.cid)
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return fmt.Errorf("making %s: %w", base, err)
+	}
+	rootRO := c.spec.Root.Readonly || overlay == OverlayMemory
+	for i, f := range conns {
+		nc, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("gofer connection %d: %w", i, err)
+		}
+		t, err := fuse9p.Dial(&watchedConn{Conn: nc, lost: func() { s.goferLost(c) }}, 0)
+		if err != nil {
+			return fmt.Errorf("gofer tree %d: %w", i, err)
+		}
+		dir := treeDir(c.cid, i)
+		if !t.IsDir() {
+			dir = fileTreeDir(c.cid, i)
+		}
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Close()
+			return fmt.Errorf("making mount point %s: %w", dir, err)
+		}
+		ro := i == 0 && rootRO
+		m, err := t.Mount(dir, fuse9p.Options{Timeout: cacheTimeout, ReadOnly: ro, Name: "runsc-9p"})
+		if err != nil {
+			t.Close()
+			return err
+		}
+		c.servers = append(c.servers, m)
+		c.trees = append(c.trees, t)
+		mounted = append(mounted, dir)
+	}
+	root := filepath.Join(ContainersDir, c.cid)
+	if err := os.Mkdir(root, 0o755); err != nil {
+		return fmt.Errorf("making %s: %w", root, err)
+	}
+	switch overlay {
+	case OverlayMemory:
+		layers := filepath.Join(base, "layers")
+		if err := os.Mkdir(layers, 0o700); err != nil {
+			return err
+		}
+		if err := unix.Mount("runsc-overlay-upper", layers, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
+			return fmt.Errorf("mounting overlay upper tmpfs: %w", err)
+		}
+		mounted = append(mounted, layers)
+		upper, work := filepath.Join(layers, "upper"), filepath.Join(layers, "work")
+		for _, d := range []string{upper, work} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return err
+			}
+		}
+		// The upper root takes the lower root's owner and mode.
+		var st unix.Stat_t
+		if err := unix.Stat(treeDir(c.cid, 0), &st); err == nil {
+			unix.Chmod(upper, st.Mode&0o7777)
+			unix.Chown(upper, int(st.Uid), int(st.Gid))
+		}
+		opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", treeDir(c.cid, 0), upper, work)
+		if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
+			return fmt.Errorf("mounting root overlay: %w", err)
+		}
+	case OverlayNone:
+		if err := unix.Mount(treeDir(c.cid, 0), root, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding root: %w", err)
+		}
+	default:
+		return fmt.Errorf("--overlay2 %q: want memory or none", overlay)
+	}
+	// root.readonly is applied by the container's init, after its
+	// mounts are made.
+	mounted = append(mounted, root)
+	return nil
+}
+
+// unmount detaches the given mount points (in reverse) and stops the FUSE
+// servers and 9P clients of c.
+func (c *ctr) unmount(points []string) {
+	for i := len(points) - 1; i >= 0; i-- {
+		unix.Unmount(points[i], unix.MNT_DETACH)
+	}
+	for _, t := range c.trees {
+		t.Close()
+	}
+	c.servers, c.trees = nil, nil
+}
+
+// bindMounts returns the spec mounts served by gofer trees, in the order
+// of their connections (after the root's).
+func bindMounts(spec *specs.Spec) []specs.Mount {
+	var out []specs.Mount
+	for _, m := range spec.Mounts {
+		if specutils.IsBindMount(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}

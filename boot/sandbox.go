@@ -1,0 +1,148 @@
+package boot
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/fsimpl/fuse9p"
+	"golang.org/x/sys/unix"
+)
+
+// Container statuses, as the OCI state reports them.
+const (
+	StatusCreated = "created"
+	StatusRunning = "running"
+	StatusStopped = "stopped"
+)
+
+// sandbox is the state of the sandbox process: its containers and the
+// exit statuses its reaper collects.
+type sandbox struct {
+	mu         sync.Mutex
+	containers map[string]*ctr
+	// exits maps a child pid to the function that takes its wait status.
+	exits map[int]func(unix.WaitStatus)
+	// early holds statuses of children that exited before they were
+	// registered.
+	early map[int]unix.WaitStatus
+}
+
+// ctr is one container of the sandbox.
+type ctr struct {
+	cid  string
+	spec *specs.Spec
+	// initPID is the container's init in the sandbox's pid namespace.
+	initPID int
+	// start releases the blocked init; nil once started.
+	start *os.File
+	// status is created, running or stopped.
+	status string
+	// exitStatus is the init's wait status once stopped.
+	exitStatus unix.WaitStatus
+	// stopped is closed when the init has exited.
+	stopped chan struct{}
+	// servers are the FUSE servers of its gofer trees, trees their 9P
+	// connections.
+	servers []*fuse9p.Mounted
+	trees   []*fuse9p.Tree
+}
+
+func newSandbox() *sandbox {
+	return &sandbox{
+		containers: map[string]*ctr{},
+		exits:      map[int]func(unix.WaitStatus){},
+		early:      map[int]unix.WaitStatus{},
+	}
+}
+
+// onExit registers fn to receive the wait status of child pid.
+func (s *sandbox) onExit(pid int, fn func(unix.WaitStatus)) {
+	s.mu.Lock()
+	st, gone := s.early[pid]
+	if gone {
+		delete(s.early, pid)
+	} else {
+		s.exits[pid] = fn
+	}
+	s.mu.Unlock()
+	if gone {
+		fn(st)
+	}
+}
+
+// reap collects every child that exits: the sandbox is pid 1 of its pid
+// namespace, so orphans are reparented to it too.
+func (s *sandbox) reap() {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, unix.SIGCHLD)
+	for range sigs {
+		for {
+			var st unix.WaitStatus
+			pid, err := unix.Wait4(-1, &st, unix.WNOHANG, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || pid <= 0 {
+				break
+			}
+			s.mu.Lock()
+			fn, ok := s.exits[pid]
+			if ok {
+				delete(s.exits, pid)
+			} else {
+				s.early[pid] = st
+			}
+			s.mu.Unlock()
+			if ok {
+				fn(st)
+			}
+		}
+	}
+}
+
+// get returns the container cid.
+func (s *sandbox) get(cid string) (*ctr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[cid]
+	if !ok {
+		return nil, fmt.Errorf("container %q not in this sandbox", cid)
+	}
+	return c, nil
+}
+
+// initExited records the exit of c's init.
+func (s *sandbox) initExited(c *ctr, st unix.WaitStatus) {
+	s.mu.Lock()
+	c.status = StatusStopped
+	c.exitStatus = st
+	s.mu.Unlock()
+	close(c.stopped)
+	slog.Debug("container init exited", "cid", c.cid, "status", exitCode(st))
+}
+
+// goferLost handles the loss of one of c's gofer connections: the
+// container cannot reach its files any more, so it is stopped (its pid
+// namespace killed) rather than left running on broken files.
+func (s *sandbox) goferLost(c *ctr) {
+	s.mu.Lock()
+	pid, status := c.initPID, c.status
+	s.mu.Unlock()
+	if status == StatusStopped || pid == 0 {
+		return
+	}
+	slog.Warn("gofer connection lost: stopping container", "cid", c.cid)
+	unix.Kill(pid, unix.SIGKILL)
+}
+
+// exitCode converts a wait status to a shell-style exit code.
+func exitCode(st unix.WaitStatus) int {
+	if st.Signaled() {
+		return 128 + int(st.Signal())
+	}
+	return st.ExitStatus()
+}

@@ -1,0 +1,296 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/gofer"
+	"github.com/runsc/runsc/specutils"
+	"github.com/runsc/runsc/urpc"
+	"golang.org/x/sys/unix"
+)
+
+// Config is what every command knows from the global flags.
+type Config struct {
+	// Root is the state directory (--root).
+	Root string
+	// Exe is the runsc binary started for the gofer and the sandbox.
+	Exe string
+	// GlobalArgs are the global flags, passed on to those processes.
+	GlobalArgs []string
+	// Overlay is the root overlay mode (--overlay2): boot.OverlayMemory
+	// or boot.OverlayNone.
+	Overlay string
+	// HostNetwork shares the host's network namespace (--network=host);
+	// otherwise the sandbox gets a new one unless the spec names one.
+	HostNetwork bool
+}
+
+// CreateOpts are the arguments of create.
+type CreateOpts struct {
+	ID     string
+	Bundle string
+	// Spec is the loaded, validated spec.
+	Spec *specs.Spec
+	// PIDFile receives the init's host pid.
+	PIDFile string
+	// ConsoleSocket receives the pty master when Spec.Process.Terminal.
+	ConsoleSocket string
+	// Stdio is the container's stdin, stdout and stderr.
+	Stdio []*os.File
+}
+
+// cleanup runs its functions in reverse unless released.
+type cleanup struct{ fns []func() }
+
+func (c *cleanup) add(f func()) { c.fns = append(c.fns, f) }
+func (c *cleanup) release()     { c.fns = nil }
+func (c *cleanup) clean() {
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		c.fns[i]()
+	}
+}
+
+// killTimeout bounds the wait for a killed process to exit.
+const killTimeout = 10 * time.Second
+
+// Create creates a container in a new sandbox: it starts the container's
+// gofer and the sandbox, has the sandbox mount the container's root and
+// fork its init, and records the state. On failure nothing is left
+// behind: processes are killed and the state directory removed.
+func Create(cfg Config, o CreateOpts) (*Container, error) {
+	if err := specutils.ValidateID(o.ID); err != nil {
+		return nil, err
+	}
+	if o.Spec.Process.Terminal && o.ConsoleSocket == "" {
+		return nil, fmt.Errorf("create %q: process.terminal is true but --console-socket is not given", o.ID)
+	}
+	overlay := cfg.Overlay
+	if overlay == "" {
+		overlay = boot.OverlayMemory
+	}
+	trees, err := goferTrees(o.Spec, overlay)
+	if err != nil {
+		return nil, err
+	}
+	var cu cleanup
+	defer cu.clean()
+	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
+		return nil, fmt.Errorf("making --root %s: %w", cfg.Root, err)
+	}
+	dir := stateDir(cfg.Root, o.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("container %q already exists", o.ID)
+		}
+		return nil, fmt.Errorf("making state directory: %w", err)
+	}
+	cu.add(func() { os.RemoveAll(dir) })
+	fd, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Container{dir: dir, dirFD: fd, State: State{
+		ID: o.ID, Bundle: o.Bundle, Annotations: o.Spec.Annotations, Overlay: overlay,
+	}}
+	cu.add(c.Close)
+
+	var console *os.File
+	if o.Spec.Process.Terminal {
+		conn, err := net.Dial("unix", o.ConsoleSocket)
+		if err != nil {
+			return nil, fmt.Errorf("--console-socket %s: %w", o.ConsoleSocket, err)
+		}
+		defer conn.Close()
+		if console, err = conn.(*net.UnixConn).File(); err != nil {
+			return nil, err
+		}
+		defer console.Close()
+	}
+
+	// The gofer and the sandbox start in parallel.
+	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
+	if err != nil {
+		return nil, fmt.Errorf("create %q: %w", o.ID, err)
+	}
+	c.Gofer = procOf(goferCmd.Process.Pid)
+	cu.add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
+	defer closeAll(sandboxEnds)
+
+	bootCmd, err := c.startSandbox(cfg, o.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("create %q: %w", o.ID, err)
+	}
+	c.Sandbox = procOf(bootCmd.Process.Pid)
+	cu.add(func() { c.Sandbox.kill(killTimeout); bootCmd.Wait() })
+
+	files := o.Stdio
+	if console != nil {
+		files = []*os.File{console}
+	}
+	args := &boot.CreateArgs{
+		CID:         o.ID,
+		Spec:        o.Spec,
+		Overlay:     overlay,
+		FilePayload: urpc.FilePayload{Files: append(append([]*os.File{}, files...), sandboxEnds...)},
+	}
+	var res boot.CreateResult
+	if err := c.call(boot.MethodCreate, args, &res); err != nil {
+		return nil, err
+	}
+	initPID, err := hostPID(c.Sandbox.PID, res.PID)
+	if err != nil {
+		return nil, fmt.Errorf("create %q: %w", o.ID, err)
+	}
+	c.InitPID = initPID
+	c.Status = boot.StatusCreated
+	c.Created = time.Now().UTC()
+	if o.PIDFile != "" {
+		if err := writePIDFile(o.PIDFile, initPID); err != nil {
+			return nil, err
+		}
+		cu.add(func() { os.Remove(o.PIDFile) })
+	}
+	if err := c.save(); err != nil {
+		return nil, err
+	}
+	// The processes outlive this command: let them go.
+	goferCmd.Process.Release()
+	bootCmd.Process.Release()
+	cu.release()
+	return c, nil
+}
+
+// writePIDFile writes pid atomically, as runc does.
+func writePIDFile(path string, pid int) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("--pid-file %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--pid-file %s: %w", path, err)
+	}
+	return nil
+}
+
+// goferTrees lists the trees the container's gofer serves: the root file
+// system, then every bind mount in spec order.
+func goferTrees(spec *specs.Spec, overlay string) ([]gofer.Tree, error) {
+	trees := []gofer.Tree{{
+		Source: spec.Root.Path,
+		// With a memory overlay the gofer never needs to write.
+		ReadOnly: spec.Root.Readonly || overlay == boot.OverlayMemory,
+	}}
+	for i, m := range spec.Mounts {
+		if !specutils.IsBindMount(m) {
+			continue
+		}
+		if !filepath.IsAbs(m.Source) {
+			return nil, fmt.Errorf("config.json: mounts[%d].source %q: must be absolute after bundle resolution", i, m.Source)
+		}
+		if _, err := os.Stat(m.Source); err != nil {
+			return nil, fmt.Errorf("config.json: mounts[%d].source: %w", i, err)
+		}
+		t := gofer.Tree{Source: m.Source}
+		for _, o := range m.Options {
+			switch o {
+			case "ro":
+				t.ReadOnly = true
+			case "rw":
+				t.ReadOnly = false
+			case "rbind":
+				t.Recursive = true
+			}
+		}
+		trees = append(trees, t)
+	}
+	return trees, nil
+}
+
+// startGofer starts the gofer for trees and returns it with the sandbox
+// ends of its connections.
+func startGofer(cfg Config, trees []gofer.Tree) (*exec.Cmd, []*os.File, error) {
+	var goferEnds, sandboxEnds []*os.File
+	for range trees {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			closeAll(goferEnds)
+			closeAll(sandboxEnds)
+			return nil, nil, fmt.Errorf("gofer socket pair: %w", err)
+		}
+		sandboxEnds = append(sandboxEnds, os.NewFile(uintptr(fds[0]), "sandbox-9p"))
+		goferEnds = append(goferEnds, os.NewFile(uintptr(fds[1]), "gofer-9p"))
+	}
+	defer closeAll(goferEnds)
+	cmd := gofer.Command(cfg.Exe, cfg.GlobalArgs, trees, goferEnds)
+	if err := cmd.Start(); err != nil {
+		closeAll(sandboxEnds)
+		return nil, nil, fmt.Errorf("starting gofer: %w", err)
+	}
+	return cmd, sandboxEnds, nil
+}
+
+// startSandbox starts `runsc boot` with a listening controller socket in
+// the state directory.
+func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error) {
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.shortPath(controllerSock), Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("controller socket: %w", err)
+	}
+	l.SetUnlinkOnClose(false)
+	lf, err := l.File()
+	l.Close()
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close()
+	flags := uintptr(boot.Namespaces)
+	args := append(append([]string{}, cfg.GlobalArgs...), "boot", "--controller-fd=3")
+	netns := specNetNS(spec)
+	switch {
+	case cfg.HostNetwork:
+	case netns != "":
+		return nil, fmt.Errorf("linux.namespaces network path %q: joining a network namespace is not supported yet", netns)
+	default:
+		flags |= unix.CLONE_NEWNET
+		args = append(args, "--new-network")
+	}
+	cmd := exec.Command(cfg.Exe, args...)
+	cmd.ExtraFiles = []*os.File{lf}
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting sandbox: %w", err)
+	}
+	return cmd, nil
+}
+
+// specNetNS returns the path of the spec's network namespace, if any.
+func specNetNS(spec *specs.Spec) string {
+	if spec.Linux == nil {
+		return ""
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			return ns.Path
+		}
+	}
+	return ""
+}
+
+// closeAll closes files.
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}

@@ -1,0 +1,190 @@
+// Package container manages the lifecycle and on-disk state of containers
+// and their sandboxes: creating the gofer and sandbox processes, the
+// state files under --root, locking, and the calls to a sandbox's
+// controller.
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/runsc/runsc/specutils"
+	"github.com/runsc/runsc/urpc"
+	"golang.org/x/sys/unix"
+)
+
+// Files in a container's state directory, <root>/<id>.
+const (
+	stateFile      = "state.json"
+	controllerSock = "controller.sock"
+)
+
+// State is what is recorded on disk about a container.
+type State struct {
+	// ID is the container ID.
+	ID string `json:"id"`
+	// Bundle is the absolute bundle path.
+	Bundle string `json:"bundle"`
+	// Annotations are the spec's annotations.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Created is when create finished.
+	Created time.Time `json:"created"`
+	// Status is the last status seen: created, running or stopped.
+	Status string `json:"status"`
+	// InitPID is the host pid of the container's init process.
+	InitPID int `json:"initPid"`
+	// Sandbox and Gofer are the sandbox and gofer processes.
+	Sandbox Proc `json:"sandbox"`
+	Gofer   Proc `json:"gofer"`
+	// Overlay is the root overlay mode.
+	Overlay string `json:"overlay"`
+}
+
+// Proc identifies a host process across pid reuse.
+type Proc struct {
+	PID int `json:"pid"`
+	// Start is the process's start time in clock ticks since boot.
+	Start uint64 `json:"start"`
+}
+
+// Container is a container whose state directory is open and locked.
+type Container struct {
+	State
+	// dir is the state directory; dirFD holds its lock.
+	dir   string
+	dirFD int
+}
+
+// stateDir returns the state directory of id under root.
+func stateDir(root, id string) string { return filepath.Join(root, id) }
+
+// lockDir opens dir and takes an exclusive flock on it. Every command
+// holds the lock while it works on a container, so commands on the same
+// container run one after another.
+func lockDir(dir string) (int, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	for {
+		err = unix.Flock(fd, unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	return fd, nil
+}
+
+// Load opens and locks the container id under root. Release it with
+// Close.
+func Load(root, id string) (*Container, error) {
+	if err := specutils.ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := stateDir(root, id)
+	fd, err := lockDir(dir)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, fmt.Errorf("container %q does not exist", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening container %q: %w", id, err)
+	}
+	c := &Container{dir: dir, dirFD: fd}
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		unix.Close(fd)
+		if errors.Is(err, os.ErrNotExist) {
+			// Deleted while we waited for the lock, or a create
+			// that has not finished.
+			return nil, fmt.Errorf("container %q does not exist", id)
+		}
+		return nil, fmt.Errorf("reading state of container %q: %w", id, err)
+	}
+	if err := json.Unmarshal(data, &c.State); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("decoding state of container %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// Close releases the container's lock.
+func (c *Container) Close() {
+	if c.dirFD >= 0 {
+		unix.Close(c.dirFD)
+		c.dirFD = -1
+	}
+}
+
+// save writes the state file atomically.
+func (c *Container) save() error {
+	data, err := json.Marshal(&c.State)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(c.dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("writing state of container %q: %w", c.ID, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(c.dir, stateFile)); err != nil {
+		return fmt.Errorf("writing state of container %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+// shortPath names a file in the state directory through the held
+// directory descriptor, so unix socket paths stay under the 108-byte
+// limit however long --root and the ID are.
+func (c *Container) shortPath(name string) string {
+	return "/proc/self/fd/" + strconv.Itoa(c.dirFD) + "/" + name
+}
+
+// controller connects to the sandbox's controller.
+func (c *Container) controller() (*urpc.Client, error) {
+	cl, err := urpc.Dial(c.shortPath(controllerSock))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the sandbox of container %q: %w", c.ID, err)
+	}
+	return cl, nil
+}
+
+// call makes one controller call.
+func (c *Container) call(method string, arg, result any) error {
+	cl, err := c.controller()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := cl.Call(method, arg, result); err != nil {
+		return fmt.Errorf("sandbox of container %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+// List returns the IDs of the containers under root.
+func List(root string) ([]string, error) {
+	ents, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", root, err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() && specutils.ValidateID(e.Name()) == nil {
+			if _, err := os.Stat(filepath.Join(root, e.Name(), stateFile)); err == nil {
+				ids = append(ids, e.Name())
+			}
+		}
+	}
+	return ids, nil
+}

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/container"
+	"github.com/runsc/runsc/specutils"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	register(&command{name: "create", synopsis: "create a container", run: runCreate})
+	register(&command{name: "start", synopsis: "start a created container", run: runStart})
+	register(&command{name: "run", synopsis: "create and start a container, and wait for it", run: runRun})
+	register(&command{name: "state", synopsis: "print a container's OCI state", run: runState})
+	register(&command{name: "kill", synopsis: "send a signal to a container", run: runKill})
+	register(&command{name: "delete", synopsis: "delete a container", run: runDelete})
+	register(&command{name: "wait", synopsis: "wait for a container to exit", run: runWait})
+}
+
+// config returns the container configuration from the global flags.
+func (g *globals) config() (container.Config, error) {
+	cfg := container.Config{Root: g.Root, Exe: "/proc/self/exe", GlobalArgs: g.args}
+	exe, err := os.Executable()
+	if err == nil {
+		cfg.Exe = exe
+	}
+	switch g.Overlay2 {
+	case "root:memory", "memory", "all:memory":
+		cfg.Overlay = boot.OverlayMemory
+	case "none":
+		cfg.Overlay = boot.OverlayNone
+	default:
+		return cfg, fmt.Errorf("--overlay2 %q: want root:memory or none", g.Overlay2)
+	}
+	switch g.Network {
+	case "sandbox", "none":
+	case "host":
+		cfg.HostNetwork = true
+	default:
+		return cfg, fmt.Errorf("--network %q: want sandbox or host", g.Network)
+	}
+	return cfg, nil
+}
+
+// oneID returns the single container ID argument.
+func oneID(fs interface{ Args() []string }, cmd string) (string, error) {
+	args := fs.Args()
+	if len(args) != 1 {
+		return "", fmt.Errorf("%s: want exactly one container ID, got %d arguments", cmd, len(args))
+	}
+	return args[0], nil
+}
+
+// createFlags are the flags of create and run.
+type createFlags struct {
+	bundle, pidFile, consoleSocket string
+}
+
+func (c *createFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	Bool(string, bool, string) *bool
+	Int(string, int, string) *int
+}) {
+	fs.StringVar(&c.bundle, "bundle", ".", "path to the bundle directory")
+	fs.StringVar(&c.bundle, "b", ".", "path to the bundle directory (short)")
+	fs.StringVar(&c.pidFile, "pid-file", "", "file to write the container init's pid to")
+	fs.StringVar(&c.consoleSocket, "console-socket", "", "unix socket that receives the pty master when process.terminal is true")
+	fs.Bool("no-pivot", false, "accepted for runc compatibility")
+	fs.Bool("no-new-keyring", false, "accepted for runc compatibility")
+	fs.Int("preserve-fds", 0, "accepted for runc compatibility (must be 0)")
+}
+
+// create runs the create command's work and returns the container,
+// locked.
+func create(g *globals, id string, f createFlags) (*container.Container, error) {
+	cfg, err := g.config()
+	if err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(f.bundle)
+	if err != nil {
+		return nil, fmt.Errorf("--bundle %q: %w", f.bundle, err)
+	}
+	spec, err := specutils.LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	pidFile := f.pidFile
+	if pidFile != "" {
+		if pidFile, err = filepath.Abs(pidFile); err != nil {
+			return nil, fmt.Errorf("--pid-file %q: %w", f.pidFile, err)
+		}
+	}
+	return container.Create(cfg, container.CreateOpts{
+		ID: id, Bundle: bundle, Spec: spec, PIDFile: pidFile, ConsoleSocket: f.consoleSocket,
+		Stdio: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+	})
+}
+
+func runCreate(g *globals, args []string) error {
+	fs := newFlagSet("create", "ID")
+	var f createFlags
+	f.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	id, err := oneID(fs, "create")
+	if err != nil {
+		return err
+	}
+	c, err := create(g, id, f)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	return nil
+}
+
+// load parses a command with a single ID argument and loads it.
+func load(g *globals, name string, args []string) (*container.Container, error) {
+	fs := newFlagSet(name, "ID")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	id, err := oneID(fs, name)
+	if err != nil {
+		return nil, err
+	}
+	return container.Load(g.Root, id)
+}
+
+func runStart(g *globals, args []string) error {
+	c, err := load(g, "start", args)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Start()
+}
+
+func runState(g *globals, args []string) error {
+	c, err := load(g, "state", args)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, err := c.OCIState()
+	if err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(out))
+	return nil
+}
+
+// parseSignal accepts a number, a name, or a name without "SIG".
+func parseSignal(s string) (int, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("signal %q: out of range", s)
+		}
+		return n, nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return int(sig), nil
+	}
+	return 0, fmt.Errorf("signal %q: unknown signal", s)
+}
+
+func runKill(g *globals, args []string) error {
+	fs := newFlagSet("kill", "ID [SIGNAL]")
+	all := fs.Bool("all", false, "signal every process of the container")
+	fs.BoolVar(all, "a", false, "signal every process of the container (short)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) < 1 || len(rest) > 2 {
+		return fmt.Errorf("kill: want ID [SIGNAL], got %d arguments", len(rest))
+	}
+	sig := int(unix.SIGTERM)
+	if len(rest) == 2 {
+		var err error
+		if sig, err = parseSignal(rest[1]); err != nil {
+			return fmt.Errorf("kill: %w", err)
+		}
+	}
+	c, err := container.Load(g.Root, rest[0])
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Kill(sig, *all)
+}
+
+func runDelete(g *globals, args []string) error {
+	fs := newFlagSet("delete", "ID")
+	force := fs.Bool("force", false, "kill the container if it is running")
+	fs.BoolVar(force, "f", false, "kill the container if it is running (short)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	id, err := oneID(fs, "delete")
+	if err != nil {
+		return err
+	}
+	c, err := container.Load(g.Root, id)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Delete(*force)
+}
+
+func runWait(g *globals, args []string) error {
+	c, err := load(g, "wait", args)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	code, err := c.Wait()
+	if err != nil {
+		return err
+	}
+	out, _ := json.Marshal(struct {
+		ID         string `json:"id"`
+		ExitStatus int    `json:"exitStatus"`
+	}{c.ID, code})
+	fmt.Println(string(out))
+	return nil
+}
+
+// runRun implements run: create, start, and unless detached wait and
+// delete, exiting with the container's status.
+func runRun(g *globals, args []string) error {
+	fs := newFlagSet("run", "ID")
+	var f createFlags
+	f.register(fs)
+	detach := fs.Bool("detach", false, "do not wait for the container")
+	fs.BoolVar(detach, "d", false, "do not wait for the container (short)")
+	fs.Bool("keep", false, "accepted for runc compatibility")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	id, err := oneID(fs, "run")
+	if err != nil {
+		return err
+	}
+	c, err := create(g, id, f)
+	if err != nil {
+		return err
+	}
+	if err := c.Start(); err != nil {
+		c.Delete(true)
+		return err
+	}
+	if *detach {
+		c.Close()
+		return nil
+	}
+	code, werr := c.Wait()
+	if c, err = container.Load(g.Root, id); err == nil {
+		err = c.Delete(true)
+	}
+	if werr != nil {
+		return werr
+	}
+	if err != nil {
+		return err
+	}
+	return exitError(code)
+}

@@ -1,0 +1,367 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// alive reports whether host process pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// waitGone waits until pid no longer runs.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !alive(pid) {
+			return
+		}
+	}
+	t.Fatalf("process %d still alive", pid)
+}
+
+// savedState reads a container's state file as runsc wrote it.
+type savedState struct {
+	InitPID int `json:"initPid"`
+	Sandbox struct {
+		PID int `json:"pid"`
+	} `json:"sandbox"`
+	Gofer struct {
+		PID int `json:"pid"`
+	} `json:"gofer"`
+}
+
+func (e *runscEnv) saved(id string) savedState {
+	e.t.Helper()
+	var s savedState
+	b, err := os.ReadFile(filepath.Join(e.root, id, "state.json"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+func TestLifecycle(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("sleep", "1000"))
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	e.must("create", "--bundle", b.dir, "--pid-file", pidFile, "life")
+
+	st := e.state("life")
+	if st.Status != specs.StateCreated || st.Pid <= 0 || st.ID != "life" || st.Bundle != b.dir {
+		t.Fatalf("after create: %+v", st)
+	}
+	pidData, err := os.ReadFile(pidFile)
+	if err != nil || strings.TrimSpace(string(pidData)) != strconv.Itoa(st.Pid) {
+		t.Fatalf("pid file %q (%v), state pid %d", pidData, err, st.Pid)
+	}
+	if !alive(st.Pid) {
+		t.Fatalf("init %d not alive after create", st.Pid)
+	}
+	saved := e.saved("life")
+
+	e.must("start", "life")
+	if st = e.state("life"); st.Status != specs.StateRunning {
+		t.Fatalf("after start: %+v", st)
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Pid))
+	if !strings.HasPrefix(string(cmdline), "sleep\x001000") {
+		t.Fatalf("init runs %q, want sleep 1000", cmdline)
+	}
+	if _, err := e.run("start", "life"); err == nil {
+		t.Fatal("second start succeeded")
+	}
+	if _, err := e.run("delete", "life"); err == nil {
+		t.Fatal("delete of a running container without --force succeeded")
+	}
+
+	e.must("kill", "life", "KILL")
+	waitGone(t, st.Pid)
+	if st = e.state("life"); st.Status != specs.StateStopped {
+		t.Fatalf("after kill: %+v", st)
+	}
+	if _, err := e.run("kill", "life"); err == nil {
+		t.Fatal("kill of a stopped container succeeded")
+	}
+	e.must("delete", "life")
+	if _, err := e.run("state", "life"); err == nil {
+		t.Fatal("state after delete succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(e.root, "life")); !os.IsNotExist(err) {
+		t.Fatalf("state directory left: %v", err)
+	}
+	for _, pid := range []int{saved.Sandbox.PID, saved.Gofer.PID, saved.InitPID} {
+		waitGone(t, pid)
+	}
+}
+
+func TestRunExitCodeAndStdio(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		name  string
+		args  []string
+		stdin string
+		out   string
+		code  int
+	}{
+		{"exit 0", []string{"true"}, "", "", 0},
+		{"exit 7", []string{"sh", "-c", "exit 7"}, "", "", 7},
+		{"stdout", []string{"echo", "hello sandbox"}, "", "hello sandbox\n", 0},
+		{"stdin", []string{"cat"}, "piped through\n", "piped through\n", 0},
+		{"killed", []string{"sh", "-c", "sleep 100 & kill -9 $!; wait $!"}, "", "", 137},
+		{"not found", []string{"no-such-binary"}, "", "", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBundle(t, testSpec(c.args...))
+			r := e.exec(c.stdin, "run", "--bundle", b.dir, "exit-"+strings.ReplaceAll(c.name, " ", "-"))
+			if r.code != c.code {
+				t.Fatalf("exit %d, want %d (stderr %q)", r.code, c.code, r.stderr)
+			}
+			if r.stdout != c.out {
+				t.Fatalf("stdout %q, want %q", r.stdout, c.out)
+			}
+		})
+	}
+}
+
+func TestNothingOfTheHostAppears(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("sh", "-c", "echo hi; ls /; cat /proc/self/mountinfo"))
+	out := e.must("run", "--bundle", b.dir, "hostless")
+	if !strings.HasPrefix(out, "hi\n") {
+		t.Fatalf("output %q", out)
+	}
+	wd, _ := os.Getwd()
+	for _, host := range []string{b.dir, e.root, wd, "/tmp/"} {
+		if strings.Contains(out, host) {
+			t.Fatalf("container output names %q:\n%s", host, out)
+		}
+	}
+	// The container's / is the overlay.
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 8 && f[4] == "/" {
+			if sep := indexOf(f, "-"); sep < 0 || f[sep+1] != "overlay" {
+				t.Fatalf("container root is not the overlay: %s", line)
+			}
+		}
+	}
+}
+
+func indexOf(f []string, s string) int {
+	for i, x := range f {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestSandboxRootHoldsNoHostFile(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("sleep", "1000"))
+	e.must("run", "-d", "--bundle", b.dir, "probe")
+	saved := e.saved("probe")
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root", saved.Sandbox.PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	if strings.Join(names, " ") != "__containers__ __mounts__ dev proc" {
+		t.Fatalf("sandbox root holds %v", names)
+	}
+	devs, _ := os.ReadDir(fmt.Sprintf("/proc/%d/root/dev", saved.Sandbox.PID))
+	if len(devs) != 2 {
+		t.Fatalf("sandbox /dev holds %d entries, want fuse and null", len(devs))
+	}
+	for _, pid := range []int{saved.Sandbox.PID, saved.InitPID} {
+		mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, host := range []string{b.dir, e.root, "/work/", "/tmp/"} {
+			if strings.Contains(string(mi), host) {
+				t.Fatalf("mountinfo of %d names host path %q:\n%s", pid, host, mi)
+			}
+		}
+	}
+}
+
+func TestWritesStayInTheOverlay(t *testing.T) {
+	script := "echo data > /written && cat /written && mkdir -p /etc/new && rm /bin/true && ls /bin/true 2>&1; true"
+	t.Run("memory overlay", func(t *testing.T) {
+		e := newEnv(t)
+		b := newBundle(t, testSpec("sh", "-c", script))
+		out := e.must("run", "--bundle", b.dir, "overlay")
+		if !strings.HasPrefix(out, "data\n") {
+			t.Fatalf("output %q", out)
+		}
+		for _, p := range []string{"written", "etc/new"} {
+			if _, err := os.Lstat(filepath.Join(b.rootfs, p)); !os.IsNotExist(err) {
+				t.Fatalf("%s reached the host rootfs: %v", p, err)
+			}
+		}
+		if _, err := os.Lstat(filepath.Join(b.rootfs, "bin/true")); err != nil {
+			t.Fatalf("removing /bin/true in the container removed it on the host: %v", err)
+		}
+	})
+	t.Run("overlay none", func(t *testing.T) {
+		e := newEnv(t, "--overlay2=none")
+		b := newBundle(t, testSpec("sh", "-c", script))
+		out := e.must("run", "--bundle", b.dir, "through")
+		if !strings.HasPrefix(out, "data\n") {
+			t.Fatalf("output %q", out)
+		}
+		if got, err := os.ReadFile(filepath.Join(b.rootfs, "written")); err != nil || string(got) != "data\n" {
+			t.Fatalf("host rootfs /written: %q %v", got, err)
+		}
+		if _, err := os.Lstat(filepath.Join(b.rootfs, "bin/true")); !os.IsNotExist(err) {
+			t.Fatalf("rm /bin/true did not reach the host: %v", err)
+		}
+	})
+	t.Run("readonly root", func(t *testing.T) {
+		for _, overlay := range []string{"root:memory", "none"} {
+			e := newEnv(t, "--overlay2="+overlay)
+			spec := testSpec("sh", "-c", "touch /x 2>&1; echo status=$?")
+			spec.Root.Readonly = true
+			b := newBundle(t, spec)
+			out := e.must("run", "--bundle", b.dir, "ro")
+			if !strings.Contains(out, "Read-only file system") || strings.Contains(out, "status=0") {
+				t.Fatalf("overlay %s: write to read-only root: %q", overlay, out)
+			}
+			if _, err := os.Lstat(filepath.Join(b.rootfs, "x")); !os.IsNotExist(err) {
+				t.Fatalf("file reached the host: %v", err)
+			}
+		}
+	})
+}
+
+func TestBindMounts(t *testing.T) {
+	e := newEnv(t)
+	rw, ro := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(ro, "given"), []byte("from host"), 0o644)
+	file := filepath.Join(t.TempDir(), "single")
+	os.WriteFile(file, []byte("one file\n"), 0o644)
+	spec := testSpec("sh", "-c", "cat /ro/given; echo; echo out > /rw/made; touch /ro/nope 2>&1; cat /etc/single")
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/rw", Type: "bind", Source: rw, Options: []string{"rbind", "rw"}},
+		specs.Mount{Destination: "/ro", Type: "bind", Source: ro, Options: []string{"rbind", "ro"}},
+		specs.Mount{Destination: "/etc/single", Type: "bind", Source: file, Options: []string{"bind", "ro"}},
+	)
+	b := newBundle(t, spec)
+	out := e.must("run", "--bundle", b.dir, "binds")
+	if !strings.HasPrefix(out, "from host\n") || !strings.Contains(out, "Read-only file system") || !strings.HasSuffix(out, "one file\n") {
+		t.Fatalf("output %q", out)
+	}
+	if got, err := os.ReadFile(filepath.Join(rw, "made")); err != nil || string(got) != "out\n" {
+		t.Fatalf("rw bind: host got %q %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "nope")); !os.IsNotExist(err) {
+		t.Fatalf("ro bind was written: %v", err)
+	}
+}
+
+func TestSymlinkToShadowStaysInside(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("cat", "/etc/link"))
+	os.WriteFile(filepath.Join(b.rootfs, "etc/shadow"), []byte("container shadow\n"), 0o600)
+	os.Symlink("/etc/shadow", filepath.Join(b.rootfs, "etc/link"))
+	out := e.must("run", "--bundle", b.dir, "shadow")
+	if out != "container shadow\n" {
+		t.Fatalf("/etc/link -> /etc/shadow read %q", out)
+	}
+	// Also when the link is relative and climbs above the root.
+	os.Remove(filepath.Join(b.rootfs, "etc/link"))
+	os.Symlink("../../../../../../etc/shadow", filepath.Join(b.rootfs, "etc/link"))
+	if out := e.must("run", "--bundle", b.dir, "shadow2"); out != "container shadow\n" {
+		t.Fatalf("relative link read %q", out)
+	}
+}
+
+func TestInvalidIDsRefused(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("true"))
+	for _, id := range []string{"../x", "a/b", ".", "..", "", strings.Repeat("x", 2000), "bad id", "a\nb"} {
+		t.Run(fmt.Sprintf("%.20q", id), func(t *testing.T) {
+			r := e.exec("", "create", "--bundle", b.dir, id)
+			if r.code == 0 {
+				t.Fatal("create succeeded")
+			}
+			msg := strings.TrimSpace(r.stderr)
+			if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "container ID") {
+				t.Fatalf("error is not one line naming the ID: %q", msg)
+			}
+			ents, _ := os.ReadDir(e.root)
+			if len(ents) != 0 {
+				t.Fatalf("something was created: %v", ents)
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(e.root), "x")); !os.IsNotExist(err) {
+				t.Fatalf("../x escaped the root: %v", err)
+			}
+		})
+	}
+}
+
+func TestDeleteForceLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("sh", "-c", "sleep 1000 & sleep 1000"))
+	e.must("run", "-d", "--bundle", b.dir, "doomed")
+	saved := e.saved("doomed")
+	e.must("delete", "--force", "doomed")
+	for _, pid := range []int{saved.Sandbox.PID, saved.Gofer.PID, saved.InitPID} {
+		waitGone(t, pid)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, "doomed")); !os.IsNotExist(err) {
+		t.Fatalf("state left: %v", err)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), b.dir) || strings.Contains(string(mi), "runsc") {
+		t.Fatalf("host mounts mention the container:\n%s", mi)
+	}
+}
+
+func TestGoferKilledStopsContainer(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("sh", "-c", "i=0; while true; do i=$((i+1)); ls /no-such-$i >/dev/null 2>&1; cat /etc/passwd >/dev/null || exit 5; done"))
+	e.must("run", "-d", "--bundle", b.dir, "gofer-dies")
+	saved := e.saved("gofer-dies")
+	time.Sleep(200 * time.Millisecond)
+	syscall.Kill(saved.Gofer.PID, syscall.SIGKILL)
+	done := make(chan result, 1)
+	go func() { done <- e.exec("", "wait", "gofer-dies") }()
+	select {
+	case r := <-done:
+		if r.code != 0 {
+			t.Fatalf("wait: %q", r.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("container still running 20s after its gofer was killed")
+	}
+	if st := e.state("gofer-dies"); st.Status != specs.StateStopped {
+		t.Fatalf("state after the gofer died: %s", st.Status)
+	}
+}
