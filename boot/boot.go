@@ -37,6 +37,9 @@ type Args struct {
 	// NewNetwork is set when the sandbox got a new, empty network
 	// namespace: its loopback interface is brought up.
 	NewNetwork bool
+	// NetNSFD, if not -1, is a network namespace (from the spec's
+	// linux.namespaces path) that containers' processes join.
+	NetNSFD int
 }
 
 // Run sets up the sandbox and serves the controller until the process is
@@ -65,6 +68,7 @@ func Run(args Args) error {
 	}
 	ignoreTerminalSignals()
 	s := newSandbox()
+	s.netnsFD = args.NetNSFD
 	go s.reap()
 	srv := urpc.NewServer()
 	if err := srv.Register(&containerManager{s: s}); err != nil {

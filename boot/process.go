@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -77,6 +78,17 @@ func (s *sandbox) startInit(c *ctr, stdio []*os.File) (int, error) {
 	if console != nil {
 		files = append(files, console)
 		args = append(args, "--console")
+	}
+	if s.netnsFD >= 0 {
+		// A child is forked into the network namespace of the thread
+		// that forks it: join the namespace on this thread only. The
+		// thread stays locked, and is discarded when its goroutine
+		// ends, so no other goroutine runs in that namespace.
+		runtime.LockOSThread()
+		if err := unix.Setns(s.netnsFD, unix.CLONE_NEWNET); err != nil {
+			startW.Close()
+			return 0, fmt.Errorf("joining the network namespace: %w", err)
+		}
 	}
 	proc, err := os.StartProcess("/proc/self/exe", args, &os.ProcAttr{
 		Dir:   "/",

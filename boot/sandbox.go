@@ -29,6 +29,9 @@ type sandbox struct {
 	// early holds statuses of children that exited before they were
 	// registered.
 	early map[int]unix.WaitStatus
+	// netnsFD is the network namespace containers join, or -1 for the
+	// sandbox's own.
+	netnsFD int
 }
 
 // ctr is one container of the sandbox.
@@ -56,6 +59,7 @@ func newSandbox() *sandbox {
 		containers: map[string]*ctr{},
 		exits:      map[int]func(unix.WaitStatus){},
 		early:      map[int]unix.WaitStatus{},
+		netnsFD:    -1,
 	}
 }
 

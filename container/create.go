@@ -260,13 +260,26 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 	switch {
 	case cfg.HostNetwork:
 	case netns != "":
-		return nil, fmt.Errorf("linux.namespaces network path %q: joining a network namespace is not supported yet", netns)
+		// Joined by the sandbox when it forks the containers' processes.
 	default:
 		flags |= unix.CLONE_NEWNET
 		args = append(args, "--new-network")
 	}
+	extra := []*os.File{lf}
+	if netns != "" && !cfg.HostNetwork {
+		f, err := os.Open(netns)
+		if err != nil {
+			return nil, fmt.Errorf("config.json: linux.namespaces network path: %w", err)
+		}
+		defer f.Close()
+		if t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE); err != nil || t != unix.CLONE_NEWNET {
+			return nil, fmt.Errorf("config.json: linux.namespaces network path %q: not a network namespace", netns)
+		}
+		extra = append(extra, f)
+		args = append(args, "--netns-fd=4")
+	}
 	cmd := exec.Command(cfg.Exe, args...)
-	cmd.ExtraFiles = []*os.File{lf}
+	cmd.ExtraFiles = extra
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -7,7 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // runscBin is the runsc binary under test: $RUNSC_BINARY, or one built
@@ -36,7 +39,50 @@ func testMain(m *testing.M) int {
 			return 1
 		}
 	}
-	return m.Run()
+	code := m.Run()
+	if os.Geteuid() == 0 {
+		if leaks := findLeaks(); len(leaks) > 0 {
+			fmt.Fprintf(os.Stderr, "leaked after the suite:\n  %s\n", strings.Join(leaks, "\n  "))
+			return 1
+		}
+	}
+	return code
+}
+
+// findLeaks lists runsc processes (gofers, sandboxes, inits) still
+// running and host mounts made by runsc, once every test has finished.
+func findLeaks() []string {
+	var leaks []string
+	bin, _ := filepath.EvalSymlinks(runscBin)
+	// Processes being killed by the last cleanups may take a moment.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		leaks = nil
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err != nil || e.Name() == strconv.Itoa(os.Getpid()) {
+				continue
+			}
+			exe, err := os.Readlink("/proc/" + e.Name() + "/exe")
+			if err != nil || exe != bin {
+				continue
+			}
+			stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+				continue
+			}
+			cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			leaks = append(leaks, fmt.Sprintf("process %s: %s", e.Name(), strings.ReplaceAll(string(cmdline), "\x00", " ")))
+		}
+		mi, _ := os.ReadFile("/proc/self/mountinfo")
+		for _, line := range strings.Split(string(mi), "\n") {
+			if strings.Contains(line, "fuse.runsc") || strings.Contains(line, " runsc-") {
+				leaks = append(leaks, "mount: "+line)
+			}
+		}
+		if len(leaks) == 0 || time.Now().After(deadline) {
+			return leaks
+		}
+	}
 }
 
 // requireRoot skips a test that needs root.

@@ -1,0 +1,228 @@
+package tests
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func TestProcessSettings(t *testing.T) {
+	e := newEnv(t)
+	spec := testSpec("sh", "-c", `id; pwd; echo "env=$GREETING"; hostname; ulimit -n; cat /proc/self/oom_score_adj; grep -E "^(CapEff|CapBnd|CapAmb|NoNewPrivs)" /proc/self/status`)
+	spec.Process.User = specs.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{10, 20}}
+	spec.Process.Cwd = "/home/work"
+	spec.Process.Env = append(spec.Process.Env, "GREETING=hello")
+	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 333, Soft: 222}}
+	adj := 123
+	spec.Process.OOMScoreAdj = &adj
+	spec.Hostname = "settings-host"
+	spec.Process.Capabilities.Bounding = []string{"CAP_KILL", "CAP_CHOWN"}
+	spec.Process.Capabilities.Effective = []string{"CAP_KILL"}
+	spec.Process.Capabilities.Permitted = []string{"CAP_KILL"}
+	// A non-root process keeps capabilities across exec only as
+	// ambient ones.
+	spec.Process.Capabilities.Inheritable = []string{"CAP_KILL"}
+	spec.Process.Capabilities.Ambient = []string{"CAP_KILL"}
+	b := newBundle(t, spec)
+	out := e.must("run", "--bundle", b.dir, "settings")
+	for _, want := range []string{
+		"uid=1000 gid=1000 groups=10,20",
+		"/home/work\n",
+		"env=hello\n",
+		"settings-host\n",
+		"222\n",
+		"123\n",
+		fmt.Sprintf("CapEff:\t%016x", 1<<unix.CAP_KILL),
+		fmt.Sprintf("CapBnd:\t%016x", 1<<unix.CAP_KILL|1<<unix.CAP_CHOWN),
+		fmt.Sprintf("CapAmb:\t%016x", 1<<unix.CAP_KILL),
+		"NoNewPrivs:\t1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestSeccompProfile(t *testing.T) {
+	e := newEnv(t)
+	spec := testSpec("sh", "-c", "mkdir /tmp/blocked 2>&1; echo status=$?")
+	spec.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{{
+			Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno, ErrnoRet: func() *uint { v := uint(unix.EACCES); return &v }(),
+		}},
+	}
+	b := newBundle(t, spec)
+	out := e.must("run", "--bundle", b.dir, "seccomp")
+	if !strings.Contains(out, "Permission denied") || strings.Contains(out, "status=0") {
+		t.Fatalf("mkdir under a profile that blocks it: %q", out)
+	}
+}
+
+// recvFD receives one descriptor sent with SCM_RIGHTS on c.
+func recvFD(t *testing.T, c *net.UnixConn) *os.File {
+	t.Helper()
+	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("control messages %v %v", msgs, err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		t.Fatalf("rights %v %v", fds, err)
+	}
+	return os.NewFile(uintptr(fds[0]), "pty-master")
+}
+
+func TestConsoleSocket(t *testing.T) {
+	e := newEnv(t)
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan *os.File, 1)
+	go func() {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		got <- recvFD(t, c)
+	}()
+	spec := testSpec("sh", "-c", "tty; echo from-the-terminal")
+	spec.Process.Terminal = true
+	spec.Process.ConsoleSize = &specs.Box{Height: 40, Width: 120}
+	b := newBundle(t, spec)
+	e.must("create", "--bundle", b.dir, "--console-socket", sock, "tty")
+	var master *os.File
+	select {
+	case master = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pty master on the console socket")
+	}
+	if master == nil {
+		t.Fatal("console socket accept failed")
+	}
+	defer master.Close()
+	e.must("start", "tty")
+	out := make(chan string, 1)
+	go func() {
+		var all []byte
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			all = append(all, buf[:n]...)
+			if err != nil || strings.Contains(string(all), "from-the-terminal") {
+				out <- string(all)
+				return
+			}
+		}
+	}()
+	select {
+	case s := <-out:
+		if !strings.Contains(s, "/dev/pts/0") || !strings.Contains(s, "from-the-terminal") {
+			t.Fatalf("terminal output %q", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no output on the pty")
+	}
+	e.must("wait", "tty")
+	e.must("delete", "tty")
+}
+
+func TestJoinNetworkNamespace(t *testing.T) {
+	requireRoot(t)
+	// Make a network namespace and pin it to a file.
+	nsFile := filepath.Join(t.TempDir(), "netns")
+	os.WriteFile(nsFile, nil, 0o644)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			done <- err
+			return
+		}
+		done <- unix.Mount(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), nsFile, "", unix.MS_BIND, "")
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(nsFile, unix.MNT_DETACH)
+	var st unix.Stat_t
+	if err := unix.Stat(nsFile, &st); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	spec := testSpec("readlink", "/proc/self/ns/net")
+	for i, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			spec.Linux.Namespaces[i].Path = nsFile
+		}
+	}
+	b := newBundle(t, spec)
+	out := e.must("run", "--bundle", b.dir, "netns")
+	if want := fmt.Sprintf("net:[%d]\n", st.Ino); out != want {
+		t.Fatalf("container in %q, want %q", out, want)
+	}
+	t.Run("not a namespace", func(t *testing.T) {
+		spec.Linux.Namespaces[1].Path = filepath.Join(b.dir, "config.json")
+		b.writeSpec(t, spec)
+		r := e.exec("", "run", "--bundle", b.dir, "netns-bad")
+		if r.code == 0 || !strings.Contains(r.stderr, "network") {
+			t.Fatalf("bad netns path: exit %d %q", r.code, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(e.root, "netns-bad")); !os.IsNotExist(err) {
+			t.Fatalf("state left behind: %v", err)
+		}
+	})
+}
+
+func TestPsAndKillAll(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("sh", "-c", "sleep 1000 & sleep 1000 & wait"))
+	e.must("run", "-d", "--bundle", b.dir, "psk")
+	var pids []int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		out := e.must("ps", "--format", "json", "psk")
+		pids = nil
+		for _, f := range strings.Fields(strings.NewReplacer("[", "", "]", "", ",", " ").Replace(out)) {
+			var p int
+			fmt.Sscan(f, &p)
+			pids = append(pids, p)
+		}
+		if len(pids) == 3 {
+			break
+		}
+	}
+	if len(pids) != 3 {
+		t.Fatalf("ps lists %v, want sh and two sleeps", pids)
+	}
+	for _, p := range pids {
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
+		if err != nil || (string(comm) != "sh\n" && string(comm) != "sleep\n") {
+			t.Fatalf("ps pid %d is %q (%v): not a host pid of the container", p, comm, err)
+		}
+	}
+	e.must("kill", "--all", "psk", "KILL")
+	for _, p := range pids {
+		waitGone(t, p)
+	}
+	if st := e.state("psk"); st.Status != specs.StateStopped {
+		t.Fatalf("after kill --all: %s", st.Status)
+	}
+}
