@@ -365,3 +365,81 @@ func TestGoferKilledStopsContainer(t *testing.T) {
 		t.Fatalf("state after the gofer died: %s", st.Status)
 	}
 }
+
+func TestFailedCreateLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		name string
+		edit func(*specs.Spec)
+		want string
+	}{
+		{"missing executable", func(s *specs.Spec) { s.Process.Args = []string{"/no/such/binary"} }, "/no/such/binary"},
+		{"missing bind source", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/no/such/dir", Options: []string{"bind"}})
+		}, "mounts[6]"},
+		{"empty args", func(s *specs.Spec) { s.Process.Args = nil }, "process.args"},
+		{"relative mount destination", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "rel", Type: "tmpfs", Source: "tmpfs"})
+		}, "mounts[6].destination"},
+		{"unknown capability", func(s *specs.Spec) { s.Process.Capabilities.Bounding = []string{"CAP_BOGUS"} }, "CAP_BOGUS"},
+		{"bad rlimit", func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS", Hard: 1, Soft: 1}}
+		}, "RLIMIT_BOGUS"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := testSpec("true")
+			c.edit(spec)
+			b := newBundle(t, spec)
+			r := e.exec("", "create", "--bundle", b.dir, "failing")
+			if r.code != 1 {
+				t.Fatalf("exit %d, want 1 (stderr %q)", r.code, r.stderr)
+			}
+			msg := strings.TrimSpace(r.stderr)
+			if strings.Contains(msg, "\n") || !strings.Contains(msg, c.want) || strings.Contains(msg, "panic") {
+				t.Fatalf("error %q: want one line naming %q", msg, c.want)
+			}
+			if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+				t.Fatalf("left in --root: %v", ents)
+			}
+		})
+	}
+	t.Run("malformed config.json", func(t *testing.T) {
+		b := newBundle(t, testSpec("true"))
+		os.WriteFile(filepath.Join(b.dir, "config.json"), []byte(`{"ociVersion": "1.0.2", "process": {"args": 5}}`), 0o644)
+		r := e.exec("", "create", "--bundle", b.dir, "malformed")
+		if r.code != 1 || !strings.Contains(r.stderr, "process.args") {
+			t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+		}
+	})
+}
+
+func TestConcurrentCommands(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("sleep", "1000"))
+	e.must("run", "-d", "--bundle", b.dir, "busy")
+	saved := e.saved("busy")
+	results := make(chan result, 40)
+	for i := 0; i < 30; i++ {
+		args := []string{"state", "busy"}
+		switch i % 3 {
+		case 1:
+			args = []string{"list", "--format", "json"}
+		case 2:
+			args = []string{"ps", "busy"}
+		}
+		go func() { results <- e.exec("", args...) }()
+	}
+	go func() { results <- e.exec("", "delete", "--force", "busy") }()
+	for i := 0; i < 31; i++ {
+		r := <-results
+		if strings.Contains(r.stderr, "panic") || (r.code != 0 && !strings.Contains(r.stderr, "busy")) {
+			t.Fatalf("concurrent command failed badly: exit %d %q", r.code, r.stderr)
+		}
+	}
+	for _, pid := range []int{saved.Sandbox.PID, saved.Gofer.PID, saved.InitPID} {
+		waitGone(t, pid)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, "busy")); !os.IsNotExist(err) {
+		t.Fatalf("state left: %v", err)
+	}
+}
