@@ -45,6 +45,10 @@ type CreateOpts struct {
 	PIDFile string
 	// ConsoleSocket receives the pty master when Spec.Process.Terminal.
 	ConsoleSocket string
+	// Console, instead of ConsoleSocket, is a connected unix socket
+	// that receives the pty master (runsc run uses one to relay the
+	// terminal itself).
+	Console *os.File
 	// Stdio is the container's stdin, stdout and stderr.
 	Stdio []*os.File
 }
@@ -71,7 +75,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if err := specutils.ValidateID(o.ID); err != nil {
 		return nil, err
 	}
-	if o.Spec.Process.Terminal && o.ConsoleSocket == "" {
+	if o.Spec.Process.Terminal && o.ConsoleSocket == "" && o.Console == nil {
 		return nil, fmt.Errorf("create %q: process.terminal is true but --console-socket is not given", o.ID)
 	}
 	overlay := cfg.Overlay
@@ -104,8 +108,8 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}}
 	cu.add(c.Close)
 
-	var console *os.File
-	if o.Spec.Process.Terminal {
+	console := o.Console
+	if o.Spec.Process.Terminal && console == nil {
 		conn, err := net.Dial("unix", o.ConsoleSocket)
 		if err != nil {
 			return nil, fmt.Errorf("--console-socket %s: %w", o.ConsoleSocket, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -78,8 +79,9 @@ func (c *createFlags) register(fs interface {
 }
 
 // create runs the create command's work and returns the container,
-// locked.
-func create(g *globals, id string, f createFlags) (*container.Container, error) {
+// locked. console, if not nil, receives the pty master instead of
+// --console-socket.
+func create(g *globals, id string, f createFlags, console *os.File) (*container.Container, error) {
 	cfg, err := g.config()
 	if err != nil {
 		return nil, err
@@ -100,7 +102,7 @@ func create(g *globals, id string, f createFlags) (*container.Container, error) 
 	}
 	return container.Create(cfg, container.CreateOpts{
 		ID: id, Bundle: bundle, Spec: spec, PIDFile: pidFile, ConsoleSocket: f.consoleSocket,
-		Stdio: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Console: console, Stdio: []*os.File{os.Stdin, os.Stdout, os.Stderr},
 	})
 }
 
@@ -115,7 +117,7 @@ func runCreate(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := create(g, id, f)
+	c, err := create(g, id, f, nil)
 	if err != nil {
 		return err
 	}
@@ -161,6 +163,42 @@ func runState(g *globals, args []string) error {
 	}
 	fmt.Println(string(out))
 	return nil
+}
+
+// specTerminal reports whether the bundle's process has a terminal.
+func specTerminal(bundle string) (bool, error) {
+	spec, err := specutils.LoadSpec(bundle)
+	if err != nil {
+		return false, err
+	}
+	return spec.Process.Terminal, nil
+}
+
+// forwardSignals sends the signals `runsc run` receives to the
+// container's init, as runc does (with a terminal, the pty delivers
+// the terminal's own signals). It returns a function that stops.
+func forwardSignals(root, id string, terminal bool) func() {
+	sigs := make(chan os.Signal, 16)
+	list := []os.Signal{unix.SIGTERM, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2}
+	if !terminal {
+		list = append(list, unix.SIGINT, unix.SIGQUIT)
+	}
+	signal.Notify(sigs, list...)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				if cc, err := container.Load(root, id); err == nil {
+					cc.Kill(int(s.(unix.Signal)), false)
+					cc.Close()
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(sigs); close(done) }
 }
 
 // parseSignal accepts a number, a name, or a name without "SIG".
@@ -260,9 +298,30 @@ func runRun(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := create(g, id, f)
+	// A foreground container with a terminal and no console socket
+	// gets this process's terminal, relayed.
+	var relay *consoleRelay
+	if !*detach && f.consoleSocket == "" {
+		if terminal, err := specTerminal(f.bundle); err == nil && terminal {
+			if relay, err = newConsoleRelay(); err != nil {
+				return err
+			}
+			defer relay.close()
+		}
+	}
+	var console *os.File
+	if relay != nil {
+		console = relay.theirs
+	}
+	c, err := create(g, id, f, console)
 	if err != nil {
 		return err
+	}
+	if relay != nil {
+		if err := relay.receive(); err != nil {
+			c.Delete(true)
+			return err
+		}
 	}
 	if err := c.Start(); err != nil {
 		c.Delete(true)
@@ -272,7 +331,15 @@ func runRun(g *globals, args []string) error {
 		c.Close()
 		return nil
 	}
+	if relay != nil {
+		relay.relay()
+	}
+	stop := forwardSignals(g.Root, c.ID, relay != nil)
 	code, werr := c.Wait()
+	stop()
+	if relay != nil {
+		relay.drain()
+	}
 	if c, err = container.Load(g.Root, id); err == nil {
 		err = c.Delete(true)
 	}

@@ -226,3 +226,46 @@ func TestPsAndKillAll(t *testing.T) {
 		t.Fatalf("after kill --all: %s", st.Status)
 	}
 }
+
+func TestRunForwardsSignals(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("sh", "-c", "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done"))
+	c := e.cmd("run", "--bundle", b.dir, "fwd")
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stdout = out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(out.Name()); strings.Contains(string(b), "ready") {
+			break
+		}
+	}
+	c.Process.Signal(unix.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.Process.Kill()
+		t.Fatal("runsc run did not exit after SIGTERM")
+	}
+	if code := c.ProcessState.ExitCode(); code != 42 {
+		b, _ := os.ReadFile(out.Name())
+		t.Fatalf("exit %d, want 42 from the container's TERM trap (output %q)", code, b)
+	}
+}
+
+func TestRunRelaysTerminal(t *testing.T) {
+	e := newEnv(t)
+	spec := testSpec("sh", "-c", "tty; echo relayed; exit 3")
+	spec.Process.Terminal = true
+	b := newBundle(t, spec)
+	r := e.exec("", "run", "--bundle", b.dir, "relay")
+	if r.code != 3 || !strings.Contains(r.stdout, "/dev/pts/0") || !strings.Contains(r.stdout, "relayed") {
+		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+}

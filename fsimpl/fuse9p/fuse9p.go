@@ -159,7 +159,26 @@ func (t *Tree) Mount(dir string, opts Options) (*Mounted, error) {
 		unix.Unmount(dir, unix.MNT_DETACH)
 		return nil, fmt.Errorf("serving FUSE at %q: %w", dir, err)
 	}
+	pollHack(dir)
 	return &Mounted{dir: dir, server: srv}, nil
+}
+
+// pollHackName is the file go-fuse answers itself so that the kernel
+// learns FUSE_POLL is not implemented.
+const pollHackName = ".go-fuse-epoll-hack"
+
+// pollHack polls go-fuse's special file once, as go-fuse does when it
+// mounts by itself: afterwards the kernel no longer sends FUSE_POLL.
+// Otherwise Go's netpoller, registering any file opened on the mount by
+// this process, would block in epoll_wait on a FUSE_POLL request that
+// this same process must answer.
+func pollHack(dir string) {
+	fd, err := unix.Open(dir+"/"+pollHackName, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLPRI | unix.POLLOUT}}, 0)
+	unix.Close(fd)
 }
 
 // Mount dials the gofer over conn and mounts its tree at dir: Dial, then

@@ -41,12 +41,13 @@ func (h *fileHolder) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	if name != FileName {
 		return nil, syscall.ENOENT
 	}
-	if ch := h.GetChild(FileName); ch != nil {
-		return ch, 0
-	}
 	qid, _, attr, err := h.file.GetAttr(p9.AttrMaskAll)
 	if err != nil {
 		return nil, toErrno(err)
+	}
+	if ch := h.GetChild(FileName); ch != nil {
+		fillAttr(qid, &attr, &out.Attr)
+		return ch, 0
 	}
 	_, clone, err := h.file.Walk(nil)
 	if err != nil {
