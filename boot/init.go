@@ -12,6 +12,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/pivot"
+	"github.com/runsc/runsc/specutils"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,7 +100,7 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 		}
 	}
 	for _, rl := range p.Rlimits {
-		res, ok := rlimitNumber(rl.Type)
+		res, ok := specutils.RlimitNumber(rl.Type)
 		if !ok {
 			return nil, "", fmt.Errorf("process.rlimits: unknown type %q", rl.Type)
 		}
@@ -169,20 +170,4 @@ func isExecutable(path string) error {
 		return unix.EACCES
 	}
 	return nil
-}
-
-// rlimits maps OCI rlimit names to resource numbers.
-var rlimits = map[string]int{
-	"RLIMIT_CPU": unix.RLIMIT_CPU, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_DATA": unix.RLIMIT_DATA,
-	"RLIMIT_STACK": unix.RLIMIT_STACK, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_RSS": unix.RLIMIT_RSS,
-	"RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK,
-	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS, "RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
-	"RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO,
-	"RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
-}
-
-// rlimitNumber returns the resource number of an OCI rlimit name.
-func rlimitNumber(name string) (int, bool) {
-	n, ok := rlimits[name]
-	return n, ok
 }

@@ -285,15 +285,25 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 	return unix.Fchownat(dir, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-// maskPath hides p: /dev/null over a file, an empty read-only tmpfs over
-// a directory. A missing path is nothing to mask.
-func maskPath(rootFD int, p string) error {
+// openExisting opens p inside the container's root (O_PATH); a missing p
+// gives -1 and no error: there is nothing to mask or protect.
+func openExisting(rootFD int, p string) (int, error) {
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolveFlags}
 	fd, err := unix.Openat2(rootFD, path.Clean("/"+p), &how)
 	if errors.Is(err, unix.ENOENT) {
-		return nil
+		return -1, nil
 	}
 	if err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
+
+// maskPath hides p: /dev/null over a file, an empty read-only tmpfs over
+// a directory. A missing path is nothing to mask.
+func maskPath(rootFD int, p string) error {
+	fd, err := openExisting(rootFD, p)
+	if fd < 0 {
 		return err
 	}
 	defer unix.Close(fd)
@@ -309,21 +319,18 @@ func maskPath(rootFD int, p string) error {
 
 // readonlyPath makes p read-only with a bind mount onto itself.
 func readonlyPath(rootFD int, p string) error {
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolveFlags}
-	fd, err := unix.Openat2(rootFD, path.Clean("/"+p), &how)
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
+	fd, err := openExisting(rootFD, p)
+	if fd < 0 {
 		return err
 	}
 	defer unix.Close(fd)
 	if err := unix.Mount(fdPath(fd), fdPath(fd), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
 	}
-	again, err := unix.Openat2(rootFD, path.Clean("/"+p), &how)
-	if err != nil {
-		return err
+	// Reopen: the remount applies to the new mount on top.
+	again, err := openExisting(rootFD, p)
+	if again < 0 {
+		return fmt.Errorf("reopening after bind: %w", err)
 	}
 	defer unix.Close(again)
 	return unix.Mount("", fdPath(again), "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|lockedFlags(again), "")

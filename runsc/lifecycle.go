@@ -131,6 +131,11 @@ func load(g *globals, name string, args []string) (*container.Container, error) 
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
+	return loadArg(g, fs, name)
+}
+
+// loadArg loads the container named by the flag set's single argument.
+func loadArg(g *globals, fs interface{ Args() []string }, name string) (*container.Container, error) {
 	id, err := oneID(fs, name)
 	if err != nil {
 		return nil, err
@@ -252,11 +257,7 @@ func runDelete(g *globals, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	id, err := oneID(fs, "delete")
-	if err != nil {
-		return err
-	}
-	c, err := container.Load(g.Root, id)
+	c, err := loadArg(g, fs, "delete")
 	if err != nil {
 		return err
 	}

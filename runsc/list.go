@@ -94,11 +94,7 @@ func runPs(g *globals, args []string) error {
 	if *format != "table" && *format != "json" {
 		return fmt.Errorf("ps: --format %q: want table or json", *format)
 	}
-	id, err := oneID(fs, "ps")
-	if err != nil {
-		return err
-	}
-	c, err := container.Load(g.Root, id)
+	c, err := loadArg(g, fs, "ps")
 	if err != nil {
 		return err
 	}
@@ -108,7 +104,7 @@ func runPs(g *globals, args []string) error {
 		return err
 	}
 	if st.Status == specs.StateStopped {
-		return fmt.Errorf("ps: container %q is not running", id)
+		return fmt.Errorf("ps: container %q is not running", c.ID)
 	}
 	procs, err := c.Processes()
 	if err != nil {

@@ -19,6 +19,13 @@ var rlimits = map[string]int{
 	"RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
 }
 
+// RlimitNumber returns the resource number of a process.rlimits type
+// ("RLIMIT_NOFILE").
+func RlimitNumber(name string) (int, bool) {
+	n, ok := rlimits[name]
+	return n, ok
+}
+
 // capabilities are the capability names, indexed by number.
 var capabilities = []string{
 	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
