@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/specutils"
@@ -28,6 +29,9 @@ const (
 	MethodState = "containerManager.State"
 	// MethodProcesses lists a container's processes.
 	MethodProcesses = "containerManager.Processes"
+	// MethodDestroy kills a container's processes and removes its root
+	// from the sandbox; the others keep running.
+	MethodDestroy = "containerManager.Destroy"
 )
 
 // CreateArgs are the arguments of MethodCreate.
@@ -130,12 +134,20 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 		return fmt.Errorf("container %q already exists in this sandbox", args.CID)
 	}
 	s.containers[args.CID] = c
+	if s.rootCID == "" {
+		// The first container is the pod's sandbox container: losing
+		// its gofer stops the pod.
+		s.rootCID = args.CID
+	}
 	s.mu.Unlock()
 	ok := false
 	defer func() {
 		if !ok {
 			s.mu.Lock()
 			delete(s.containers, args.CID)
+			if s.rootCID == args.CID {
+				s.rootCID = ""
+			}
 			s.mu.Unlock()
 		}
 	}()
@@ -154,7 +166,7 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 	}
 	pid, err := s.startInit(c, files[:nstdio])
 	if err != nil {
-		c.unmount(append(mountPoints(c.cid), filepath.Join(ContainersDir, c.cid)))
+		c.removeRoot()
 		return fmt.Errorf("create %q: %w", args.CID, err)
 	}
 	ok = true
@@ -162,14 +174,58 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 	return nil
 }
 
-// mountPoints lists the tree mount points of cid for cleanup.
-func mountPoints(cid string) []string {
-	ents, _ := os.ReadDir(filepath.Join(mountsDir, cid))
-	var out []string
+// removeRoot unmounts the container's root and gofer trees and removes
+// their mount points. Directories are removed one by one, never
+// recursively: a mount that failed to detach must not have its (host)
+// contents deleted through the gofer.
+func (c *ctr) removeRoot() {
+	base := filepath.Join(mountsDir, c.cid)
+	ents, _ := os.ReadDir(base)
+	var points []string
 	for _, e := range ents {
-		out = append(out, filepath.Join(mountsDir, cid, e.Name()))
+		points = append(points, filepath.Join(base, e.Name()))
 	}
-	return out
+	root := filepath.Join(ContainersDir, c.cid)
+	c.unmount(append(points, root))
+	for _, p := range points {
+		if filepath.Base(p) == "layers" {
+			continue
+		}
+		os.Remove(p)
+	}
+	os.Remove(filepath.Join(base, "layers"))
+	os.Remove(base)
+	os.Remove(root)
+}
+
+// Destroy implements MethodDestroy.
+func (m *containerManager) Destroy(args *CIDArgs, _ *Empty) error {
+	c, err := m.s.get(args.CID)
+	if err != nil {
+		return err
+	}
+	m.s.mu.Lock()
+	pid, status := c.initPID, c.status
+	if c.start != nil {
+		c.start.Close()
+		c.start = nil
+	}
+	m.s.mu.Unlock()
+	if status != StatusStopped && pid > 0 {
+		// The init is pid 1 of the container's pid namespace: killing
+		// it kills every process of the container.
+		unix.Kill(pid, unix.SIGKILL)
+		select {
+		case <-c.stopped:
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("container %q did not exit after SIGKILL", c.cid)
+		}
+	}
+	c.removeRoot()
+	m.s.mu.Lock()
+	delete(m.s.containers, c.cid)
+	m.s.mu.Unlock()
+	return nil
 }
 
 // Start implements MethodStart.

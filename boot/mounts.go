@@ -45,6 +45,39 @@ func (w *watchedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// watchHangup calls lost when the peer of socket f hangs up, without
+// reading from it (the 9P client does). The returned function stops the
+// watch and closes f.
+func watchHangup(f *os.File, lost func()) func() {
+	r, w, err := os.Pipe()
+	if err != nil {
+		f.Close()
+		return func() {}
+	}
+	go func() {
+		defer f.Close()
+		defer r.Close()
+		fds := []unix.PollFd{
+			{Fd: int32(f.Fd()), Events: unix.POLLRDHUP},
+			{Fd: int32(r.Fd()), Events: unix.POLLIN},
+		}
+		for {
+			_, err := unix.Poll(fds, -1)
+			if err == unix.EINTR {
+				continue
+			}
+			if err == nil && fds[1].Revents != 0 {
+				return // stopped
+			}
+			if err != nil || fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0 {
+				lost()
+				return
+			}
+		}
+	}()
+	return func() { w.Close() }
+}
+
 // treeDir returns where tree i of container cid is mounted.
 func treeDir(cid string, i int) string {
 	if i == 0 {
@@ -75,11 +108,15 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err erro
 	rootRO := c.spec.Root.Readonly || overlay == OverlayMemory
 	for i, f := range conns {
 		nc, err := net.FileConn(f)
-		f.Close()
 		if err != nil {
+			f.Close()
 			return fmt.Errorf("gofer connection %d: %w", i, err)
 		}
-		t, err := fuse9p.Dial(&watchedConn{Conn: nc, lost: func() { s.goferLost(c) }}, 0)
+		lost := func() { s.goferLost(c) }
+		// f (a duplicate of the socket) is kept to notice the gofer
+		// going away even while the container makes no file request.
+		c.watchers = append(c.watchers, watchHangup(f, lost))
+		t, err := fuse9p.Dial(&watchedConn{Conn: nc, lost: lost}, 0)
 		if err != nil {
 			return fmt.Errorf("gofer tree %d: %w", i, err)
 		}
@@ -150,10 +187,13 @@ func (c *ctr) unmount(points []string) {
 	for i := len(points) - 1; i >= 0; i-- {
 		unix.Unmount(points[i], unix.MNT_DETACH)
 	}
+	for _, stop := range c.watchers {
+		stop()
+	}
 	for _, t := range c.trees {
 		t.Close()
 	}
-	c.servers, c.trees = nil, nil
+	c.servers, c.trees, c.watchers = nil, nil, nil
 }
 
 // bindMounts returns the spec mounts served by gofer trees, in the order

@@ -32,6 +32,8 @@ type sandbox struct {
 	// netnsFD is the network namespace containers join, or -1 for the
 	// sandbox's own.
 	netnsFD int
+	// rootCID is the pod's sandbox container, the first one created.
+	rootCID string
 }
 
 // ctr is one container of the sandbox.
@@ -52,6 +54,8 @@ type ctr struct {
 	// connections.
 	servers []*fuse9p.Mounted
 	trees   []*fuse9p.Tree
+	// watchers stop the hang-up watches of its gofer connections.
+	watchers []func()
 }
 
 func newSandbox() *sandbox {
@@ -132,15 +136,30 @@ func (s *sandbox) initExited(c *ctr, st unix.WaitStatus) {
 // goferLost handles the loss of one of c's gofer connections: the
 // container cannot reach its files any more, so it is stopped (its pid
 // namespace killed) rather than left running on broken files.
+//
+// Losing the gofer of the pod's sandbox container stops the whole pod.
 func (s *sandbox) goferLost(c *ctr) {
 	s.mu.Lock()
-	pid, status := c.initPID, c.status
-	s.mu.Unlock()
-	if status == StatusStopped || pid == 0 {
-		return
+	victims := []*ctr{c}
+	if c.cid == s.rootCID {
+		victims = victims[:0]
+		for _, o := range s.containers {
+			victims = append(victims, o)
+		}
 	}
-	slog.Warn("gofer connection lost: stopping container", "cid", c.cid)
-	unix.Kill(pid, unix.SIGKILL)
+	var pids []int
+	for _, v := range victims {
+		if v.status != StatusStopped && v.initPID > 0 {
+			pids = append(pids, v.initPID)
+		}
+	}
+	s.mu.Unlock()
+	if len(pids) > 0 {
+		slog.Warn("gofer connection lost: stopping containers", "cid", c.cid, "pod", c.cid == s.rootCID)
+	}
+	for _, pid := range pids {
+		unix.Kill(pid, unix.SIGKILL)
+	}
 }
 
 // exitCode converts a wait status to a shell-style exit code.

@@ -86,6 +86,10 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	sandboxID, err := podSandbox(o.Spec)
+	if err != nil {
+		return nil, err
+	}
 	var cu cleanup
 	defer cu.clean()
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
@@ -103,19 +107,21 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Container{dir: dir, dirFD: fd, State: State{
-		ID: o.ID, Bundle: o.Bundle, Annotations: o.Spec.Annotations, Overlay: overlay,
+	c := &Container{root: cfg.Root, dir: dir, dirFD: fd, State: State{
+		ID: o.ID, Bundle: o.Bundle, Annotations: o.Spec.Annotations, Overlay: overlay, SandboxID: o.ID,
 	}}
 	cu.add(c.Close)
+	if sandboxID != "" {
+		if err := c.createSub(sandboxID, o); err != nil {
+			return nil, err
+		}
+		cu.release()
+		return c, nil
+	}
 
 	console := o.Console
 	if o.Spec.Process.Terminal && console == nil {
-		conn, err := net.Dial("unix", o.ConsoleSocket)
-		if err != nil {
-			return nil, fmt.Errorf("--console-socket %s: %w", o.ConsoleSocket, err)
-		}
-		defer conn.Close()
-		if console, err = conn.(*net.UnixConn).File(); err != nil {
+		if console, err = dialConsole(o.ConsoleSocket); err != nil {
 			return nil, err
 		}
 		defer console.Close()
@@ -172,6 +178,21 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	bootCmd.Process.Release()
 	cu.release()
 	return c, nil
+}
+
+// dialConsole connects to a --console-socket and returns the connection
+// as a file to hand to the sandbox.
+func dialConsole(path string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket %s: %w", path, err)
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UnixConn).File()
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // writePIDFile writes pid atomically, as runc does.

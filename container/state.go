@@ -43,6 +43,14 @@ type State struct {
 	Gofer   Proc `json:"gofer"`
 	// Overlay is the root overlay mode.
 	Overlay string `json:"overlay"`
+	// SandboxID is the ID of the container whose sandbox this container
+	// runs in: its own ID for the sandbox (pause) container of a pod or a
+	// lone container.
+	SandboxID string `json:"sandboxId"`
+	// ConsoleSocket and PIDFile are kept from create for a subcontainer,
+	// whose process is made at start.
+	ConsoleSocket string `json:"consoleSocket,omitempty"`
+	PIDFile       string `json:"pidFile,omitempty"`
 }
 
 // Proc identifies a host process across pid reuse.
@@ -55,10 +63,14 @@ type Proc struct {
 // Container is a container whose state directory is open and locked.
 type Container struct {
 	State
-	// dir is the state directory; dirFD holds its lock.
+	// root is --root; dir is the state directory; dirFD holds its lock.
+	root  string
 	dir   string
 	dirFD int
 }
+
+// IsSubcontainer reports whether the container joined another's sandbox.
+func (c *Container) IsSubcontainer() bool { return c.SandboxID != "" && c.SandboxID != c.ID }
 
 // stateDir returns the state directory of id under root.
 func stateDir(root, id string) string { return filepath.Join(root, id) }
@@ -98,7 +110,7 @@ func Load(root, id string) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening container %q: %w", id, err)
 	}
-	c := &Container{dir: dir, dirFD: fd}
+	c := &Container{root: root, dir: dir, dirFD: fd}
 	data, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if err != nil {
 		unix.Close(fd)
@@ -147,9 +159,19 @@ func (c *Container) shortPath(name string) string {
 	return "/proc/self/fd/" + strconv.Itoa(c.dirFD) + "/" + name
 }
 
-// controller connects to the sandbox's controller.
+// controller connects to the sandbox's controller, whose socket is in the
+// sandbox container's state directory.
 func (c *Container) controller() (*urpc.Client, error) {
-	cl, err := urpc.Dial(c.shortPath(controllerSock))
+	path := c.shortPath(controllerSock)
+	if c.IsSubcontainer() {
+		fd, err := unix.Open(stateDir(c.root, c.SandboxID), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox %q of container %q: %w", c.SandboxID, c.ID, err)
+		}
+		defer unix.Close(fd)
+		path = "/proc/self/fd/" + strconv.Itoa(fd) + "/" + controllerSock
+	}
+	cl, err := urpc.Dial(path)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the sandbox of container %q: %w", c.ID, err)
 	}

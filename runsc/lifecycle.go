@@ -149,7 +149,11 @@ func runStart(g *globals, args []string) error {
 		return err
 	}
 	defer c.Close()
-	return c.Start()
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	return c.Start(cfg, []*os.File{os.Stdin, os.Stdout, os.Stderr})
 }
 
 func runState(g *globals, args []string) error {
@@ -324,7 +328,11 @@ func runRun(g *globals, args []string) error {
 			return err
 		}
 	}
-	if err := c.Start(); err != nil {
+	cfg, err := g.config()
+	if err != nil {
+		return err
+	}
+	if err := c.Start(cfg, []*os.File{os.Stdin, os.Stdout, os.Stderr}); err != nil {
 		c.Delete(true)
 		return err
 	}

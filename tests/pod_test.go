@@ -1,0 +1,277 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// podSpec returns a spec for a container of the pod whose sandbox
+// container is sandboxID, with containerd's annotations ("" makes the
+// sandbox container itself).
+func podSpec(sandboxID string, args ...string) *specs.Spec {
+	spec := testSpec(args...)
+	if sandboxID == "" {
+		spec.Annotations = map[string]string{"io.kubernetes.cri.container-type": "sandbox"}
+	} else {
+		spec.Annotations = map[string]string{
+			"io.kubernetes.cri.container-type": "container",
+			"io.kubernetes.cri.sandbox-id":     sandboxID,
+		}
+	}
+	return spec
+}
+
+// startPod runs a pause-like sandbox container "pod".
+func startPod(t *testing.T, e *runscEnv) savedState {
+	t.Helper()
+	b := newBundle(t, podSpec("", "sleep", "100000"))
+	e.must("run", "-d", "--bundle", b.dir, "pod")
+	return e.saved("pod")
+}
+
+// psPIDs returns the host pids `runsc ps` lists for a container.
+func (e *runscEnv) psPIDs(id string) []int {
+	e.t.Helper()
+	var pids []int
+	if err := json.Unmarshal([]byte(e.must("ps", "--format", "json", id)), &pids); err != nil {
+		e.t.Fatalf("ps %s: %v", id, err)
+	}
+	return pids
+}
+
+func TestPod(t *testing.T) {
+	e := newEnv(t)
+	pod := startPod(t, e)
+	b1 := newBundle(t, podSpec("pod", "sh", "-c", "echo one > /marker; sleep 100000 & wait"))
+	b2 := newBundle(t, podSpec("pod", "sh", "-c", "sleep 100000"))
+	e.must("create", "--bundle", b1.dir, "one")
+	if st := e.state("one"); st.Status != specs.StateCreated {
+		t.Fatalf("subcontainer after create: %s", st.Status)
+	}
+	e.must("start", "one")
+	e.must("create", "--bundle", b2.dir, "two")
+	e.must("start", "two")
+	one, two := e.saved("one"), e.saved("two")
+	if one.Sandbox.PID != pod.Sandbox.PID || two.Sandbox.PID != pod.Sandbox.PID {
+		t.Fatalf("subcontainers in sandboxes %d and %d, pod in %d", one.Sandbox.PID, two.Sandbox.PID, pod.Sandbox.PID)
+	}
+	if one.Gofer.PID == pod.Gofer.PID || one.Gofer.PID == two.Gofer.PID {
+		t.Fatal("subcontainers share a gofer")
+	}
+	if out := e.must("list", "--quiet"); strings.Join(strings.Fields(out), " ") != "one pod two" {
+		t.Fatalf("list: %q", out)
+	}
+
+	t.Run("own processes and roots", func(t *testing.T) {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if len(e.psPIDs("one")) == 2 {
+				break
+			}
+		}
+		if p := e.psPIDs("one"); len(p) != 2 {
+			t.Fatalf("ps one: %v, want sh and sleep", p)
+		}
+		if p := e.psPIDs("pod"); len(p) != 1 || p[0] != pod.InitPID {
+			t.Fatalf("ps pod: %v, want only its sleep %d", p, pod.InitPID)
+		}
+		// Each container sees only its own processes and its own root.
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/root/proc", one.InitPID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen []string
+		for _, d := range ents {
+			if d.Name()[0] >= '0' && d.Name()[0] <= '9' {
+				seen = append(seen, d.Name())
+			}
+		}
+		if len(seen) != 2 {
+			t.Fatalf("container one's /proc shows processes %v, want only its own two", seen)
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d/root/marker", two.InitPID)); !os.IsNotExist(err) {
+			t.Fatalf("container two sees container one's file: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(b1.rootfs, "marker")); !os.IsNotExist(err) {
+			t.Fatalf("overlay write reached the host: %v", err)
+		}
+	})
+	t.Run("signal one container", func(t *testing.T) {
+		e.must("kill", "one", "KILL")
+		waitGone(t, one.InitPID)
+		if st := e.state("one"); st.Status != specs.StateStopped {
+			t.Fatalf("one: %s", st.Status)
+		}
+		for _, id := range []string{"pod", "two"} {
+			if st := e.state(id); st.Status != specs.StateRunning {
+				t.Fatalf("%s after killing one: %s", id, st.Status)
+			}
+		}
+		e.must("delete", "one")
+		if !alive(pod.InitPID) || !alive(two.InitPID) {
+			t.Fatal("deleting one stopped another container")
+		}
+	})
+	t.Run("kill --all", func(t *testing.T) {
+		pids := e.psPIDs("two")
+		e.must("kill", "--all", "two", "KILL")
+		for _, p := range pids {
+			waitGone(t, p)
+		}
+		if !alive(pod.InitPID) {
+			t.Fatal("kill --all two killed the pod")
+		}
+	})
+	t.Run("delete the sandbox container tears the pod down", func(t *testing.T) {
+		b3 := newBundle(t, podSpec("pod", "sleep", "100000"))
+		e.must("create", "--bundle", b3.dir, "three")
+		e.must("start", "three")
+		three := e.saved("three")
+		e.must("delete", "--force", "pod")
+		for _, p := range []int{pod.Sandbox.PID, pod.Gofer.PID, pod.InitPID, two.Gofer.PID, three.Gofer.PID, three.InitPID} {
+			waitGone(t, p)
+		}
+		if out := e.must("list", "--quiet"); strings.TrimSpace(out) != "" {
+			t.Fatalf("left after deleting the pod: %q", out)
+		}
+	})
+}
+
+func TestPodShortLivedAndWait(t *testing.T) {
+	e := newEnv(t)
+	pod := startPod(t, e)
+	b := newBundle(t, podSpec("pod", "sh", "-c", "exit 3"))
+	e.must("create", "--bundle", b.dir, "short")
+	e.must("start", "short")
+	var w struct{ ExitStatus int }
+	if err := json.Unmarshal([]byte(e.must("wait", "short")), &w); err != nil || w.ExitStatus != 3 {
+		t.Fatalf("wait: %+v %v", w, err)
+	}
+	// Waiting again on an exited container answers at once.
+	if err := json.Unmarshal([]byte(e.must("wait", "short")), &w); err != nil || w.ExitStatus != 3 {
+		t.Fatalf("second wait: %+v %v", w, err)
+	}
+	if !alive(pod.InitPID) {
+		t.Fatal("the pod stopped with its short-lived container")
+	}
+	e.must("delete", "short")
+}
+
+func TestPodCreatedNeverStarted(t *testing.T) {
+	e := newEnv(t)
+	startPod(t, e)
+	b := newBundle(t, podSpec("pod", "sleep", "100"))
+	e.must("create", "--bundle", b.dir, "idle")
+	e.must("delete", "idle")
+	if _, err := e.run("state", "idle"); err == nil {
+		t.Fatal("state of a deleted container succeeded")
+	}
+	t.Run("start after the sandbox is gone", func(t *testing.T) {
+		e.must("create", "--bundle", b.dir, "orphan")
+		e.must("delete", "--force", "pod")
+		r := e.exec("", "start", "orphan")
+		if r.code == 0 || strings.Contains(r.stderr, "panic") || !strings.Contains(r.stderr, "orphan") {
+			t.Fatalf("start after the pod was deleted: exit %d %q", r.code, r.stderr)
+		}
+	})
+}
+
+func TestPodCreateErrors(t *testing.T) {
+	e := newEnv(t)
+	startPod(t, e)
+	for _, c := range []struct {
+		name, id, sandbox, want string
+	}{
+		{"unknown sandbox", "x1", "nosuch", "nosuch"},
+		{"sandbox id traversal", "x2", "../pod", "io.kubernetes.cri.sandbox-id"},
+		{"dotdot id", "..", "pod", "container ID"},
+		{"slash id", "a/b", "pod", "container ID"},
+		{"dot id", ".", "pod", "container ID"},
+		{"duplicate", "pod", "pod", "pod"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBundle(t, podSpec(c.sandbox, "true"))
+			r := e.exec("", "create", "--bundle", b.dir, c.id)
+			if r.code == 0 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+				t.Fatalf("exit %d stderr %q, want a one-line error naming %q", r.code, r.stderr, c.want)
+			}
+		})
+	}
+	if out := e.must("list", "--quiet"); strings.TrimSpace(out) != "pod" {
+		t.Fatalf("containers after refused creates: %q", out)
+	}
+	t.Run("cri-o annotations", func(t *testing.T) {
+		spec := testSpec("sleep", "100000")
+		spec.Annotations = map[string]string{"io.kubernetes.cri-o.ContainerType": "container", "io.kubernetes.cri-o.SandboxID": "pod"}
+		b := newBundle(t, spec)
+		e.must("create", "--bundle", b.dir, "crio")
+		e.must("start", "crio")
+		if e.saved("crio").Sandbox.PID != e.saved("pod").Sandbox.PID {
+			t.Fatal("CRI-O container not in the pod's sandbox")
+		}
+	})
+}
+
+func TestPodSubcontainerGoferDies(t *testing.T) {
+	e := newEnv(t)
+	pod := startPod(t, e)
+	b := newBundle(t, podSpec("pod", "sh", "-c", "while true; do cat /etc/passwd >/dev/null; done"))
+	e.must("create", "--bundle", b.dir, "fragile")
+	e.must("start", "fragile")
+	sub := e.saved("fragile")
+	syscall.Kill(sub.Gofer.PID, syscall.SIGKILL)
+	waitGone(t, sub.InitPID)
+	if st := e.state("fragile"); st.Status != specs.StateStopped {
+		t.Fatalf("subcontainer after its gofer died: %s", st.Status)
+	}
+	if st := e.state("pod"); st.Status != specs.StateRunning || !alive(pod.InitPID) {
+		t.Fatalf("pod after a subcontainer's gofer died: %s", st.Status)
+	}
+	t.Run("the sandbox container's gofer stops the pod", func(t *testing.T) {
+		b := newBundle(t, podSpec("pod", "sleep", "100000"))
+		e.must("create", "--bundle", b.dir, "other")
+		e.must("start", "other")
+		other := e.saved("other")
+		syscall.Kill(pod.Gofer.PID, syscall.SIGKILL)
+		waitGone(t, pod.InitPID)
+		waitGone(t, other.InitPID)
+	})
+}
+
+func TestPodTenContainers(t *testing.T) {
+	e := newEnv(t)
+	pod := startPod(t, e)
+	var ids []string
+	for i := 0; i < 10; i++ {
+		id := fmt.Sprintf("c%d", i)
+		b := newBundle(t, podSpec("pod", "sh", "-c", fmt.Sprintf("echo %d > /id; sleep 100000", i)))
+		e.must("create", "--bundle", b.dir, id)
+		e.must("start", id)
+		ids = append(ids, id)
+	}
+	var pids []int
+	for _, id := range ids {
+		s := e.saved(id)
+		if s.Sandbox.PID != pod.Sandbox.PID {
+			t.Fatalf("%s not in the pod's sandbox", id)
+		}
+		pids = append(pids, s.InitPID, s.Gofer.PID)
+	}
+	for _, id := range ids[:5] {
+		e.must("delete", "--force", id)
+	}
+	e.must("delete", "--force", "pod")
+	for _, p := range append(pids, pod.Sandbox.PID, pod.Gofer.PID) {
+		waitGone(t, p)
+	}
+	if ents, _ := os.ReadDir(e.root); len(ents) != 0 {
+		t.Fatalf("state left: %v", ents)
+	}
+}
