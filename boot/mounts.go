@@ -129,7 +129,14 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err erro
 			return fmt.Errorf("making mount point %s: %w", dir, err)
 		}
 		ro := i == 0 && rootRO
-		m, err := t.Mount(dir, fuse9p.Options{Timeout: cacheTimeout, ReadOnly: ro, Name: "runsc-9p"})
+		// The root is exclusive to the container and cached; bind
+		// mounts are host directories others (other containers of the
+		// pod, the host) may change: their writes must be seen at once.
+		timeout := time.Duration(0)
+		if i == 0 {
+			timeout = cacheTimeout
+		}
+		m, err := t.Mount(dir, fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p"})
 		if err != nil {
 			t.Close()
 			return err

@@ -275,3 +275,46 @@ func TestPodTenContainers(t *testing.T) {
 		t.Fatalf("state left: %v", ents)
 	}
 }
+
+func TestPodSharedVolume(t *testing.T) {
+	e := newEnv(t)
+	startPod(t, e)
+	vol := t.TempDir()
+	withVolume := func(script string, ro bool) *bundle {
+		spec := podSpec("pod", "sh", "-c", script)
+		opts := []string{"rbind", "rw"}
+		if ro {
+			opts = []string{"rbind", "ro"}
+		}
+		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/shared", Type: "bind", Source: vol, Options: opts})
+		return newBundle(t, spec)
+	}
+	// Each container writes its turn and waits for the other's.
+	a := withVolume(`echo ping > /shared/a; i=0; while [ ! -e /shared/b ]; do i=$((i+1)); [ $i -gt 500 ] && exit 9; sleep 0.02; done; cat /shared/b > /shared/a-saw; sleep 100000`, false)
+	b := withVolume(`i=0; while [ ! -e /shared/a ]; do i=$((i+1)); [ $i -gt 500 ] && exit 9; sleep 0.02; done; cat /shared/a > /shared/b-saw; echo pong > /shared/b; sleep 100000`, false)
+	e.must("create", "--bundle", a.dir, "va")
+	e.must("start", "va")
+	e.must("create", "--bundle", b.dir, "vb")
+	e.must("start", "vb")
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(vol, "a-saw")); err == nil {
+			break
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(vol, "b-saw")); string(got) != "ping\n" {
+		t.Fatalf("b saw %q of a's write", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(vol, "a-saw")); string(got) != "pong\n" {
+		t.Fatalf("a saw %q of b's write", got)
+	}
+	t.Run("read-only share", func(t *testing.T) {
+		r := withVolume("echo x > /shared/ro-write 2>&1; echo status=$?; cat /shared/a", true)
+		e.must("create", "--bundle", r.dir, "vr")
+		e.must("start", "vr")
+		var w struct{ ExitStatus int }
+		json.Unmarshal([]byte(e.must("wait", "vr")), &w)
+		if _, err := os.Stat(filepath.Join(vol, "ro-write")); !os.IsNotExist(err) {
+			t.Fatalf("read-only volume was written: %v", err)
+		}
+	})
+}

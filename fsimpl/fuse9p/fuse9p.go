@@ -24,7 +24,10 @@ import (
 // Options configures a mount.
 type Options struct {
 	// Timeout is the kernel's entry, attribute and negative-entry cache
-	// timeout. Zero disables caching.
+	// timeout, for a tree exclusive to this mount (a container's root):
+	// file pages are then also kept across opens. Zero disables caching,
+	// for trees others may change (volumes shared in a pod, host
+	// directories): every lookup and open then goes to the gofer.
 	Timeout time.Duration
 	// ReadOnly mounts the file system read-only.
 	ReadOnly bool
@@ -124,10 +127,11 @@ func (t *Tree) Mount(dir string, opts Options) (*Mounted, error) {
 		return nil, fmt.Errorf("mounting FUSE at %q: %w", dir, err)
 	}
 	timeout := opts.Timeout
-	var rootNode fs.InodeEmbedder = &node{file: t.root, isDir: true}
+	keep := opts.Timeout > 0
+	var rootNode fs.InodeEmbedder = &node{file: t.root, isDir: true, keepCache: keep}
 	rootIno := t.qid.Path
 	if !t.IsDir() {
-		rootNode = &fileHolder{file: t.root, qid: t.qid, attr: t.attr}
+		rootNode = &fileHolder{file: t.root, qid: t.qid, attr: t.attr, keepCache: keep}
 		// The file keeps its own inode number; the holder takes one
 		// no file system uses for a regular file.
 		rootIno = 1

@@ -19,6 +19,17 @@ type node struct {
 	mu    sync.Mutex
 	file  p9.File
 	isDir bool
+	// keepCache keeps file pages across opens: set when the tree is
+	// exclusive to this mount (Options.Timeout > 0).
+	keepCache bool
+}
+
+// openFlags returns the FUSE open flags for a file of this mount.
+func (n *node) fuseOpenFlags() uint32 {
+	if n.keepCache {
+		return fuse.FOPEN_KEEP_CACHE
+	}
+	return 0
 }
 
 var (
@@ -62,7 +73,7 @@ func (n *node) OnForget() {
 // kernel already knows the inode (a hard link, or a racing lookup) the
 // existing one is returned and the new fid is closed.
 func (n *node) newChild(ctx context.Context, f p9.File, qid p9.QID, attr *p9.Attr, out *fuse.EntryOut) *fs.Inode {
-	child := &node{file: f, isDir: attr.Mode.IsDir()}
+	child := &node{file: f, isDir: attr.Mode.IsDir(), keepCache: n.keepCache}
 	ino := n.NewInode(ctx, child, fs.StableAttr{Mode: uint32(attr.Mode.FileType()), Ino: qid.Path})
 	if ino.Operations() != child {
 		f.Close()
@@ -156,9 +167,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		f.Close()
 		return nil, 0, toErrno(err)
 	}
-	// The tree is exclusive to the container: pages stay valid across
-	// opens.
-	return &handle{file: f}, fuse.FOPEN_KEEP_CACHE, 0
+	return &handle{file: f}, n.fuseOpenFlags(), 0
 }
 
 // Create implements fs.NodeCreater.
@@ -179,7 +188,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		opened.Close()
 		return nil, nil, 0, errno
 	}
-	return ino, &handle{file: opened}, fuse.FOPEN_KEEP_CACHE, 0
+	return ino, &handle{file: opened}, n.fuseOpenFlags(), 0
 }
 
 // Mkdir implements fs.NodeMkdirer.

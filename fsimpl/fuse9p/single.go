@@ -18,9 +18,10 @@ const FileName = "file"
 // fileHolder is the synthetic root directory of a single-file tree.
 type fileHolder struct {
 	fs.Inode
-	file p9.File
-	qid  p9.QID
-	attr p9.Attr
+	file      p9.File
+	qid       p9.QID
+	attr      p9.Attr
+	keepCache bool
 }
 
 var (
@@ -53,7 +54,7 @@ func (h *fileHolder) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	n := &node{file: clone}
+	n := &node{file: clone, keepCache: h.keepCache}
 	ch := h.NewPersistentInode(ctx, n, fs.StableAttr{Mode: uint32(attr.Mode.FileType()), Ino: qid.Path})
 	h.AddChild(FileName, ch, true)
 	fillAttr(qid, &attr, &out.Attr)
