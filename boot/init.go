@@ -23,6 +23,10 @@ type InitArgs struct {
 	CID string
 	// Console is set when initConsoleFD holds a console socket.
 	Console bool
+	// Exec is set for a process exec'd into a running container: the
+	// sandbox started it in the container's namespaces, so there is
+	// nothing to mount, and it does not wait for start.
+	Exec bool
 }
 
 // RunInit is the container's init: it sets up the container's mount
@@ -43,6 +47,9 @@ func RunInit(args InitArgs) error {
 		return fmt.Errorf("init: reporting ready: %w", err)
 	}
 	ready.Close()
+	if args.Exec {
+		return execProcess(spec, path)
+	}
 	start := os.NewFile(initStartFD, "start")
 	var b [1]byte
 	if n, _ := start.Read(b[:]); n != 1 {
@@ -73,24 +80,9 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 		return nil, "", errors.New("spec has no process args")
 	}
 	capLast = readLastCap()
-	if err := pivot.MakeSlave(); err != nil {
-		return nil, "", err
-	}
-	root := filepath.Join(ContainersDir, args.CID)
-	if err := setupMounts(&spec, args.CID, root); err != nil {
-		return nil, "", err
-	}
-	if err := pivot.Into(root); err != nil {
-		return nil, "", err
-	}
-	if spec.Root.Readonly {
-		if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
-			return nil, "", fmt.Errorf("making root read-only: %w", err)
-		}
-	}
-	if spec.Hostname != "" {
-		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
-			return nil, "", fmt.Errorf("setting hostname %q: %w", spec.Hostname, err)
+	if !args.Exec {
+		if err := setupContainer(&spec, args.CID); err != nil {
+			return nil, "", err
 		}
 	}
 	p := spec.Process
@@ -128,6 +120,32 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 		return nil, "", err
 	}
 	return &spec, path, nil
+}
+
+// setupContainer makes the container's mounts, pivots into its root and
+// sets its hostname.
+func setupContainer(spec *specs.Spec, cid string) error {
+	if err := pivot.MakeSlave(); err != nil {
+		return err
+	}
+	root := filepath.Join(ContainersDir, cid)
+	if err := setupMounts(spec, cid, root); err != nil {
+		return err
+	}
+	if err := pivot.Into(root); err != nil {
+		return err
+	}
+	if spec.Root != nil && spec.Root.Readonly {
+		if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("making root read-only: %w", err)
+		}
+	}
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("setting hostname %q: %w", spec.Hostname, err)
+		}
+	}
+	return nil
 }
 
 // lookPath resolves the executable as execvp would, with the container's

@@ -6,7 +6,10 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,40 +37,88 @@ const (
 // stdio is the container's stdin, stdout and stderr, or a single console
 // socket when the process has a terminal.
 func (s *sandbox) startInit(c *ctr, stdio []*os.File) (int, error) {
-	specJSON, err := json.Marshal(c.spec)
+	p, err := s.spawn(c, c.spec, stdio, false)
 	if err != nil {
-		return 0, fmt.Errorf("encoding spec: %w", err)
+		return 0, err
+	}
+	c.initPID = p.pid
+	c.start = p.start
+	s.onExit(p.pid, func(st unix.WaitStatus) { s.initExited(c, st) })
+	return p.handshake(func() unix.WaitStatus { <-c.stopped; return c.exitStatus })
+}
+
+// spawned is a `runsc init` just forked.
+type spawned struct {
+	pid int
+	// start releases it (nil in exec mode, which does not wait).
+	start *os.File
+	// ready reports its setup: one zero byte, or an error message.
+	ready *os.File
+}
+
+// handshake waits for the spawned init's report. On failure the init is
+// killed and status (which waits for its exit) gives its exit status.
+func (p *spawned) handshake(status func() unix.WaitStatus) (int, error) {
+	msg, _ := io.ReadAll(p.ready)
+	p.ready.Close()
+	if len(msg) == 1 && msg[0] == 0 {
+		return p.pid, nil
+	}
+	if p.start != nil {
+		p.start.Close()
+	}
+	unix.Kill(p.pid, unix.SIGKILL)
+	st := status()
+	if len(msg) == 0 {
+		return 0, fmt.Errorf("container init exited with status %d before it was ready", exitCode(st))
+	}
+	return 0, fmt.Errorf("container init: %s", msg)
+}
+
+// spawn forks `runsc init` with spec. In create mode (exec false) it gets
+// new mount and pid namespaces; in exec mode it enters those of c's init
+// (and its network namespace) and execs spec.Process once set up.
+//
+// The fork runs on a goroutine of its own, locked to its thread: joining
+// a network namespace, or c's namespaces, is done on that thread only,
+// whose children inherit them; the thread is discarded with the
+// goroutine, so no other goroutine ever runs in those namespaces.
+func (s *sandbox) spawn(c *ctr, spec *specs.Spec, stdio []*os.File, exec bool) (*spawned, error) {
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, fmt.Errorf("encoding spec: %w", err)
 	}
 	memfd, err := unix.MemfdCreate("runsc-spec", unix.MFD_CLOEXEC)
 	if err != nil {
-		return 0, fmt.Errorf("memfd for spec: %w", err)
+		return nil, fmt.Errorf("memfd for spec: %w", err)
 	}
 	specFile := os.NewFile(uintptr(memfd), "spec")
 	defer specFile.Close()
 	if _, err := specFile.Write(specJSON); err != nil {
-		return 0, fmt.Errorf("writing spec: %w", err)
+		return nil, fmt.Errorf("writing spec: %w", err)
 	}
 	if _, err := specFile.Seek(0, io.SeekStart); err != nil {
-		return 0, err
+		return nil, err
 	}
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer readyR.Close()
+	defer readyW.Close()
 	startR, startW, err := os.Pipe()
 	if err != nil {
-		readyW.Close()
-		return 0, err
+		readyR.Close()
+		return nil, err
 	}
-	files := make([]*os.File, 0, 7)
+	defer startR.Close()
+	files := make([]*os.File, 0, 8)
 	var console *os.File
 	if len(stdio) == 3 {
 		files = append(files, stdio...)
 	} else {
 		devNull, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		defer devNull.Close()
 		files = append(files, devNull, devNull, devNull)
@@ -79,44 +130,71 @@ func (s *sandbox) startInit(c *ctr, stdio []*os.File) (int, error) {
 		files = append(files, console)
 		args = append(args, "--console")
 	}
-	if s.netnsFD >= 0 {
-		// A child is forked into the network namespace of the thread
-		// that forks it: join the namespace on this thread only. The
-		// thread stays locked, and is discarded when its goroutine
-		// ends, so no other goroutine runs in that namespace.
-		runtime.LockOSThread()
+	if exec {
+		args = append(args, "--exec")
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		pid, err := s.fork(c, args, files, exec)
+		done <- result{pid, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		readyR.Close()
+		startW.Close()
+		return nil, r.err
+	}
+	p := &spawned{pid: r.pid, ready: readyR, start: startW}
+	if exec {
+		startW.Close()
+		p.start = nil
+	}
+	return p, nil
+}
+
+// fork starts `runsc init` from the calling, locked thread after moving
+// that thread into the namespaces the child must have.
+func (s *sandbox) fork(c *ctr, args []string, files []*os.File, exec bool) (int, error) {
+	exe := "/proc/self/exe"
+	sys := &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID}
+	if exec {
+		// After entering the container's mount namespace, /proc is the
+		// container's: runsc is reached through a descriptor the child
+		// inherits, by its own /proc/self.
+		self, err := os.Open("/proc/self/exe")
+		if err != nil {
+			return 0, fmt.Errorf("opening runsc: %w", err)
+		}
+		defer self.Close()
+		files = append(files, self)
+		exe = "/proc/self/fd/" + strconv.Itoa(len(files)-1)
+		pidfd, err := unix.PidfdOpen(c.initPID, 0)
+		if err != nil {
+			return 0, fmt.Errorf("container %q init: %w", c.cid, err)
+		}
+		defer unix.Close(pidfd)
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			return 0, fmt.Errorf("unshare fs: %w", err)
+		}
+		if err := unix.Setns(pidfd, unix.CLONE_NEWNS|unix.CLONE_NEWPID|unix.CLONE_NEWNET); err != nil {
+			return 0, fmt.Errorf("entering container %q: %w", c.cid, err)
+		}
+		sys = &syscall.SysProcAttr{}
+	} else if s.netnsFD >= 0 {
 		if err := unix.Setns(s.netnsFD, unix.CLONE_NEWNET); err != nil {
-			startW.Close()
 			return 0, fmt.Errorf("joining the network namespace: %w", err)
 		}
 	}
-	proc, err := os.StartProcess("/proc/self/exe", args, &os.ProcAttr{
-		Dir:   "/",
-		Env:   []string{},
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID},
-	})
-	readyW.Close()
-	startR.Close()
+	proc, err := os.StartProcess(exe, args, &os.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys})
 	if err != nil {
-		startW.Close()
 		return 0, fmt.Errorf("starting container init: %w", err)
 	}
 	pid := proc.Pid
 	proc.Release()
-	c.initPID = pid
-	c.start = startW
-	s.onExit(pid, func(st unix.WaitStatus) { s.initExited(c, st) })
-	msg, _ := io.ReadAll(readyR)
-	if len(msg) == 1 && msg[0] == 0 {
-		return pid, nil
-	}
-	startW.Close()
-	c.start = nil
-	unix.Kill(pid, unix.SIGKILL)
-	<-c.stopped
-	if len(msg) == 0 {
-		return 0, fmt.Errorf("container init exited with status %d before it was ready", exitCode(c.exitStatus))
-	}
-	return 0, fmt.Errorf("container init: %s", msg)
+	return pid, nil
 }

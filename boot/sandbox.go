@@ -56,6 +56,8 @@ type ctr struct {
 	trees   []*fuse9p.Tree
 	// watchers stop the hang-up watches of its gofer connections.
 	watchers []func()
+	// execs are the processes exec'd into it, by pid.
+	execs map[int]*execProc
 }
 
 func newSandbox() *sandbox {

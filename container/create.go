@@ -121,7 +121,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 
 	console := o.Console
 	if o.Spec.Process.Terminal && console == nil {
-		if console, err = dialConsole(o.ConsoleSocket); err != nil {
+		if console, err = DialConsole(o.ConsoleSocket); err != nil {
 			return nil, err
 		}
 		defer console.Close()
@@ -163,6 +163,9 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	c.InitPID = initPID
 	c.Status = boot.StatusCreated
+	if err := c.saveSpec(o.Spec); err != nil {
+		return nil, err
+	}
 	c.Created = time.Now().UTC()
 	if o.PIDFile != "" {
 		if err := writePIDFile(o.PIDFile, initPID); err != nil {
@@ -180,9 +183,9 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	return c, nil
 }
 
-// dialConsole connects to a --console-socket and returns the connection
+// DialConsole connects to a --console-socket and returns the connection
 // as a file to hand to the sandbox.
-func dialConsole(path string) (*os.File, error) {
+func DialConsole(path string) (*os.File, error) {
 	conn, err := net.Dial("unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("--console-socket %s: %w", path, err)

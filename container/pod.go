@@ -69,12 +69,8 @@ func (c *Container) createSub(sandboxID string, o CreateOpts) error {
 	if o.Spec.Process.Terminal && o.ConsoleSocket == "" {
 		return fmt.Errorf("create %q: process.terminal is true but --console-socket is not given", c.ID)
 	}
-	data, err := json.Marshal(o.Spec)
-	if err != nil {
+	if err := c.saveSpec(o.Spec); err != nil {
 		return err
-	}
-	if err := os.WriteFile(filepath.Join(c.dir, specCopy), data, 0o600); err != nil {
-		return fmt.Errorf("saving spec of container %q: %w", c.ID, err)
 	}
 	c.SandboxID = sandboxID
 	c.Sandbox = sb.Sandbox
@@ -83,6 +79,33 @@ func (c *Container) createSub(sandboxID string, o CreateOpts) error {
 	c.ConsoleSocket = o.ConsoleSocket
 	c.PIDFile = o.PIDFile
 	return c.save()
+}
+
+// saveSpec keeps the container's spec in its state directory: a
+// subcontainer's process is made from it at start, and exec takes its
+// process defaults from it.
+func (c *Container) saveSpec(spec *specs.Spec) error {
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, specCopy), data, 0o600); err != nil {
+		return fmt.Errorf("saving spec of container %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Spec returns the spec saved at create.
+func (c *Container) Spec() (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(c.dir, specCopy))
+	if err != nil {
+		return nil, fmt.Errorf("container %q: reading saved spec: %w", c.ID, err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("container %q: decoding saved spec: %w", c.ID, err)
+	}
+	return &spec, nil
 }
 
 // readState reads another container's state without locking it.
@@ -104,18 +127,14 @@ func readState(root, id string) (*State, error) {
 // startSub starts a subcontainer: its gofer, then, in the sandbox, its
 // root and its process, whose stdio is stdio (the caller of start's).
 func (c *Container) startSub(cfg Config, stdio []*os.File) error {
-	data, err := os.ReadFile(filepath.Join(c.dir, specCopy))
+	spec, err := c.Spec()
 	if err != nil {
-		return fmt.Errorf("container %q: reading saved spec: %w", c.ID, err)
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return fmt.Errorf("container %q: decoding saved spec: %w", c.ID, err)
+		return err
 	}
 	if !c.Sandbox.Alive() {
 		return fmt.Errorf("cannot start container %q: the sandbox of %q is gone", c.ID, c.SandboxID)
 	}
-	trees, err := goferTrees(&spec, c.Overlay)
+	trees, err := goferTrees(spec, c.Overlay)
 	if err != nil {
 		return err
 	}
@@ -123,7 +142,7 @@ func (c *Container) startSub(cfg Config, stdio []*os.File) error {
 	defer cu.clean()
 	files := stdio
 	if spec.Process.Terminal {
-		console, err := dialConsole(c.ConsoleSocket)
+		console, err := DialConsole(c.ConsoleSocket)
 		if err != nil {
 			return err
 		}
@@ -138,7 +157,7 @@ func (c *Container) startSub(cfg Config, stdio []*os.File) error {
 	gofer := procOf(goferCmd.Process.Pid)
 	cu.add(func() { gofer.kill(killTimeout); goferCmd.Wait() })
 	args := &boot.CreateArgs{
-		CID: c.ID, Spec: &spec, Overlay: c.Overlay,
+		CID: c.ID, Spec: spec, Overlay: c.Overlay,
 		FilePayload: urpc.FilePayload{Files: append(append([]*os.File{}, files...), sandboxEnds...)},
 	}
 	var res boot.CreateResult

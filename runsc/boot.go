@@ -41,8 +41,9 @@ func runInit(g *globals, args []string) error {
 	fs := newFlagSet("init", "")
 	cid := fs.String("cid", "", "container ID")
 	console := fs.Bool("console", false, "a console socket is passed")
+	execMode := fs.Bool("exec", false, "exec a process into a running container")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return boot.RunInit(boot.InitArgs{CID: *cid, Console: *console})
+	return boot.RunInit(boot.InitArgs{CID: *cid, Console: *console, Exec: *execMode})
 }
