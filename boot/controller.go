@@ -157,11 +157,13 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 	for _, f := range files[nstdio:] {
 		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
+			closeFiles(conns)
 			return fmt.Errorf("create %q: %w", args.CID, err)
 		}
 		conns = append(conns, os.NewFile(uintptr(fd), f.Name()))
 	}
 	if err := s.mountTrees(c, conns, args.Overlay); err != nil {
+		c.removeRoot()
 		return fmt.Errorf("create %q: %w", args.CID, err)
 	}
 	pid, err := s.startInit(c, files[:nstdio])
@@ -172,6 +174,13 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 	ok = true
 	res.PID = pid
 	return nil
+}
+
+// closeFiles closes files.
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }
 
 // removeRoot unmounts the container's root and gofer trees and removes
@@ -235,17 +244,26 @@ func (m *containerManager) Start(args *CIDArgs, _ *Empty) error {
 		return err
 	}
 	m.s.mu.Lock()
-	defer m.s.mu.Unlock()
 	if c.status != StatusCreated || c.start == nil {
+		m.s.mu.Unlock()
 		return fmt.Errorf("container %q is %s, not created", c.cid, c.status)
 	}
 	_, err = c.start.Write([]byte{1})
 	c.start.Close()
 	c.start = nil
+	execStatus := c.execStatus
+	c.execStatus = nil
+	if err == nil {
+		c.status = StatusRunning
+	}
+	m.s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("starting container %q: %w", c.cid, err)
 	}
-	c.status = StatusRunning
+	// Return once the process runs, as runc does.
+	if err := waitExec(execStatus); err != nil {
+		return fmt.Errorf("starting container %q: %w", c.cid, err)
+	}
 	return nil
 }
 
@@ -274,7 +292,7 @@ func (m *containerManager) Signal(args *SignalArgs, _ *Empty) error {
 	m.s.mu.Lock()
 	pid, status := c.initPID, c.status
 	m.s.mu.Unlock()
-	if status == StatusStopped {
+	if status == StatusStopped || pid <= 0 {
 		return fmt.Errorf("container %q is not running", c.cid)
 	}
 	sig := unix.Signal(args.Signal)

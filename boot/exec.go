@@ -83,6 +83,10 @@ func (m *containerManager) Exec(args *ExecArgs, res *CreateResult) error {
 	})
 	pid, err := p.handshake(func() unix.WaitStatus { <-e.done; return e.status })
 	if err != nil {
+		p.execStatus.Close()
+		return fmt.Errorf("exec in %q: %w", args.CID, err)
+	}
+	if err := waitExec(p.execStatus); err != nil {
 		return fmt.Errorf("exec in %q: %w", args.CID, err)
 	}
 	res.PID = pid

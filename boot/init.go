@@ -48,7 +48,7 @@ func RunInit(args InitArgs) error {
 	}
 	ready.Close()
 	if args.Exec {
-		return execProcess(spec, path)
+		return reportExec(execProcess(spec, path))
 	}
 	start := os.NewFile(initStartFD, "start")
 	var b [1]byte
@@ -57,7 +57,17 @@ func RunInit(args InitArgs) error {
 		os.Exit(0)
 	}
 	start.Close()
-	return execProcess(spec, path)
+	return reportExec(execProcess(spec, path))
+}
+
+// reportExec tells the sandbox why the exec failed, then exits: the
+// caller of start or exec gets the error.
+func reportExec(err error) error {
+	f := os.NewFile(initExecFD, "exec-status")
+	f.WriteString(oneLine(err.Error()))
+	f.Close()
+	os.Exit(127)
+	return err
 }
 
 // oneLine folds an error message onto one line.

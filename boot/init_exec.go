@@ -127,6 +127,12 @@ func execProcess(spec *specs.Spec, path string) error {
 			return err
 		}
 	}
+	// Nothing of the sandbox's passes to the process: every descriptor
+	// but stdio closes at exec (initExecFD then tells the sandbox the
+	// exec happened).
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("no_new_privs: %w", err)

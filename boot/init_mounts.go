@@ -168,7 +168,23 @@ func mountOne(rootFD int, cid string, m specs.Mount, bind *int) error {
 	defer unix.Close(fd)
 	target := fdPath(fd)
 	if isBind {
-		if err := unix.Mount(src, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		// The source is opened without following a final symbolic
+		// link and bound from its descriptor: a tree root must be
+		// what it claims, a directory or (for a file tree) a regular
+		// file, never a link elsewhere in the sandbox.
+		sfd, err := unix.Open(src, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("bind source tree: %w", err)
+		}
+		defer unix.Close(sfd)
+		var st unix.Stat_t
+		if err := unix.Fstat(sfd, &st); err != nil {
+			return fmt.Errorf("bind source tree: %w", err)
+		}
+		if want := uint32(unix.S_IFDIR); file && st.Mode&unix.S_IFMT != unix.S_IFREG || !file && st.Mode&unix.S_IFMT != want {
+			return fmt.Errorf("bind source tree: unexpected file type %o", st.Mode&unix.S_IFMT)
+		}
+		if err := unix.Mount(fdPath(sfd), target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind mount: %w", err)
 		}
 		if flags&^(unix.MS_BIND|unix.MS_REC) != 0 {

@@ -109,7 +109,7 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err erro
 	for i, f := range conns {
 		nc, err := net.FileConn(f)
 		if err != nil {
-			f.Close()
+			closeFiles(conns[i:])
 			return fmt.Errorf("gofer connection %d: %w", i, err)
 		}
 		lost := func() { s.goferLost(c) }
@@ -118,6 +118,7 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err erro
 		c.watchers = append(c.watchers, watchHangup(f, lost))
 		t, err := fuse9p.Dial(&watchedConn{Conn: nc, lost: lost}, 0)
 		if err != nil {
+			closeFiles(conns[i+1:])
 			return fmt.Errorf("gofer tree %d: %w", i, err)
 		}
 		dir := treeDir(c.cid, i)
@@ -126,6 +127,7 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err erro
 		}
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Close()
+			closeFiles(conns[i+1:])
 			return fmt.Errorf("making mount point %s: %w", dir, err)
 		}
 		ro := i == 0 && rootRO
@@ -139,6 +141,7 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err erro
 		m, err := t.Mount(dir, fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p"})
 		if err != nil {
 			t.Close()
+			closeFiles(conns[i+1:])
 			return err
 		}
 		c.servers = append(c.servers, m)

@@ -26,9 +26,13 @@ const (
 	// initStartFD is a pipe: a byte (or EOF) on it lets init exec the
 	// container's process.
 	initStartFD = 5
+	// initExecFD is a pipe, close-on-exec in the init: EOF on it means
+	// the container's process was exec'd; otherwise the init writes why
+	// exec failed.
+	initExecFD = 6
 	// initConsoleFD is the console socket, when the process has a
 	// terminal.
-	initConsoleFD = 6
+	initConsoleFD = 7
 )
 
 // startInit forks the container's init (`runsc init`) into new mount and
@@ -41,8 +45,11 @@ func (s *sandbox) startInit(c *ctr, stdio []*os.File) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.mu.Lock()
 	c.initPID = p.pid
 	c.start = p.start
+	c.execStatus = p.execStatus
+	s.mu.Unlock()
 	s.onExit(p.pid, func(st unix.WaitStatus) { s.initExited(c, st) })
 	return p.handshake(func() unix.WaitStatus { <-c.stopped; return c.exitStatus })
 }
@@ -54,6 +61,19 @@ type spawned struct {
 	start *os.File
 	// ready reports its setup: one zero byte, or an error message.
 	ready *os.File
+	// execStatus reports the exec: EOF once done, or an error message.
+	execStatus *os.File
+}
+
+// waitExec waits until the process has exec'd, or returns why it could
+// not.
+func waitExec(f *os.File) error {
+	msg, _ := io.ReadAll(f)
+	f.Close()
+	if len(msg) > 0 {
+		return fmt.Errorf("%s", msg)
+	}
+	return nil
 }
 
 // handshake waits for the spawned init's report. On failure the init is
@@ -111,6 +131,13 @@ func (s *sandbox) spawn(c *ctr, spec *specs.Spec, stdio []*os.File, exec bool) (
 		return nil, err
 	}
 	defer startR.Close()
+	execR, execW, err := os.Pipe()
+	if err != nil {
+		readyR.Close()
+		startW.Close()
+		return nil, err
+	}
+	defer execW.Close()
 	files := make([]*os.File, 0, 8)
 	var console *os.File
 	if len(stdio) == 3 {
@@ -124,7 +151,7 @@ func (s *sandbox) spawn(c *ctr, spec *specs.Spec, stdio []*os.File, exec bool) (
 		files = append(files, devNull, devNull, devNull)
 		console = stdio[0]
 	}
-	files = append(files, specFile, readyW, startR)
+	files = append(files, specFile, readyW, startR, execW)
 	args := []string{"runsc", "init", "--cid=" + c.cid}
 	if console != nil {
 		files = append(files, console)
@@ -147,9 +174,10 @@ func (s *sandbox) spawn(c *ctr, spec *specs.Spec, stdio []*os.File, exec bool) (
 	if r.err != nil {
 		readyR.Close()
 		startW.Close()
+		execR.Close()
 		return nil, r.err
 	}
-	p := &spawned{pid: r.pid, ready: readyR, start: startW}
+	p := &spawned{pid: r.pid, ready: readyR, start: startW, execStatus: execR}
 	if exec {
 		startW.Close()
 		p.start = nil

@@ -44,6 +44,9 @@ type ctr struct {
 	initPID int
 	// start releases the blocked init; nil once started.
 	start *os.File
+	// execStatus reports the init's exec of the process (see
+	// initExecFD).
+	execStatus *os.File
 	// status is created, running or stopped.
 	status string
 	// exitStatus is the init's wait status once stopped.

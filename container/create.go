@@ -284,9 +284,11 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 	defer lf.Close()
 	flags := uintptr(boot.Namespaces)
 	args := append(append([]string{}, cfg.GlobalArgs...), "boot", "--controller-fd=3")
-	netns := specNetNS(spec)
+	netns, ownNet := specNetNS(spec)
 	switch {
-	case cfg.HostNetwork:
+	case cfg.HostNetwork, !ownNet:
+		// --network=host, or a spec without a network namespace (as
+		// runc, which then shares the host's).
 	case netns != "":
 		// Joined by the sandbox when it forks the containers' processes.
 	default:
@@ -294,7 +296,7 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 		args = append(args, "--new-network")
 	}
 	extra := []*os.File{lf}
-	if netns != "" && !cfg.HostNetwork {
+	if netns != "" && !cfg.HostNetwork && ownNet {
 		f, err := os.Open(netns)
 		if err != nil {
 			return nil, fmt.Errorf("config.json: linux.namespaces network path: %w", err)
@@ -316,17 +318,18 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 	return cmd, nil
 }
 
-// specNetNS returns the path of the spec's network namespace, if any.
-func specNetNS(spec *specs.Spec) string {
+// specNetNS returns the path of the spec's network namespace, if any,
+// and whether the spec asks for a network namespace at all.
+func specNetNS(spec *specs.Spec) (string, bool) {
 	if spec.Linux == nil {
-		return ""
+		return "", false
 	}
 	for _, ns := range spec.Linux.Namespaces {
 		if ns.Type == specs.NetworkNamespace {
-			return ns.Path
+			return ns.Path, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // closeAll closes files.

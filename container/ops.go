@@ -20,8 +20,16 @@ func (c *Container) Refresh() error {
 	}
 	if c.Sandbox.Alive() {
 		var res boot.StateResult
-		if err := c.call(boot.MethodState, &boot.CIDArgs{CID: c.ID}, &res); err == nil {
+		err := c.call(boot.MethodState, &boot.CIDArgs{CID: c.ID}, &res)
+		switch {
+		case err == nil:
 			status = res.Status
+		case !c.Sandbox.Alive():
+			// The sandbox went away meanwhile: stopped.
+		case strings.Contains(err.Error(), "not in this sandbox"):
+			// Removed from the sandbox: stopped.
+		default:
+			return err
 		}
 	}
 	if status == c.Status {

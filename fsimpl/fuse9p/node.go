@@ -299,9 +299,18 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		for _, e := range ents {
 			out = append(out, fuse.DirEntry{Name: e.Name, Ino: e.QID.Path, Mode: qidMode(e.Type)})
 		}
-		offset = ents[len(ents)-1].Offset
+		next := ents[len(ents)-1].Offset
+		if next == offset || len(out) > maxDirEntries {
+			// A gofer that does not advance, or a directory larger
+			// than any real one: stop rather than loop or grow.
+			return nil, syscall.EIO
+		}
+		offset = next
 	}
 }
+
+// maxDirEntries bounds one directory listing.
+const maxDirEntries = 10_000_000
 
 // qidMode returns the file type bits for a dirent's QID type.
 func qidMode(t p9.QIDType) uint32 {

@@ -46,6 +46,11 @@ func (h *fileHolder) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	if err != nil {
 		return nil, toErrno(err)
 	}
+	if !attr.Mode.IsRegular() {
+		// Only a regular file may stand for a single-file tree: the
+		// sandbox bind-mounts it by path.
+		return nil, syscall.EIO
+	}
 	if ch := h.GetChild(FileName); ch != nil {
 		fillAttr(qid, &attr, &out.Attr)
 		return ch, 0
