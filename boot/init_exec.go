@@ -60,7 +60,10 @@ func setupConsole(p *specs.Process) error {
 	return nil
 }
 
-// capSet converts capability names to a bit mask.
+// capSet converts capability names to a bit mask. CAP_MKNOD is never
+// granted: a device node made in the container would reach the host's
+// devices directly (there is no device cgroup), so the only device
+// nodes are the ones the init makes.
 func capSet(names []string) (uint64, error) {
 	var set uint64
 	for _, n := range names {
@@ -70,7 +73,7 @@ func capSet(names []string) (uint64, error) {
 		}
 		set |= 1 << uint(c)
 	}
-	return set, nil
+	return set &^ (1 << unix.CAP_MKNOD), nil
 }
 
 // execProcess switches to the process's user, capabilities,
@@ -100,6 +103,11 @@ func execProcess(spec *specs.Spec, path string) error {
 		filter = nil
 	}
 	caps := p.Capabilities
+	// See capSet: CAP_MKNOD leaves the bounding set even when the spec
+	// keeps every capability.
+	if err := unix.Prctl(unix.PR_CAPBSET_DROP, unix.CAP_MKNOD, 0, 0, 0); err != nil {
+		return fmt.Errorf("dropping CAP_MKNOD: %w", err)
+	}
 	if caps != nil {
 		bounding, err := capSet(caps.Bounding)
 		if err != nil {

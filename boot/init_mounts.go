@@ -260,14 +260,21 @@ func makeDevices(rootFD int, spec *specs.Spec) error {
 	return nil
 }
 
+// safeMemDevices are the minors of major 1 a container may have: null,
+// zero, full, random, urandom.
+var safeMemDevices = map[int64]bool{3: true, 5: true, 7: true, 8: true, 9: true}
+
 // makeDevice makes one linux.devices node.
 func makeDevice(rootFD int, d specs.LinuxDevice) error {
 	var mode uint32
 	switch d.Type {
 	case "c", "u":
 		mode = unix.S_IFCHR
+		if d.Major == 1 && !safeMemDevices[d.Minor] {
+			return fmt.Errorf("char device 1:%d (mem, kmem, port) is not allowed in a sandbox", d.Minor)
+		}
 	case "b":
-		mode = unix.S_IFBLK
+		return fmt.Errorf("block devices are not allowed in a sandbox: the host's disks are reached only through the gofer")
 	case "p":
 		mode = unix.S_IFIFO
 	default:

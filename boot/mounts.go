@@ -175,7 +175,8 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err erro
 			unix.Chown(upper, int(st.Uid), int(st.Gid))
 		}
 		opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", treeDir(c.cid, 0), upper, work)
-		if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
+		// nodev: a device node in the image is never opened.
+		if err := unix.Mount("overlay", root, "overlay", unix.MS_NODEV, opts); err != nil {
 			return fmt.Errorf("mounting root overlay: %w", err)
 		}
 	case OverlayNone:

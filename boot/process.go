@@ -212,6 +212,12 @@ func (s *sandbox) fork(c *ctr, args []string, files []*os.File, exec bool) (int,
 		if err := unix.Setns(pidfd, unix.CLONE_NEWNS|unix.CLONE_NEWPID|unix.CLONE_NEWNET); err != nil {
 			return 0, fmt.Errorf("entering container %q: %w", c.cid, err)
 		}
+		// The child finds runsc through /proc/self: it must be a real
+		// proc, not a directory of the image's.
+		var st unix.Statfs_t
+		if err := unix.Statfs("/proc", &st); err != nil || st.Type != unix.PROC_SUPER_MAGIC {
+			return 0, fmt.Errorf("container %q has no proc file system at /proc: exec needs one", c.cid)
+		}
 		sys = &syscall.SysProcAttr{}
 	} else if s.netnsFD >= 0 {
 		if err := unix.Setns(s.netnsFD, unix.CLONE_NEWNET); err != nil {

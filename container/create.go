@@ -112,7 +112,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}}
 	cu.add(c.Close)
 	if sandboxID != "" {
-		if err := c.createSub(sandboxID, o); err != nil {
+		if err := c.createSub(cfg, sandboxID, o, trees); err != nil {
 			return nil, err
 		}
 		cu.release()
@@ -310,7 +310,10 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 	}
 	cmd := exec.Command(cfg.Exe, args...)
 	cmd.ExtraFiles = extra
-	cmd.Stderr = os.Stderr
+	// The sandbox outlives this command and must not hold its stdio
+	// (containerd's go-runc waits for EOF on a pipe given as stderr);
+	// it logs to --log/--debug-log when given, and reports errors
+	// through the controller.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting sandbox: %w", err)

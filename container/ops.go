@@ -14,10 +14,6 @@ import (
 // sandbox that is gone means the container is stopped.
 func (c *Container) Refresh() error {
 	status := boot.StatusStopped
-	if c.IsSubcontainer() && c.InitPID == 0 && c.Status == boot.StatusCreated && c.Sandbox.Alive() {
-		// Created, not yet started: the sandbox does not know it.
-		return nil
-	}
 	if c.Sandbox.Alive() {
 		var res boot.StateResult
 		err := c.call(boot.MethodState, &boot.CIDArgs{CID: c.ID}, &res)
@@ -58,17 +54,13 @@ func (c *Container) OCIState() (specs.State, error) {
 	return st, nil
 }
 
-// Start lets a created container's process run. A subcontainer's process
-// is made now, with stdio (the caller's stdin, stdout and stderr).
-func (c *Container) Start(cfg Config, stdio []*os.File) error {
+// Start lets a created container's process run.
+func (c *Container) Start() error {
 	if err := c.Refresh(); err != nil {
 		return err
 	}
 	if c.Status != boot.StatusCreated {
 		return fmt.Errorf("cannot start container %q: it is %s, not created", c.ID, c.Status)
-	}
-	if c.IsSubcontainer() && c.InitPID == 0 {
-		return c.startSub(cfg, stdio)
 	}
 	if err := c.call(boot.MethodStart, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}); err != nil {
 		return err
@@ -85,11 +77,6 @@ func (c *Container) Kill(sig int, all bool) error {
 	if c.Status == boot.StatusStopped {
 		return fmt.Errorf("container %q is not running", c.ID)
 	}
-	if c.IsSubcontainer() && c.InitPID == 0 {
-		// Never started: there is no process; it just stops.
-		c.Status = boot.StatusStopped
-		return c.save()
-	}
 	return c.call(boot.MethodSignal, &boot.SignalArgs{CID: c.ID, Signal: sig, All: all}, &boot.Empty{})
 }
 
@@ -98,9 +85,6 @@ func (c *Container) Kill(sig int, all bool) error {
 func (c *Container) Wait() (int, error) {
 	if !c.Sandbox.Alive() {
 		return 0, fmt.Errorf("container %q: sandbox is gone, exit status unknown", c.ID)
-	}
-	if c.IsSubcontainer() && c.InitPID == 0 {
-		return 0, fmt.Errorf("container %q has not been started", c.ID)
 	}
 	cl, err := c.controller()
 	if err != nil {
@@ -127,7 +111,7 @@ func (c *Container) Delete(force bool) error {
 	}
 	if c.IsSubcontainer() {
 		// Only this container leaves the sandbox.
-		if c.InitPID != 0 && c.Sandbox.Alive() {
+		if c.Sandbox.Alive() {
 			if err := c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}); err != nil && c.Sandbox.Alive() {
 				return fmt.Errorf("deleting container %q: %w", c.ID, err)
 			}

@@ -9,6 +9,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/gofer"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
 )
@@ -49,10 +50,12 @@ func podSandbox(spec *specs.Spec) (string, error) {
 	return "", nil
 }
 
-// createSub records a container that joins sandboxID's sandbox. Nothing
-// runs yet: its gofer and process are made at start, so the running pod
-// is not touched.
-func (c *Container) createSub(sandboxID string, o CreateOpts) error {
+// createSub creates a container in sandboxID's running sandbox: its own
+// gofer, its root mounted in the sandbox and its init forked there,
+// waiting for start. The stdio is create's, as with runc (containerd
+// hands the container's fifos to create, not to start); the pod's other
+// containers are not touched.
+func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts, trees []gofer.Tree) error {
 	if sandboxID == c.ID {
 		return fmt.Errorf("config.json: container %q names itself as its sandbox", c.ID)
 	}
@@ -66,19 +69,56 @@ func (c *Container) createSub(sandboxID string, o CreateOpts) error {
 	if !sb.Sandbox.Alive() {
 		return fmt.Errorf("container %q: the sandbox of %q is not running", c.ID, sandboxID)
 	}
-	if o.Spec.Process.Terminal && o.ConsoleSocket == "" {
-		return fmt.Errorf("create %q: process.terminal is true but --console-socket is not given", c.ID)
+	c.SandboxID = sandboxID
+	c.Sandbox = sb.Sandbox
+	var cu cleanup
+	defer cu.clean()
+	files := o.Stdio
+	if o.Spec.Process.Terminal {
+		console := o.Console
+		if console == nil {
+			if console, err = DialConsole(o.ConsoleSocket); err != nil {
+				return err
+			}
+			defer console.Close()
+		}
+		files = []*os.File{console}
+	}
+	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
+	if err != nil {
+		return fmt.Errorf("create %q: %w", c.ID, err)
+	}
+	defer closeAll(sandboxEnds)
+	c.Gofer = procOf(goferCmd.Process.Pid)
+	cu.add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
+	args := &boot.CreateArgs{
+		CID: c.ID, Spec: o.Spec, Overlay: c.Overlay,
+		FilePayload: urpc.FilePayload{Files: append(append([]*os.File{}, files...), sandboxEnds...)},
+	}
+	var res boot.CreateResult
+	if err := c.call(boot.MethodCreate, args, &res); err != nil {
+		return err
+	}
+	cu.add(func() { c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}) })
+	if c.InitPID, err = hostPID(c.Sandbox.PID, res.PID); err != nil {
+		return fmt.Errorf("create %q: %w", c.ID, err)
+	}
+	if o.PIDFile != "" {
+		if err := writePIDFile(o.PIDFile, c.InitPID); err != nil {
+			return err
+		}
 	}
 	if err := c.saveSpec(o.Spec); err != nil {
 		return err
 	}
-	c.SandboxID = sandboxID
-	c.Sandbox = sb.Sandbox
 	c.Status = boot.StatusCreated
 	c.Created = time.Now().UTC()
-	c.ConsoleSocket = o.ConsoleSocket
-	c.PIDFile = o.PIDFile
-	return c.save()
+	if err := c.save(); err != nil {
+		return err
+	}
+	goferCmd.Process.Release()
+	cu.release()
+	return nil
 }
 
 // saveSpec keeps the container's spec in its state directory: a
@@ -122,68 +162,6 @@ func readState(root, id string) (*State, error) {
 		return nil, err
 	}
 	return &st, nil
-}
-
-// startSub starts a subcontainer: its gofer, then, in the sandbox, its
-// root and its process, whose stdio is stdio (the caller of start's).
-func (c *Container) startSub(cfg Config, stdio []*os.File) error {
-	spec, err := c.Spec()
-	if err != nil {
-		return err
-	}
-	if !c.Sandbox.Alive() {
-		return fmt.Errorf("cannot start container %q: the sandbox of %q is gone", c.ID, c.SandboxID)
-	}
-	trees, err := goferTrees(spec, c.Overlay)
-	if err != nil {
-		return err
-	}
-	var cu cleanup
-	defer cu.clean()
-	files := stdio
-	if spec.Process.Terminal {
-		console, err := DialConsole(c.ConsoleSocket)
-		if err != nil {
-			return err
-		}
-		defer console.Close()
-		files = []*os.File{console}
-	}
-	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
-	if err != nil {
-		return fmt.Errorf("start %q: %w", c.ID, err)
-	}
-	defer closeAll(sandboxEnds)
-	gofer := procOf(goferCmd.Process.Pid)
-	cu.add(func() { gofer.kill(killTimeout); goferCmd.Wait() })
-	args := &boot.CreateArgs{
-		CID: c.ID, Spec: spec, Overlay: c.Overlay,
-		FilePayload: urpc.FilePayload{Files: append(append([]*os.File{}, files...), sandboxEnds...)},
-	}
-	var res boot.CreateResult
-	if err := c.call(boot.MethodCreate, args, &res); err != nil {
-		return err
-	}
-	cu.add(func() { c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}) })
-	pid, err := hostPID(c.Sandbox.PID, res.PID)
-	if err != nil {
-		return fmt.Errorf("start %q: %w", c.ID, err)
-	}
-	if c.PIDFile != "" {
-		if err := writePIDFile(c.PIDFile, pid); err != nil {
-			return err
-		}
-	}
-	if err := c.call(boot.MethodStart, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}); err != nil {
-		return err
-	}
-	c.InitPID, c.Gofer, c.Status = pid, gofer, boot.StatusRunning
-	if err := c.save(); err != nil {
-		return err
-	}
-	goferCmd.Process.Release()
-	cu.release()
-	return nil
 }
 
 // deletePodMembers removes the state of every container that ran in the

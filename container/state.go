@@ -47,10 +47,6 @@ type State struct {
 	// runs in: its own ID for the sandbox (pause) container of a pod or a
 	// lone container.
 	SandboxID string `json:"sandboxId"`
-	// ConsoleSocket and PIDFile are kept from create for a subcontainer,
-	// whose process is made at start.
-	ConsoleSocket string `json:"consoleSocket,omitempty"`
-	PIDFile       string `json:"pidFile,omitempty"`
 }
 
 // Proc identifies a host process across pid reuse.

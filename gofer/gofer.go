@@ -115,7 +115,9 @@ func Command(exe string, globalArgs []string, trees []Tree, conns []*os.File) *e
 	args := append(append(append([]string{}, globalArgs...), "gofer"), cfg.Args()...)
 	cmd := exec.Command(exe, args...)
 	cmd.ExtraFiles = conns
-	cmd.Stderr = os.Stderr
+	// The gofer outlives its caller: it must not hold the caller's
+	// stdio (a caller waiting for EOF on a pipe would hang). It logs to
+	// --log/--debug-log when given.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: Namespaces, Setsid: true}
 	return cmd
 }

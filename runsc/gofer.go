@@ -78,7 +78,7 @@ func relaunchGofer(g *globals, cfg gofer.Config) error {
 		files[i] = os.NewFile(uintptr(fd), "io-"+strconv.Itoa(i))
 	}
 	cmd := gofer.Command("/proc/self/exe", g.args, cfg.Trees, files)
-	cmd.Stdout = os.Stdout
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting gofer in new namespaces: %w", err)
 	}

@@ -149,11 +149,7 @@ func runStart(g *globals, args []string) error {
 		return err
 	}
 	defer c.Close()
-	cfg, err := g.config()
-	if err != nil {
-		return err
-	}
-	return c.Start(cfg, []*os.File{os.Stdin, os.Stdout, os.Stderr})
+	return c.Start()
 }
 
 func runState(g *globals, args []string) error {
@@ -328,11 +324,7 @@ func runRun(g *globals, args []string) error {
 			return err
 		}
 	}
-	cfg, err := g.config()
-	if err != nil {
-		return err
-	}
-	if err := c.Start(cfg, []*os.File{os.Stdin, os.Stdout, os.Stderr}); err != nil {
+	if err := c.Start(); err != nil {
 		c.Delete(true)
 		return err
 	}

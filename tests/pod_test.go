@@ -297,7 +297,7 @@ func TestPodSharedVolume(t *testing.T) {
 	e.must("create", "--bundle", b.dir, "vb")
 	e.must("start", "vb")
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(filepath.Join(vol, "a-saw")); err == nil {
+		if b, _ := os.ReadFile(filepath.Join(vol, "a-saw")); len(b) > 0 {
 			break
 		}
 	}

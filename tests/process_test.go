@@ -269,3 +269,29 @@ func TestRunRelaysTerminal(t *testing.T) {
 		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestNoHostDevices(t *testing.T) {
+	e := newEnv(t)
+	spec := testSpec("sh", "-c", "mknod /tmp/disk b 8 0 2>&1; echo mknod=$?; head -c 1 /hostnull >/dev/null 2>&1; echo open=$?; head -c 1 /dev/zero | wc -c")
+	for _, set := range []*[]string{&spec.Process.Capabilities.Bounding, &spec.Process.Capabilities.Effective, &spec.Process.Capabilities.Permitted} {
+		*set = append(*set, "CAP_MKNOD")
+	}
+	b := newBundle(t, spec)
+	// A device node shipped in the image: the root is mounted nodev.
+	if err := unix.Mknod(filepath.Join(b.rootfs, "hostnull"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	out := e.must("run", "--bundle", b.dir, "nodev")
+	if !strings.Contains(out, "mknod=1") || !strings.Contains(out, "open=1") || !strings.HasSuffix(out, "1\n") {
+		t.Fatalf("device access: %q (want mknod and image device refused, /dev/zero working)", out)
+	}
+	t.Run("linux.devices block device refused", func(t *testing.T) {
+		spec := testSpec("true")
+		spec.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8, Minor: 0}}
+		b := newBundle(t, spec)
+		r := e.exec("", "run", "--bundle", b.dir, "blockdev")
+		if r.code == 0 || !strings.Contains(r.stderr, "block devices") {
+			t.Fatalf("exit %d %q", r.code, r.stderr)
+		}
+	})
+}
