@@ -47,15 +47,5 @@ func (c *Container) Exec(o ExecOpts) (int, int, error) {
 // WaitPID waits for a process started by Exec (by its sandbox pid) and
 // returns its exit code. The container's lock is released first.
 func (c *Container) WaitPID(pid int) (int, error) {
-	cl, err := c.controller()
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	c.Close()
-	var res boot.WaitResult
-	if err := cl.Call(boot.MethodWaitPID, &boot.PIDArgs{CID: c.ID, PID: pid}, &res); err != nil {
-		return 0, fmt.Errorf("waiting for process %d of %q: %w", pid, c.ID, err)
-	}
-	return res.ExitStatus, nil
+	return c.waitCall(boot.MethodWaitPID, &boot.PIDArgs{CID: c.ID, PID: pid}, fmt.Sprintf("process %d of %q", pid, c.ID))
 }

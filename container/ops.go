@@ -81,21 +81,27 @@ func (c *Container) Kill(sig int, all bool) error {
 }
 
 // Wait waits for the container's init to exit and returns its exit code.
-// It must be called without the lock held for long: see WaitUnlocked.
+// The container's lock is released first, so that waiting does not
+// block other commands on the container.
 func (c *Container) Wait() (int, error) {
 	if !c.Sandbox.Alive() {
 		return 0, fmt.Errorf("container %q: sandbox is gone, exit status unknown", c.ID)
 	}
+	return c.waitCall(boot.MethodWait, &boot.CIDArgs{CID: c.ID}, fmt.Sprintf("container %q", c.ID))
+}
+
+// waitCall makes a blocking wait call on its own connection after
+// releasing the lock, and returns the exit code.
+func (c *Container) waitCall(method string, arg any, what string) (int, error) {
 	cl, err := c.controller()
 	if err != nil {
 		return 0, err
 	}
 	defer cl.Close()
-	// Waiting must not block other commands on the container.
 	c.Close()
 	var res boot.WaitResult
-	if err := cl.Call(boot.MethodWait, &boot.CIDArgs{CID: c.ID}, &res); err != nil {
-		return 0, fmt.Errorf("waiting for container %q: %w", c.ID, err)
+	if err := cl.Call(method, arg, &res); err != nil {
+		return 0, fmt.Errorf("waiting for %s: %w", what, err)
 	}
 	return res.ExitStatus, nil
 }
