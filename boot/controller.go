@@ -48,6 +48,10 @@ type CreateArgs struct {
 	Spec *specs.Spec
 	// Overlay is OverlayMemory or OverlayNone.
 	Overlay string
+	// SharePID, if set, names a container of the sandbox whose pid
+	// namespace this one joins (Kubernetes shareProcessNamespace);
+	// otherwise the container gets a pid namespace of its own.
+	SharePID string
 	urpc.FilePayload
 }
 
@@ -128,6 +132,18 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 	}
 	s := m.s
 	c := &ctr{cid: args.CID, spec: args.Spec, status: StatusCreated, stopped: make(chan struct{})}
+	if args.SharePID != "" {
+		peer, err := s.get(args.SharePID)
+		if err != nil {
+			return fmt.Errorf("create %q: pid namespace: %w", args.CID, err)
+		}
+		s.mu.Lock()
+		c.pidPeer = peer.initPID
+		s.mu.Unlock()
+		if c.pidPeer <= 0 {
+			return fmt.Errorf("create %q: pid namespace of %q: it has no process", args.CID, args.SharePID)
+		}
+	}
 	s.mu.Lock()
 	if _, dup := s.containers[args.CID]; dup {
 		s.mu.Unlock()
@@ -355,11 +371,18 @@ func (m *containerManager) Processes(args *CIDArgs, res *ProcessesResult) error 
 	return nil
 }
 
-// containerPIDs lists the processes in the pid namespace of init (as
-// sandbox pids), init first.
+// containerPIDs lists the processes of the container whose init is init
+// (as sandbox pids), init first: those in its pid namespace and its
+// mount namespace (containers sharing a pid namespace still each have
+// their own mount namespace).
 func containerPIDs(init int) []int {
-	ns, err := os.Readlink("/proc/" + strconv.Itoa(init) + "/ns/pid")
-	if err != nil {
+	nsOf := func(pid, ns string) string {
+		l, _ := os.Readlink("/proc/" + pid + "/ns/" + ns)
+		return l
+	}
+	self := strconv.Itoa(init)
+	pidNS, mntNS := nsOf(self, "pid"), nsOf(self, "mnt")
+	if pidNS == "" || mntNS == "" {
 		return nil
 	}
 	ents, _ := os.ReadDir("/proc")
@@ -369,7 +392,7 @@ func containerPIDs(init int) []int {
 		if err != nil || p == init {
 			continue
 		}
-		if l, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && l == ns {
+		if nsOf(e.Name(), "pid") == pidNS && nsOf(e.Name(), "mnt") == mntNS {
 			out = append(out, p)
 		}
 	}

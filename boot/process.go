@@ -219,9 +219,24 @@ func (s *sandbox) fork(c *ctr, args []string, files []*os.File, exec bool) (int,
 			return 0, fmt.Errorf("container %q has no proc file system at /proc: exec needs one", c.cid)
 		}
 		sys = &syscall.SysProcAttr{}
-	} else if s.netnsFD >= 0 {
-		if err := unix.Setns(s.netnsFD, unix.CLONE_NEWNET); err != nil {
-			return 0, fmt.Errorf("joining the network namespace: %w", err)
+	} else {
+		if s.netnsFD >= 0 {
+			if err := unix.Setns(s.netnsFD, unix.CLONE_NEWNET); err != nil {
+				return 0, fmt.Errorf("joining the network namespace: %w", err)
+			}
+		}
+		if c.pidPeer > 0 {
+			// Children of this thread go into the peer's pid
+			// namespace instead of a new one.
+			pidfd, err := unix.PidfdOpen(c.pidPeer, 0)
+			if err != nil {
+				return 0, fmt.Errorf("pid namespace peer: %w", err)
+			}
+			defer unix.Close(pidfd)
+			if err := unix.Setns(pidfd, unix.CLONE_NEWPID); err != nil {
+				return 0, fmt.Errorf("joining the pid namespace: %w", err)
+			}
+			sys.Cloneflags = unix.CLONE_NEWNS
 		}
 	}
 	proc, err := os.StartProcess(exe, args, &os.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys})

@@ -61,6 +61,9 @@ type ctr struct {
 	watchers []func()
 	// execs are the processes exec'd into it, by pid.
 	execs map[int]*execProc
+	// pidPeer, if not 0, is the init of the container whose pid
+	// namespace this one shares.
+	pidPeer int
 }
 
 func newSandbox() *sandbox {

@@ -90,6 +90,9 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sandboxID == "" && pidNSPath(o.Spec) != "" {
+		return nil, fmt.Errorf("config.json: linux.namespaces pid path %q: only containers of a pod may join another container's pid namespace", pidNSPath(o.Spec))
+	}
 	var cu cleanup
 	defer cu.clean()
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/runsc/runsc/gofer"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
+	"golang.org/x/sys/unix"
 )
 
 // Annotations CRI runtimes put on containers to group them into pods.
@@ -91,8 +92,12 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts, trees 
 	defer closeAll(sandboxEnds)
 	c.Gofer = procOf(goferCmd.Process.Pid)
 	cu.add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
+	sharePID, err := c.pidPeer(o.Spec)
+	if err != nil {
+		return err
+	}
 	args := &boot.CreateArgs{
-		CID: c.ID, Spec: o.Spec, Overlay: c.Overlay,
+		CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharePID: sharePID,
 		FilePayload: urpc.FilePayload{Files: append(append([]*os.File{}, files...), sandboxEnds...)},
 	}
 	var res boot.CreateResult
@@ -162,6 +167,45 @@ func readState(root, id string) (*State, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// pidNSPath returns the path of the spec's pid namespace, if any.
+func pidNSPath(spec *specs.Spec) string {
+	if spec.Linux == nil {
+		return ""
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace {
+			return ns.Path
+		}
+	}
+	return ""
+}
+
+// pidPeer returns the pod member whose pid namespace the spec joins
+// (Kubernetes shareProcessNamespace names the sandbox container's), or ""
+// for a pid namespace of its own.
+func (c *Container) pidPeer(spec *specs.Spec) (string, error) {
+	path := pidNSPath(spec)
+	if path == "" {
+		return "", nil
+	}
+	var want unix.Stat_t
+	if err := unix.Stat(path, &want); err != nil {
+		return "", fmt.Errorf("config.json: linux.namespaces pid namespace path %q: %w", path, err)
+	}
+	ids, _ := List(c.root)
+	for _, id := range ids {
+		st, err := readState(c.root, id)
+		if err != nil || st.SandboxID != c.SandboxID || st.InitPID == 0 {
+			continue
+		}
+		var got unix.Stat_t
+		if unix.Stat(fmt.Sprintf("/proc/%d/ns/pid", st.InitPID), &got) == nil && got.Ino == want.Ino && got.Dev == want.Dev {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("config.json: linux.namespaces pid path %q: not the pid namespace of a container of pod %q", path, c.SandboxID)
 }
 
 // deletePodMembers removes the state of every container that ran in the

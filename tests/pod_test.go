@@ -318,3 +318,68 @@ func TestPodSharedVolume(t *testing.T) {
 		}
 	})
 }
+
+func TestPodSharedPIDNamespace(t *testing.T) {
+	e := newEnv(t)
+	pod := startPod(t, e)
+	spec := podSpec("pod", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline > /pid1; sleep 100000 & wait")
+	for i, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace {
+			spec.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/pid", pod.InitPID)
+		}
+	}
+	b := newBundle(t, spec)
+	e.must("create", "--bundle", b.dir, "sharer")
+	e.must("start", "sharer")
+	sharer := e.saved("sharer")
+	var seen string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/root/pid1", sharer.InitPID))
+		if seen = string(data); seen != "" {
+			break
+		}
+	}
+	if seen != "sleep 100000 " {
+		t.Fatalf("pid 1 seen by the sharing container: %q, want the pod's sleep", seen)
+	}
+	for _, p := range e.psPIDs("sharer") {
+		if p == pod.InitPID {
+			t.Fatal("ps of the sharing container lists the pod's process")
+		}
+	}
+	t.Run("pid namespace of a stranger", func(t *testing.T) {
+		spec.Linux.Namespaces[0].Path = "/proc/1/ns/pid"
+		b := newBundle(t, spec)
+		r := e.exec("", "create", "--bundle", b.dir, "stranger")
+		if r.code == 0 || !strings.Contains(r.stderr, "pid namespace") {
+			t.Fatalf("joining the host's pid namespace: exit %d %q", r.code, r.stderr)
+		}
+	})
+}
+
+func TestPodDeleteRacingStart(t *testing.T) {
+	e := newEnv(t)
+	startPod(t, e)
+	for i := 0; i < 5; i++ {
+		id := fmt.Sprintf("race%d", i)
+		b := newBundle(t, podSpec("pod", "sleep", "100000"))
+		e.must("create", "--bundle", b.dir, id)
+		saved := e.saved(id)
+		done := make(chan result, 2)
+		go func() { done <- e.exec("", "start", id) }()
+		go func() { done <- e.exec("", "delete", "--force", id) }()
+		for j := 0; j < 2; j++ {
+			if r := <-done; strings.Contains(r.stderr, "panic") {
+				t.Fatalf("racing start and delete: %q", r.stderr)
+			}
+		}
+		waitGone(t, saved.InitPID)
+		waitGone(t, saved.Gofer.PID)
+		if _, err := os.Stat(filepath.Join(e.root, id)); !os.IsNotExist(err) {
+			t.Fatalf("%s left state: %v", id, err)
+		}
+	}
+	if st := e.state("pod"); st.Status != specs.StateRunning {
+		t.Fatalf("pod after the races: %s", st.Status)
+	}
+}
