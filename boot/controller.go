@@ -52,6 +52,12 @@ type CreateArgs struct {
 	// namespace this one joins (Kubernetes shareProcessNamespace);
 	// otherwise the container gets a pid namespace of its own.
 	SharePID string
+	// SharedBinds maps bind mounts of Spec (by ordinal among its bind
+	// mounts, from 1) to bind mounts of the pod's sandbox container
+	// with the same host source: those are bound from the sandbox
+	// container's tree, not served again, and have no connection in
+	// FilePayload.
+	SharedBinds map[int]int
 	urpc.FilePayload
 }
 
@@ -127,8 +133,13 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 		nstdio = 1
 	}
 	binds := bindMounts(args.Spec)
-	if len(files) != nstdio+1+len(binds) {
-		return fmt.Errorf("create %q: got %d files, want %d stdio, 1 root and %d bind mount connections", args.CID, len(files), nstdio, len(binds))
+	for k := range args.SharedBinds {
+		if k < 1 || k > len(binds) {
+			return fmt.Errorf("create %q: shared bind %d: no such bind mount", args.CID, k)
+		}
+	}
+	if want := nstdio + 1 + len(binds) - len(args.SharedBinds); len(files) != want {
+		return fmt.Errorf("create %q: got %d files, want %d stdio, 1 root and %d bind mount connections", args.CID, len(files), nstdio, len(binds)-len(args.SharedBinds))
 	}
 	s := m.s
 	c := &ctr{cid: args.CID, spec: args.Spec, status: StatusCreated, stopped: make(chan struct{})}
@@ -178,7 +189,7 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 		}
 		conns = append(conns, os.NewFile(uintptr(fd), f.Name()))
 	}
-	if err := s.mountTrees(c, conns, args.Overlay); err != nil {
+	if err := s.mountTrees(c, conns, args.Overlay, args.SharedBinds); err != nil {
 		c.removeRoot()
 		return fmt.Errorf("create %q: %w", args.CID, err)
 	}

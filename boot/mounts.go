@@ -86,6 +86,31 @@ func treeDir(cid string, i int) string {
 	return filepath.Join(mountsDir, cid, "bind"+strconv.Itoa(i-1))
 }
 
+// bindShared binds, for each shared bind ordinal of c, the pod's sandbox
+// container's tree of the same host source at c's tree path.
+func (s *sandbox) bindShared(c *ctr, shared map[int]int, mounted *[]string) error {
+	s.mu.Lock()
+	rootCID := s.rootCID
+	s.mu.Unlock()
+	for k, rk := range shared {
+		if rootCID == "" || rootCID == c.cid || rk < 1 {
+			return fmt.Errorf("shared bind %d: no sandbox container tree to share", k)
+		}
+		src, dst := treeDir(rootCID, rk), treeDir(c.cid, k)
+		if _, err := os.Lstat(src); err != nil {
+			src, dst = fileTreeDir(rootCID, rk), fileTreeDir(c.cid, k)
+		}
+		if err := os.Mkdir(dst, 0o755); err != nil {
+			return fmt.Errorf("making mount point %s: %w", dst, err)
+		}
+		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("sharing the pod's tree %s: %w", src, err)
+		}
+		*mounted = append(*mounted, dst)
+	}
+	return nil
+}
+
 // fileTreeDir returns where tree i of container cid is mounted when the
 // tree is a single file: the file is fileTreeDir/fuse9p.FileName.
 func fileTreeDir(cid string, i int) string { return treeDir(cid, i) + "-file" }
@@ -94,7 +119,7 @@ func fileTreeDir(cid string, i int) string { return treeDir(cid, i) + "-file" }
 // file system and conns[i] its i-th bind mount, under mountsDir/<cid>,
 // and assembles its root at ContainersDir/<cid>. On error everything it
 // mounted is unmounted again.
-func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err error) {
+func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared map[int]int) (err error) {
 	var mounted []string
 	defer func() {
 		if err != nil {
@@ -106,10 +131,22 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err erro
 		return fmt.Errorf("making %s: %w", base, err)
 	}
 	rootRO := c.spec.Root.Readonly || overlay == OverlayMemory
-	for i, f := range conns {
+	if err := s.bindShared(c, shared, &mounted); err != nil {
+		closeFiles(conns)
+		return err
+	}
+	ordinal := -1
+	for ci, f := range conns {
+		// Connection ci serves the next ordinal not shared (0 is the
+		// root).
+		ordinal++
+		for shared[ordinal] != 0 {
+			ordinal++
+		}
+		i := ordinal
 		nc, err := net.FileConn(f)
 		if err != nil {
-			closeFiles(conns[i:])
+			closeFiles(conns[ci:])
 			return fmt.Errorf("gofer connection %d: %w", i, err)
 		}
 		lost := func() { s.goferLost(c) }
@@ -118,7 +155,7 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err erro
 		c.watchers = append(c.watchers, watchHangup(f, lost))
 		t, err := fuse9p.Dial(&watchedConn{Conn: nc, lost: lost}, 0)
 		if err != nil {
-			closeFiles(conns[i+1:])
+			closeFiles(conns[ci+1:])
 			return fmt.Errorf("gofer tree %d: %w", i, err)
 		}
 		dir := treeDir(c.cid, i)
@@ -127,7 +164,7 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err erro
 		}
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Close()
-			closeFiles(conns[i+1:])
+			closeFiles(conns[ci+1:])
 			return fmt.Errorf("making mount point %s: %w", dir, err)
 		}
 		ro := i == 0 && rootRO
@@ -141,7 +178,7 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string) (err erro
 		m, err := t.Mount(dir, fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p"})
 		if err != nil {
 			t.Close()
-			closeFiles(conns[i+1:])
+			closeFiles(conns[ci+1:])
 			return err
 		}
 		c.servers = append(c.servers, m)

@@ -82,7 +82,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if overlay == "" {
 		overlay = boot.OverlayMemory
 	}
-	trees, err := goferTrees(o.Spec, overlay)
+	trees, _, err := goferTrees(o.Spec, overlay, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}}
 	cu.add(c.Close)
 	if sandboxID != "" {
-		if err := c.createSub(cfg, sandboxID, o, trees); err != nil {
+		if err := c.createSub(cfg, sandboxID, o); err != nil {
 			return nil, err
 		}
 		cu.release()
@@ -216,21 +216,35 @@ func writePIDFile(path string, pid int) error {
 
 // goferTrees lists the trees the container's gofer serves: the root file
 // system, then every bind mount in spec order.
-func goferTrees(spec *specs.Spec, overlay string) ([]gofer.Tree, error) {
+//
+// shared maps host sources already served in the pod's sandbox (by the
+// sandbox container) to their bind ordinal there; binds of those sources
+// are not served again but recorded in the returned map (this spec's
+// bind ordinal, from 1, to the sandbox container's), so the sandbox
+// binds the same mount and both containers share one page cache (POSIX
+// shared memory in a pod's /dev/shm stays coherent).
+func goferTrees(spec *specs.Spec, overlay string, shared map[string]int) ([]gofer.Tree, map[int]int, error) {
 	trees := []gofer.Tree{{
 		Source: spec.Root.Path,
 		// With a memory overlay the gofer never needs to write.
 		ReadOnly: spec.Root.Readonly || overlay == boot.OverlayMemory,
 	}}
+	reuse := map[int]int{}
+	ordinal := 0
 	for i, m := range spec.Mounts {
 		if !specutils.IsBindMount(m) {
 			continue
 		}
+		ordinal++
+		if k, ok := shared[filepath.Clean(m.Source)]; ok {
+			reuse[ordinal] = k
+			continue
+		}
 		if !filepath.IsAbs(m.Source) {
-			return nil, fmt.Errorf("config.json: mounts[%d].source %q: must be absolute after bundle resolution", i, m.Source)
+			return nil, nil, fmt.Errorf("config.json: mounts[%d].source %q: must be absolute after bundle resolution", i, m.Source)
 		}
 		if _, err := os.Stat(m.Source); err != nil {
-			return nil, fmt.Errorf("config.json: mounts[%d].source: %w", i, err)
+			return nil, nil, fmt.Errorf("config.json: mounts[%d].source: %w", i, err)
 		}
 		t := gofer.Tree{Source: m.Source}
 		for _, o := range m.Options {
@@ -245,7 +259,23 @@ func goferTrees(spec *specs.Spec, overlay string) ([]gofer.Tree, error) {
 		}
 		trees = append(trees, t)
 	}
-	return trees, nil
+	return trees, reuse, nil
+}
+
+// bindSources maps the cleaned sources of spec's bind mounts to their
+// ordinal (from 1).
+func bindSources(spec *specs.Spec) map[string]int {
+	out := map[string]int{}
+	ordinal := 0
+	for _, m := range spec.Mounts {
+		if specutils.IsBindMount(m) {
+			ordinal++
+			if _, dup := out[filepath.Clean(m.Source)]; !dup {
+				out[filepath.Clean(m.Source)] = ordinal
+			}
+		}
+	}
+	return out
 }
 
 // startGofer starts the gofer for trees and returns it with the sandbox

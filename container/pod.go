@@ -9,7 +9,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
-	"github.com/runsc/runsc/gofer"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
 	"golang.org/x/sys/unix"
@@ -56,7 +55,7 @@ func podSandbox(spec *specs.Spec) (string, error) {
 // waiting for start. The stdio is create's, as with runc (containerd
 // hands the container's fifos to create, not to start); the pod's other
 // containers are not touched.
-func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts, trees []gofer.Tree) error {
+func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error {
 	if sandboxID == c.ID {
 		return fmt.Errorf("config.json: container %q names itself as its sandbox", c.ID)
 	}
@@ -72,6 +71,15 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts, trees 
 	}
 	c.SandboxID = sandboxID
 	c.Sandbox = sb.Sandbox
+	sbDir := &Container{root: c.root, dir: stateDir(c.root, sandboxID), dirFD: -1}
+	sbSpec, err := sbDir.Spec()
+	if err != nil {
+		return err
+	}
+	trees, reuse, err := goferTrees(o.Spec, c.Overlay, bindSources(sbSpec))
+	if err != nil {
+		return err
+	}
 	var cu cleanup
 	defer cu.clean()
 	files := o.Stdio
@@ -97,7 +105,7 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts, trees 
 		return err
 	}
 	args := &boot.CreateArgs{
-		CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharePID: sharePID,
+		CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharePID: sharePID, SharedBinds: reuse,
 		FilePayload: urpc.FilePayload{Files: append(append([]*os.File{}, files...), sandboxEnds...)},
 	}
 	var res boot.CreateResult

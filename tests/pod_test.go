@@ -383,3 +383,35 @@ func TestPodDeleteRacingStart(t *testing.T) {
 		t.Fatalf("pod after the races: %s", st.Status)
 	}
 }
+
+func TestPodSharesSandboxContainerVolume(t *testing.T) {
+	e := newEnv(t)
+	shm := t.TempDir()
+	withShm := func(spec *specs.Spec) *specs.Spec {
+		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: shm, Options: []string{"rbind", "rw"}})
+		return spec
+	}
+	b := newBundle(t, withShm(podSpec("", "sleep", "100000")))
+	e.must("run", "-d", "--bundle", b.dir, "pod")
+	pod := e.saved("pod")
+	sub := newBundle(t, withShm(podSpec("pod", "sh", "-c", "echo from-sub > /dev/shm/note; sleep 100000")))
+	e.must("create", "--bundle", sub.dir, "member")
+	e.must("start", "member")
+	member := e.saved("member")
+	// The member binds the sandbox container's tree: no second tree for
+	// the same source.
+	args, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", member.Gofer.PID))
+	if strings.Contains(string(args), shm) {
+		t.Fatalf("member's gofer serves the pod's shared source again: %q", args)
+	}
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/root/dev/shm/note", pod.InitPID))
+		if got = string(b); got != "" {
+			break
+		}
+	}
+	if got != "from-sub\n" {
+		t.Fatalf("sandbox container sees %q in /dev/shm", got)
+	}
+}
