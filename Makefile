@@ -40,8 +40,12 @@ test: deps lint unit integration
 demo: deps build
 	./scripts/demo.sh
 
-bench: deps build
-	@echo "make bench: placeholder until the benchmarks issue (#5) lands; no benchmark is run yet."
+# bench compares runsc with native (chroot) and runc, which it installs.
+# BENCH_ROUNDS sets the rounds; RUNSC_ANCHOR=/path/to/runsc adds a column.
+BENCH_ROUNDS ?= 5
+bench: build
+	./scripts/deps.sh bench
+	$(GO) run ./tests/bench --runsc $(BIN) --rounds $(BENCH_ROUNDS)
 
 clean:
 	rm -rf bin

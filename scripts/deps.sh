@@ -12,6 +12,10 @@ fi
 # Debian packages used by the tests: busybox-static makes the test
 # bundles' root file systems (scripts/mkrootfs.sh).
 PKGS="busybox-static"
+# `deps.sh bench` adds what make bench compares against.
+if [ "${1:-}" = bench ]; then
+	PKGS="$PKGS runc"
+fi
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -1,0 +1,399 @@
+// Command bench measures runsc against native execution (chroot into the
+// same root file system) and runc, round by round, and prints a table of
+// medians with ratios, plus the raw numbers as JSON. `make bench` runs it.
+//
+// Every workload runs in a fresh container. A workload's time is the
+// wall time of the whole run minus the median wall time of an empty run
+// (/bin/true) of the same runtime, so start-up cost is counted once, in
+// the "start" row.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// workload is one measured command.
+type workload struct {
+	name, desc string
+	script     string
+	// net subtracts the runtime's empty-run time.
+	net bool
+}
+
+var workloads = []workload{
+	{"start", "run /bin/true: start + teardown", "true", false},
+	{"read", "dd 512 MiB file to /dev/null, bs=1M", "dd if=/data/big of=/dev/null bs=1M 2>/dev/null", true},
+	{"find", "find /tree -type f | wc -l (20,000 files, cold)", "find /tree -type f | wc -l >/dev/null", true},
+	{"ls-lR", "ls -lR /tree (cold)", "ls -lR /tree >/dev/null", true},
+	{"exec", "500 x /bin/true from sh", "i=0; while [ $i -lt 500 ]; do /bin/true; i=$((i+1)); done", true},
+	{"syscall", "dd /dev/zero to /dev/null, bs=1, 2M times", "dd if=/dev/zero of=/dev/null bs=1 count=2000000 2>/dev/null", true},
+	{"write", "dd 512 MiB into the rootfs (/tmp), bs=1M", "dd if=/dev/zero of=/tmp/out bs=1M count=512 2>/dev/null; rm -f /tmp/out", true},
+}
+
+// runtime runs a script in a fresh container.
+type runtime struct {
+	name string
+	run  func(id, script string) (time.Duration, error)
+}
+
+func main() {
+	rounds := flag.Int("rounds", 5, "rounds (runtimes alternate within each round)")
+	runscBin := flag.String("runsc", "bin/runsc", "runsc binary")
+	work := flag.String("dir", "/var/tmp/runsc-bench", "work directory (bundle, state)")
+	out := flag.String("json", "bench-results.json", "raw results file")
+	only := flag.String("only", "", "comma-separated workloads to run (default all)")
+	flag.Parse()
+	if err := run(*rounds, *runscBin, *work, *out, *only); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(rounds int, runscBin, work, out, only string) error {
+	runscBin, _ = filepath.Abs(runscBin)
+	bundle := filepath.Join(work, "bundle")
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := makeBundle(rootfs); err != nil {
+		return err
+	}
+	rts := []runtime{{"native", native(rootfs)}}
+	if p, err := exec.LookPath("runc"); err == nil {
+		rts = append(rts, runtime{"runc", ociRuntime(p, filepath.Join(work, "runc-state"), bundle, nil)})
+	} else {
+		fmt.Fprintln(os.Stderr, "bench: runc not found; its column is skipped")
+	}
+	rts = append(rts, runtime{"runsc", ociRuntime(runscBin, filepath.Join(work, "runsc-state"), bundle, nil)})
+	if anchor := os.Getenv("RUNSC_ANCHOR"); anchor != "" {
+		if _, err := os.Stat(anchor); err == nil {
+			rts = append(rts, runtime{"anchor", ociRuntime(anchor, filepath.Join(work, "anchor-state"), bundle, nil)})
+		}
+	}
+	selected := workloads
+	if only != "" {
+		selected = nil
+		for _, w := range workloads {
+			if w.name == "start" || strings.Contains(","+only+",", ","+w.name+",") {
+				selected = append(selected, w)
+			}
+		}
+	}
+	results := map[string]map[string][]float64{}
+	seq := 0
+	for r := 0; r < rounds; r++ {
+		for _, w := range selected {
+			for _, rt := range rts {
+				if err := writeSpec(bundle, w.script); err != nil {
+					return err
+				}
+				seq++
+				d, err := rt.run(fmt.Sprintf("bench-%s-%d", w.name, seq), w.script)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", rt.name, w.name, err)
+				}
+				if results[w.name] == nil {
+					results[w.name] = map[string][]float64{}
+				}
+				results[w.name][rt.name] = append(results[w.name][rt.name], d.Seconds())
+			}
+		}
+		fmt.Fprintf(os.Stderr, "bench: round %d/%d done\n", r+1, rounds)
+	}
+	mem, err := idleRSS(runscBin, filepath.Join(work, "runsc-state"), bundle)
+	if err != nil {
+		return err
+	}
+	pod, err := podStart(runscBin, filepath.Join(work, "runsc-state"), bundle, work)
+	if err != nil {
+		return err
+	}
+	return report(selected, rts, results, mem, pod, out)
+}
+
+// median of xs.
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// report prints the table and writes the JSON.
+func report(ws []workload, rts []runtime, res map[string]map[string][]float64, mem float64, pod float64, out string) error {
+	load, _ := os.ReadFile("/proc/loadavg")
+	host, _ := os.Hostname()
+	fmt.Printf("runsc benchmarks — %s, %s, load average %s\n", host, time.Now().UTC().Format(time.RFC3339), strings.Join(strings.Fields(string(load))[:3], " "))
+	fmt.Println("medians; workload rows exclude start-up (each runtime's empty run is subtracted)")
+	tw := tabwriter.NewWriter(os.Stdout, 6, 1, 2, ' ', tabwriter.AlignRight)
+	header := "workload\t"
+	for _, rt := range rts {
+		header += rt.name + "\t"
+	}
+	header += "runsc/native\t"
+	if _, ok := res["start"]["runc"]; ok {
+		header += "runc/native\trunsc/runc\t"
+	}
+	fmt.Fprintln(tw, header)
+	medians := map[string]map[string]float64{}
+	for _, w := range ws {
+		medians[w.name] = map[string]float64{}
+		for _, rt := range rts {
+			m := median(res[w.name][rt.name])
+			if w.net {
+				m -= median(res["start"][rt.name])
+				if m < 0.0005 {
+					m = 0.0005
+				}
+			}
+			medians[w.name][rt.name] = m
+		}
+	}
+	for _, w := range ws {
+		m := medians[w.name]
+		row := w.name + "\t"
+		for _, rt := range rts {
+			row += fmtDur(m[rt.name]) + "\t"
+		}
+		row += fmt.Sprintf("%.2fx\t", m["runsc"]/m["native"])
+		if _, ok := m["runc"]; ok {
+			row += fmt.Sprintf("%.2fx\t%.2fx\t", m["runc"]/m["native"], m["runsc"]/m["runc"])
+		}
+		fmt.Fprintln(tw, row)
+	}
+	tw.Flush()
+	fmt.Printf("idle RSS of sandbox + gofer (running sleep): %.1f MB\n", mem)
+	fmt.Printf("pod of 10 containers, create -> all running: %s\n", fmtDur(pod))
+	raw := map[string]any{"results": res, "medians": medians, "idleRSSMB": mem, "pod10Seconds": pod, "load": strings.TrimSpace(string(load))}
+	data, _ := json.MarshalIndent(raw, "", "  ")
+	return os.WriteFile(out, data, 0o644)
+}
+
+func fmtDur(s float64) string {
+	switch {
+	case s < 0.01:
+		return fmt.Sprintf("%.2fms", s*1000)
+	case s < 1:
+		return fmt.Sprintf("%.0fms", s*1000)
+	}
+	return fmt.Sprintf("%.2fs", s)
+}
+
+// native runs the script chrooted into the root file system.
+func native(rootfs string) func(id, script string) (time.Duration, error) {
+	return func(id, script string) (time.Duration, error) {
+		cmd := exec.Command("/bin/sh", "-c", script)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: rootfs}
+		cmd.Dir = "/"
+		cmd.Env = []string{"PATH=/bin"}
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return 0, fmt.Errorf("%v: %s", err, out)
+		}
+		return time.Since(start), nil
+	}
+}
+
+// ociRuntime runs the bundle with `BIN --root STATE run --bundle B ID`.
+func ociRuntime(bin, state, bundle string, extra []string) func(id, script string) (time.Duration, error) {
+	return func(id, script string) (time.Duration, error) {
+		args := append(append([]string{"--root", state}, extra...), "run", "--bundle", bundle, id)
+		cmd := exec.Command(bin, args...)
+		devnull, _ := os.Open(os.DevNull)
+		defer devnull.Close()
+		cmd.Stdin = devnull
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		d := time.Since(start)
+		if err != nil {
+			exec.Command(bin, "--root", state, "delete", "--force", id).Run()
+			return 0, fmt.Errorf("%v: %s", err, out)
+		}
+		return d, nil
+	}
+}
+
+// writeSpec writes the bundle's config.json for script.
+func writeSpec(bundle, script string) error {
+	spec := &specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{
+			Args: []string{"/bin/sh", "-c", script}, Env: []string{"PATH=/bin"}, Cwd: "/",
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: []string{"CAP_KILL"}, Effective: []string{"CAP_KILL"}, Permitted: []string{"CAP_KILL"},
+			},
+			NoNewPrivileges: true,
+		},
+		Root:     &specs.Root{Path: "rootfs"},
+		Hostname: "bench",
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		},
+		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{
+			{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
+			{Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+		}},
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o644)
+}
+
+// makeBundle builds the root file system once: busybox, a 512 MiB file
+// and 200 directories of 100 small files.
+func makeBundle(rootfs string) error {
+	// The native runs chroot without a /dev of their own: give the
+	// root file system the nodes the workloads use.
+	defer func() {
+		for name, minor := range map[string]uint32{"null": 3, "zero": 5} {
+			syscall.Mknod(filepath.Join(rootfs, "dev", name), syscall.S_IFCHR|0o666, int(1<<8|minor))
+		}
+	}()
+	if _, err := os.Stat(filepath.Join(rootfs, "tree", "d199", "f99")); err == nil {
+		return nil
+	}
+	os.RemoveAll(rootfs)
+	if out, err := exec.Command("scripts/mkrootfs.sh", rootfs).CombinedOutput(); err != nil {
+		return fmt.Errorf("mkrootfs: %v: %s", err, out)
+	}
+	os.MkdirAll(filepath.Join(rootfs, "data"), 0o755)
+	f, err := os.Create(filepath.Join(rootfs, "data", "big"))
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	for i := 0; i < 512; i++ {
+		if _, err := f.Write(buf); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for d := 0; d < 200; d++ {
+		dir := filepath.Join(rootfs, "tree", "d"+strconv.Itoa(d))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		for i := 0; i < 100; i++ {
+			if err := os.WriteFile(filepath.Join(dir, "f"+strconv.Itoa(i)), []byte("small file\n"), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// rss returns VmRSS of pid in MB.
+func rss(pid int) float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// idleRSS runs a sleeping container and sums the RSS of its sandbox and
+// gofer.
+func idleRSS(bin, state, bundle string) (float64, error) {
+	if err := writeSpec(bundle, "sleep 1000"); err != nil {
+		return 0, err
+	}
+	id := "bench-idle"
+	if out, err := exec.Command(bin, "--root", state, "run", "-d", "--bundle", bundle, id).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("idle container: %v: %s", err, out)
+	}
+	defer exec.Command(bin, "--root", state, "delete", "--force", id).Run()
+	time.Sleep(time.Second) // let it settle: this measures idle memory
+	var st struct {
+		Sandbox struct{ PID int } `json:"sandbox"`
+		Gofer   struct{ PID int } `json:"gofer"`
+	}
+	data, err := os.ReadFile(filepath.Join(state, id, "state.json"))
+	if err != nil {
+		return 0, err
+	}
+	json.Unmarshal(data, &st)
+	return rss(st.Sandbox.PID) + rss(st.Gofer.PID), nil
+}
+
+// podStart creates a pod (sandbox container + 9 members) and measures the
+// time until all run.
+func podStart(bin, state, bundle, work string) (float64, error) {
+	mk := func(dir string, annotations map[string]string) error {
+		os.MkdirAll(dir, 0o755)
+		os.Remove(filepath.Join(dir, "rootfs"))
+		if err := os.Symlink(filepath.Join(bundle, "rootfs"), filepath.Join(dir, "rootfs")); err != nil {
+			return err
+		}
+		if err := writeSpec(dir, "sleep 1000"); err != nil {
+			return err
+		}
+		data, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+		var spec specs.Spec
+		json.Unmarshal(data, &spec)
+		spec.Annotations = annotations
+		data, _ = json.Marshal(&spec)
+		return os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644)
+	}
+	podDir := filepath.Join(work, "pod")
+	if err := mk(filepath.Join(podDir, "sandbox"), map[string]string{"io.kubernetes.cri.container-type": "sandbox"}); err != nil {
+		return 0, err
+	}
+	for i := 1; i < 10; i++ {
+		if err := mk(filepath.Join(podDir, fmt.Sprintf("c%d", i)), map[string]string{
+			"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "bench-pod",
+		}); err != nil {
+			return 0, err
+		}
+	}
+	runsc := func(args ...string) error {
+		out, err := exec.Command(bin, append([]string{"--root", state}, args...)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("runsc %v: %v: %s", args, err, out)
+		}
+		return nil
+	}
+	defer runsc("delete", "--force", "bench-pod")
+	start := time.Now()
+	if err := runsc("run", "-d", "--bundle", filepath.Join(podDir, "sandbox"), "bench-pod"); err != nil {
+		return 0, err
+	}
+	for i := 1; i < 10; i++ {
+		id := fmt.Sprintf("bench-pod-c%d", i)
+		if err := runsc("create", "--bundle", filepath.Join(podDir, fmt.Sprintf("c%d", i)), id); err != nil {
+			return 0, err
+		}
+		if err := runsc("start", id); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start).Seconds(), nil
+}
