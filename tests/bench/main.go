@@ -308,6 +308,25 @@ func makeBundle(rootfs string) error {
 	return nil
 }
 
+// detached runs a command that leaves a container running: its output
+// goes to a file, since the container keeps the command's stdio (a pipe
+// would never reach EOF).
+func detached(bin string, args ...string) error {
+	f, err := os.CreateTemp("", "runsc-bench-out-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Run(); err != nil {
+		out, _ := os.ReadFile(f.Name())
+		return fmt.Errorf("%s %v: %v: %s", bin, args, err, out)
+	}
+	return nil
+}
+
 // rss returns VmRSS of pid in MB.
 func rss(pid int) float64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -327,8 +346,8 @@ func idleRSS(bin, state, bundle string) (float64, error) {
 		return 0, err
 	}
 	id := "bench-idle"
-	if out, err := exec.Command(bin, "--root", state, "run", "-d", "--bundle", bundle, id).CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("idle container: %v: %s", err, out)
+	if err := detached(bin, "--root", state, "run", "-d", "--bundle", bundle, id); err != nil {
+		return 0, fmt.Errorf("idle container: %w", err)
 	}
 	defer exec.Command(bin, "--root", state, "delete", "--force", id).Run()
 	time.Sleep(time.Second) // let it settle: this measures idle memory
@@ -375,11 +394,7 @@ func podStart(bin, state, bundle, work string) (float64, error) {
 		}
 	}
 	runsc := func(args ...string) error {
-		out, err := exec.Command(bin, append([]string{"--root", state}, args...)...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("runsc %v: %v: %s", args, err, out)
-		}
-		return nil
+		return detached(bin, append([]string{"--root", state}, args...)...)
 	}
 	defer runsc("delete", "--force", "bench-pod")
 	start := time.Now()
