@@ -275,9 +275,18 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return 0
 }
 
-// Readdir implements fs.NodeReaddirer: it reads the whole directory
-// through a freshly opened fid, paging with the gofer's stable offsets.
+// Readdir implements fs.NodeReaddirer.
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	ents, errno := n.list(ctx)
+	if errno != 0 {
+		return nil, errno
+	}
+	return fs.NewListDirStream(ents), 0
+}
+
+// list reads the whole directory through a freshly opened fid, paging
+// with the gofer's stable offsets.
+func (n *node) list(ctx context.Context) ([]fuse.DirEntry, syscall.Errno) {
 	_, d, err := n.fid().Walk(nil)
 	if err != nil {
 		return nil, toErrno(err)
@@ -294,7 +303,7 @@ func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 			return nil, toErrno(err)
 		}
 		if len(ents) == 0 {
-			return fs.NewListDirStream(out), 0
+			return out, 0
 		}
 		for _, e := range ents {
 			out = append(out, fuse.DirEntry{Name: e.Name, Ino: e.QID.Path, Mode: qidMode(e.Type)})
