@@ -2,10 +2,12 @@ package fuse9p
 
 import (
 	"context"
+	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/hugelgupf/p9/p9"
 )
 
 // dirHandle is an open directory. Its listing is read from the gofer on
@@ -18,12 +20,34 @@ type dirHandle struct {
 	ents   []fuse.DirEntry
 	loaded bool
 	pos    int
+
+	// The kernel reads directories with READDIRPLUS: it wants every
+	// entry's attributes with the listing. They are fetched for all
+	// entries at once, concurrently, as soon as the listing is read, so
+	// a cold walk costs one round trip's latency per directory, not per
+	// entry.
+	mu       sync.Mutex
+	prefetch map[string]*walked
 }
+
+// walked is one entry's prefetched walk.
+type walked struct {
+	done chan struct{}
+	file p9.File
+	qid  p9.QID
+	attr p9.Attr
+	err  error
+}
+
+// prefetchWorkers bounds the concurrent walks of one directory.
+const prefetchWorkers = 16
 
 var (
 	_ fs.NodeOpendirHandler = (*node)(nil)
 	_ fs.FileReaddirenter   = (*dirHandle)(nil)
 	_ fs.FileSeekdirer      = (*dirHandle)(nil)
+	_ fs.FileLookuper       = (*dirHandle)(nil)
+	_ fs.FileReleasedirer   = (*dirHandle)(nil)
 )
 
 // OpendirHandle implements fs.NodeOpendirHandler.
@@ -45,7 +69,87 @@ func (d *dirHandle) load(ctx context.Context) syscall.Errno {
 		return errno
 	}
 	d.ents, d.loaded = ents, true
+	d.startPrefetch()
 	return 0
+}
+
+// startPrefetch walks every entry concurrently.
+func (d *dirHandle) startPrefetch() {
+	dir := d.n.fid()
+	if dir == nil || len(d.ents) == 0 {
+		return
+	}
+	type job struct {
+		name string
+		w    *walked
+	}
+	d.mu.Lock()
+	d.prefetch = make(map[string]*walked, len(d.ents))
+	jobs := make(chan job, len(d.ents))
+	for _, e := range d.ents {
+		if _, dup := d.prefetch[e.Name]; dup {
+			continue
+		}
+		w := &walked{done: make(chan struct{})}
+		d.prefetch[e.Name] = w
+		jobs <- job{e.Name, w}
+	}
+	close(jobs)
+	n := min(prefetchWorkers, len(jobs))
+	d.mu.Unlock()
+	for i := 0; i < n; i++ {
+		go func() {
+			for j := range jobs {
+				w := j.w
+				qids, f, _, attr, err := dir.WalkGetAttr([]string{j.name})
+				if err == nil && len(qids) != 1 {
+					f.Close()
+					err = syscall.EIO
+				}
+				if err == nil {
+					w.file, w.qid, w.attr = f, qids[0], attr
+				}
+				w.err = err
+				close(w.done)
+			}
+		}()
+	}
+}
+
+// Lookup implements fs.FileLookuper: READDIRPLUS takes the prefetched
+// walk of the entry.
+func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	d.mu.Lock()
+	w, ok := d.prefetch[name]
+	if ok {
+		delete(d.prefetch, name)
+	}
+	d.mu.Unlock()
+	if !ok {
+		return d.n.walkChild(ctx, name, out)
+	}
+	<-w.done
+	if w.err != nil {
+		return nil, toErrno(w.err)
+	}
+	return d.n.newChild(ctx, w.file, w.qid, &w.attr, out), 0
+}
+
+// Releasedir implements fs.FileReleasedirer: walks nobody took are
+// dropped.
+func (d *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
+	d.mu.Lock()
+	left := d.prefetch
+	d.prefetch = nil
+	d.mu.Unlock()
+	for _, w := range left {
+		go func() {
+			<-w.done
+			if w.file != nil {
+				w.file.Close()
+			}
+		}()
+	}
 }
 
 // Readdirent implements fs.FileReaddirenter.
