@@ -13,6 +13,9 @@ import (
 // handle is an open file: an opened 9P fid.
 type handle struct {
 	file p9.File
+	// shared handles use their node's read-only fid, which outlives
+	// them.
+	shared bool
 }
 
 var (
@@ -73,5 +76,8 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
 // Release implements fs.FileReleaser.
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	if h.shared {
+		return 0
+	}
 	return toErrno(h.file.Close())
 }

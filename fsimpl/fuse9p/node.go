@@ -22,6 +22,10 @@ type node struct {
 	// keepCache keeps file pages across opens: set when the tree is
 	// exclusive to this mount (Options.Timeout > 0).
 	keepCache bool
+	// readFile is an opened read-only fid shared by the read-only opens
+	// of an exclusive tree's file (every exec of a binary opens it):
+	// opened once, closed when the kernel forgets the inode.
+	readFile p9.File
 }
 
 // openFlags returns the FUSE open flags for a file of this mount.
@@ -61,11 +65,14 @@ func (n *node) fid() p9.File {
 // OnForget releases the fid once the kernel has forgotten the inode.
 func (n *node) OnForget() {
 	n.mu.Lock()
-	f := n.file
-	n.file = nil
+	f, r := n.file, n.readFile
+	n.file, n.readFile = nil, nil
 	n.mu.Unlock()
 	if f != nil {
 		f.Close()
+	}
+	if r != nil {
+		r.Close()
 	}
 }
 
@@ -159,6 +166,13 @@ func openFlags(flags uint32) p9.OpenFlags {
 
 // Open implements fs.NodeOpener.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if n.keepCache && !n.isDir && openFlags(flags) == p9.ReadOnly {
+		f, errno := n.sharedReadFile()
+		if errno != 0 {
+			return nil, 0, errno
+		}
+		return &handle{file: f, shared: true}, n.fuseOpenFlags(), 0
+	}
 	_, f, err := n.fid().Walk(nil)
 	if err != nil {
 		return nil, 0, toErrno(err)
@@ -168,6 +182,29 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return nil, 0, toErrno(err)
 	}
 	return &handle{file: f}, n.fuseOpenFlags(), 0
+}
+
+// sharedReadFile returns the node's shared read-only fid, opening it on
+// first use.
+func (n *node) sharedReadFile() (p9.File, syscall.Errno) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.readFile != nil {
+		return n.readFile, 0
+	}
+	if n.file == nil {
+		return nil, syscall.ESTALE
+	}
+	_, f, err := n.file.Walk(nil)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	if _, _, err := f.Open(p9.ReadOnly); err != nil {
+		f.Close()
+		return nil, toErrno(err)
+	}
+	n.readFile = f
+	return f, 0
 }
 
 // Create implements fs.NodeCreater.
