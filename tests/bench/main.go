@@ -136,7 +136,7 @@ func median(xs []float64) float64 {
 }
 
 // report prints the table and writes the JSON.
-func report(ws []workload, rts []runtime, res map[string]map[string][]float64, mem float64, pod float64, out string) error {
+func report(ws []workload, rts []runtime, res map[string]map[string][]float64, mem memory, pod float64, out string) error {
 	load, _ := os.ReadFile("/proc/loadavg")
 	host, _ := os.Hostname()
 	fmt.Printf("runsc benchmarks — %s, %s, load average %s\n", host, time.Now().UTC().Format(time.RFC3339), strings.Join(strings.Fields(string(load))[:3], " "))
@@ -178,9 +178,9 @@ func report(ws []workload, rts []runtime, res map[string]map[string][]float64, m
 		fmt.Fprintln(tw, row)
 	}
 	tw.Flush()
-	fmt.Printf("idle RSS of sandbox + gofer (running sleep): %.1f MB\n", mem)
+	fmt.Printf("idle memory of sandbox + gofer (running sleep): RSS %.1f MB, PSS %.1f MB (the shared runsc binary counted once)\n", mem.RSS, mem.PSS)
 	fmt.Printf("pod of 10 containers, create -> all running: %s\n", fmtDur(pod))
-	raw := map[string]any{"results": res, "medians": medians, "idleRSSMB": mem, "pod10Seconds": pod, "load": strings.TrimSpace(string(load))}
+	raw := map[string]any{"results": res, "medians": medians, "idleRSSMB": mem.RSS, "idlePSSMB": mem.PSS, "pod10Seconds": pod, "load": strings.TrimSpace(string(load))}
 	data, _ := json.MarshalIndent(raw, "", "  ")
 	return os.WriteFile(out, data, 0o644)
 }
@@ -327,11 +327,11 @@ func detached(bin string, args ...string) error {
 	return nil
 }
 
-// rss returns VmRSS of pid in MB.
-func rss(pid int) float64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// memField returns a "Name: N kB" field of a /proc file in MB.
+func memField(path, name string) float64 {
+	b, _ := os.ReadFile(path)
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
 			kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
 			return kb / 1024
 		}
@@ -339,15 +339,22 @@ func rss(pid int) float64 {
 	return 0
 }
 
-// idleRSS runs a sleeping container and sums the RSS of its sandbox and
-// gofer.
-func idleRSS(bin, state, bundle string) (float64, error) {
+// rss returns VmRSS of pid in MB.
+func rss(pid int) float64 { return memField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS") }
+
+// pss returns the proportional set size of pid in MB: shared pages (the
+// runsc binary's text, mapped by both sandbox and gofer) counted once.
+func pss(pid int) float64 { return memField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss") }
+
+// idleRSS runs a sleeping container and sums the RSS (and PSS) of its
+// sandbox and gofer.
+func idleRSS(bin, state, bundle string) (memory, error) {
 	if err := writeSpec(bundle, "sleep 1000"); err != nil {
-		return 0, err
+		return memory{}, err
 	}
 	id := "bench-idle"
 	if err := detached(bin, "--root", state, "run", "-d", "--bundle", bundle, id); err != nil {
-		return 0, fmt.Errorf("idle container: %w", err)
+		return memory{}, fmt.Errorf("idle container: %w", err)
 	}
 	defer exec.Command(bin, "--root", state, "delete", "--force", id).Run()
 	time.Sleep(time.Second) // let it settle: this measures idle memory
@@ -357,11 +364,17 @@ func idleRSS(bin, state, bundle string) (float64, error) {
 	}
 	data, err := os.ReadFile(filepath.Join(state, id, "state.json"))
 	if err != nil {
-		return 0, err
+		return memory{}, err
 	}
 	json.Unmarshal(data, &st)
-	return rss(st.Sandbox.PID) + rss(st.Gofer.PID), nil
+	return memory{
+		RSS: rss(st.Sandbox.PID) + rss(st.Gofer.PID),
+		PSS: pss(st.Sandbox.PID) + pss(st.Gofer.PID),
+	}, nil
 }
+
+// memory is the idle footprint of sandbox and gofer, in MB.
+type memory struct{ RSS, PSS float64 }
 
 // podStart creates a pod (sandbox container + 9 members) and measures the
 // time until all run.
