@@ -175,13 +175,12 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared ma
 		if i == 0 {
 			timeout = cacheTimeout
 		}
-		m, err := t.Mount(dir, fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p"})
+		_, err = t.Mount(dir, fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p"})
 		if err != nil {
 			t.Close()
 			closeFiles(conns[ci+1:])
 			return err
 		}
-		c.servers = append(c.servers, m)
 		c.trees = append(c.trees, t)
 		mounted = append(mounted, dir)
 	}
@@ -229,8 +228,8 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared ma
 	return nil
 }
 
-// unmount detaches the given mount points (in reverse) and stops the FUSE
-// servers and 9P clients of c.
+// unmount detaches the given mount points (in reverse), which ends their
+// FUSE servers, and closes the 9P clients of c.
 func (c *ctr) unmount(points []string) {
 	for i := len(points) - 1; i >= 0; i-- {
 		unix.Unmount(points[i], unix.MNT_DETACH)
@@ -241,7 +240,7 @@ func (c *ctr) unmount(points []string) {
 	for _, t := range c.trees {
 		t.Close()
 	}
-	c.servers, c.trees, c.watchers = nil, nil, nil
+	c.trees, c.watchers = nil, nil
 }
 
 // bindMounts returns the spec mounts served by gofer trees, in the order

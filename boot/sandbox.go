@@ -53,10 +53,8 @@ type ctr struct {
 	exitStatus unix.WaitStatus
 	// stopped is closed when the init has exited.
 	stopped chan struct{}
-	// servers are the FUSE servers of its gofer trees, trees their 9P
-	// connections.
-	servers []*fuse9p.Mounted
-	trees   []*fuse9p.Tree
+	// trees are the 9P connections of its gofer trees.
+	trees []*fuse9p.Tree
 	// watchers stop the hang-up watches of its gofer connections.
 	watchers []func()
 	// execs are the processes exec'd into it, by pid.

@@ -82,10 +82,6 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if overlay == "" {
 		overlay = boot.OverlayMemory
 	}
-	trees, _, err := goferTrees(o.Spec, overlay, nil)
-	if err != nil {
-		return nil, err
-	}
 	sandboxID, err := podSandbox(o.Spec)
 	if err != nil {
 		return nil, err
@@ -122,13 +118,15 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 		return c, nil
 	}
 
-	console := o.Console
-	if o.Spec.Process.Terminal && console == nil {
-		if console, err = DialConsole(o.ConsoleSocket); err != nil {
-			return nil, err
-		}
-		defer console.Close()
+	trees, _, err := goferTrees(o.Spec, overlay, nil)
+	if err != nil {
+		return nil, err
 	}
+	files, closeFiles, err := o.stdio()
+	if err != nil {
+		return nil, err
+	}
+	defer closeFiles()
 
 	// The gofer and the sandbox start in parallel.
 	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
@@ -146,37 +144,8 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	c.Sandbox = procOf(bootCmd.Process.Pid)
 	cu.add(func() { c.Sandbox.kill(killTimeout); bootCmd.Wait() })
 
-	files := o.Stdio
-	if console != nil {
-		files = []*os.File{console}
-	}
-	args := &boot.CreateArgs{
-		CID:         o.ID,
-		Spec:        o.Spec,
-		Overlay:     overlay,
-		FilePayload: urpc.FilePayload{Files: append(append([]*os.File{}, files...), sandboxEnds...)},
-	}
-	var res boot.CreateResult
-	if err := c.call(boot.MethodCreate, args, &res); err != nil {
-		return nil, err
-	}
-	initPID, err := hostPID(c.Sandbox.PID, res.PID)
-	if err != nil {
-		return nil, fmt.Errorf("create %q: %w", o.ID, err)
-	}
-	c.InitPID = initPID
-	c.Status = boot.StatusCreated
-	if err := c.saveSpec(o.Spec); err != nil {
-		return nil, err
-	}
-	c.Created = time.Now().UTC()
-	if o.PIDFile != "" {
-		if err := writePIDFile(o.PIDFile, initPID); err != nil {
-			return nil, err
-		}
-		cu.add(func() { os.Remove(o.PIDFile) })
-	}
-	if err := c.save(); err != nil {
+	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay}
+	if err := c.createInSandbox(o, args, files, sandboxEnds, &cu); err != nil {
 		return nil, err
 	}
 	// The processes outlive this command: let them go.
@@ -184,6 +153,56 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	bootCmd.Process.Release()
 	cu.release()
 	return c, nil
+}
+
+// stdio returns the files that become the container's stdio in the
+// sandbox: its stdin, stdout and stderr, or a single connected console
+// socket when the process has a terminal. Call the returned function once
+// the files are handed over.
+func (o *CreateOpts) stdio() ([]*os.File, func(), error) {
+	if !o.Spec.Process.Terminal {
+		return o.Stdio, func() {}, nil
+	}
+	if o.Console != nil {
+		return []*os.File{o.Console}, func() {}, nil
+	}
+	console, err := DialConsole(o.ConsoleSocket)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []*os.File{console}, func() { console.Close() }, nil
+}
+
+// createInSandbox has the container's sandbox mount its root from the
+// gofer connections and fork its init with stdio, then records the
+// result: init pid, --pid-file, spec copy and state. Undo steps go on cu.
+func (c *Container) createInSandbox(o CreateOpts, args *boot.CreateArgs, stdio, goferConns []*os.File, cu *cleanup) error {
+	args.FilePayload = urpc.FilePayload{Files: append(append([]*os.File{}, stdio...), goferConns...)}
+	var res boot.CreateResult
+	if err := c.call(boot.MethodCreate, args, &res); err != nil {
+		return err
+	}
+	if c.IsSubcontainer() {
+		// The pod's sandbox stays: take this container out of it.
+		cu.add(func() { c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}) })
+	}
+	pid, err := hostPID(c.Sandbox.PID, res.PID)
+	if err != nil {
+		return fmt.Errorf("create %q: %w", c.ID, err)
+	}
+	c.InitPID = pid
+	if o.PIDFile != "" {
+		if err := writePIDFile(o.PIDFile, pid); err != nil {
+			return err
+		}
+		cu.add(func() { os.Remove(o.PIDFile) })
+	}
+	if err := c.saveSpec(o.Spec); err != nil {
+		return err
+	}
+	c.Status = boot.StatusCreated
+	c.Created = time.Now().UTC()
+	return c.save()
 }
 
 // DialConsole connects to a --console-socket and returns the connection

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/specutils"
-	"github.com/runsc/runsc/urpc"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,16 +80,14 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	}
 	var cu cleanup
 	defer cu.clean()
-	files := o.Stdio
-	if o.Spec.Process.Terminal {
-		console := o.Console
-		if console == nil {
-			if console, err = DialConsole(o.ConsoleSocket); err != nil {
-				return err
-			}
-			defer console.Close()
-		}
-		files = []*os.File{console}
+	files, closeFiles, err := o.stdio()
+	if err != nil {
+		return err
+	}
+	defer closeFiles()
+	sharePID, err := c.pidPeer(o.Spec)
+	if err != nil {
+		return err
 	}
 	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
 	if err != nil {
@@ -100,33 +96,8 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	defer closeAll(sandboxEnds)
 	c.Gofer = procOf(goferCmd.Process.Pid)
 	cu.add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
-	sharePID, err := c.pidPeer(o.Spec)
-	if err != nil {
-		return err
-	}
-	args := &boot.CreateArgs{
-		CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharePID: sharePID, SharedBinds: reuse,
-		FilePayload: urpc.FilePayload{Files: append(append([]*os.File{}, files...), sandboxEnds...)},
-	}
-	var res boot.CreateResult
-	if err := c.call(boot.MethodCreate, args, &res); err != nil {
-		return err
-	}
-	cu.add(func() { c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}) })
-	if c.InitPID, err = hostPID(c.Sandbox.PID, res.PID); err != nil {
-		return fmt.Errorf("create %q: %w", c.ID, err)
-	}
-	if o.PIDFile != "" {
-		if err := writePIDFile(o.PIDFile, c.InitPID); err != nil {
-			return err
-		}
-	}
-	if err := c.saveSpec(o.Spec); err != nil {
-		return err
-	}
-	c.Status = boot.StatusCreated
-	c.Created = time.Now().UTC()
-	if err := c.save(); err != nil {
+	args := &boot.CreateArgs{CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharePID: sharePID, SharedBinds: reuse}
+	if err := c.createInSandbox(o, args, files, sandboxEnds, &cu); err != nil {
 		return err
 	}
 	goferCmd.Process.Release()

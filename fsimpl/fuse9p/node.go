@@ -50,7 +50,6 @@ var (
 	_ fs.NodeUnlinker    = (*node)(nil)
 	_ fs.NodeRmdirer     = (*node)(nil)
 	_ fs.NodeRenamer     = (*node)(nil)
-	_ fs.NodeReaddirer   = (*node)(nil)
 	_ fs.NodeStatfser    = (*node)(nil)
 	_ fs.NodeOnForgetter = (*node)(nil)
 )
@@ -310,15 +309,6 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	out.Files, out.Ffree = st.Files, st.FilesFree
 	out.Bsize, out.NameLen, out.Frsize = st.BlockSize, st.NameLength, st.BlockSize
 	return 0
-}
-
-// Readdir implements fs.NodeReaddirer.
-func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	ents, errno := n.list(ctx)
-	if errno != 0 {
-		return nil, errno
-	}
-	return fs.NewListDirStream(ents), 0
 }
 
 // list reads the whole directory through a freshly opened fid, paging
