@@ -189,6 +189,15 @@ func seedSessions(t testing.TB) [][]byte {
 			root.Link(f, "hard")
 			f.Close()
 		},
+		func(root p9.File) {
+			ra := root.(interface {
+				ReaddirAttr(uint64, uint32) ([]p9.DirentAttr, error)
+			})
+			ents, _ := ra.ReaddirAttr(0, 200)
+			if len(ents) > 0 {
+				ra.ReaddirAttr(ents[0].Offset, 1<<20)
+			}
+		},
 	}
 	var out [][]byte
 	for _, session := range sessions {

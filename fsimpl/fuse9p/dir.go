@@ -2,11 +2,12 @@ package fuse9p
 
 import (
 	"context"
-	"sync"
+	"errors"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
 )
 
@@ -15,39 +16,25 @@ import (
 // walked, as by openat(dirfd) callers, costs nothing), and, for a cached
 // tree, the kernel keeps it (FOPEN_CACHE_DIR) until the directory
 // changes.
+//
+// The kernel reads directories with READDIRPLUS: it wants every entry's
+// attributes with the listing. The gofer sends them with the entries
+// (Treaddirattr), and the entries' inodes are made without fids
+// (lazyChild), so listing a directory costs a few round trips whatever
+// its size.
 type dirHandle struct {
 	n      *node
 	ents   []fuse.DirEntry
+	attrs  map[string]*p9.DirentAttr
 	loaded bool
 	pos    int
-
-	// The kernel reads directories with READDIRPLUS: it wants every
-	// entry's attributes with the listing. They are fetched for all
-	// entries at once, concurrently, as soon as the listing is read, so
-	// a cold walk costs one round trip's latency per directory, not per
-	// entry.
-	mu       sync.Mutex
-	prefetch map[string]*walked
 }
-
-// walked is one entry's prefetched walk.
-type walked struct {
-	done chan struct{}
-	file p9.File
-	qid  p9.QID
-	attr p9.Attr
-	err  error
-}
-
-// prefetchWorkers bounds the concurrent walks of one directory.
-const prefetchWorkers = 16
 
 var (
 	_ fs.NodeOpendirHandler = (*node)(nil)
 	_ fs.FileReaddirenter   = (*dirHandle)(nil)
 	_ fs.FileSeekdirer      = (*dirHandle)(nil)
 	_ fs.FileLookuper       = (*dirHandle)(nil)
-	_ fs.FileReleasedirer   = (*dirHandle)(nil)
 )
 
 // OpendirHandle implements fs.NodeOpendirHandler.
@@ -60,101 +47,41 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 }
 
 // load reads the listing once.
-func (d *dirHandle) load(ctx context.Context) syscall.Errno {
+func (d *dirHandle) load() syscall.Errno {
 	if d.loaded {
 		return 0
 	}
-	ents, errno := d.n.list(ctx)
+	ents, errno := d.n.takeListing()
 	if errno != 0 {
 		return errno
 	}
-	d.ents, d.loaded = ents, true
-	d.startPrefetch()
+	d.ents = make([]fuse.DirEntry, 0, len(ents))
+	d.attrs = make(map[string]*p9.DirentAttr, len(ents))
+	for i := range ents {
+		e := &ents[i]
+		mode := qidMode(e.Type)
+		if e.Valid.Mode {
+			mode = uint32(e.Attr.Mode.FileType())
+			d.attrs[e.Name] = e
+		}
+		d.ents = append(d.ents, fuse.DirEntry{Name: e.Name, Ino: e.QID.Path, Mode: mode})
+	}
+	d.loaded = true
 	return 0
 }
 
-// startPrefetch walks every entry concurrently.
-func (d *dirHandle) startPrefetch() {
-	dir := d.n.fid()
-	if dir == nil || len(d.ents) == 0 {
-		return
-	}
-	type job struct {
-		name string
-		w    *walked
-	}
-	d.mu.Lock()
-	d.prefetch = make(map[string]*walked, len(d.ents))
-	jobs := make(chan job, len(d.ents))
-	for _, e := range d.ents {
-		if _, dup := d.prefetch[e.Name]; dup {
-			continue
-		}
-		w := &walked{done: make(chan struct{})}
-		d.prefetch[e.Name] = w
-		jobs <- job{e.Name, w}
-	}
-	close(jobs)
-	n := min(prefetchWorkers, len(jobs))
-	d.mu.Unlock()
-	for i := 0; i < n; i++ {
-		go func() {
-			for j := range jobs {
-				w := j.w
-				qids, f, _, attr, err := dir.WalkGetAttr([]string{j.name})
-				if err == nil && len(qids) != 1 {
-					f.Close()
-					err = syscall.EIO
-				}
-				if err == nil {
-					w.file, w.qid, w.attr = f, qids[0], attr
-				}
-				w.err = err
-				close(w.done)
-			}
-		}()
-	}
-}
-
-// Lookup implements fs.FileLookuper: READDIRPLUS takes the prefetched
-// walk of the entry.
+// Lookup implements fs.FileLookuper: READDIRPLUS takes the attributes
+// that came with the listing.
 func (d *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	d.mu.Lock()
-	w, ok := d.prefetch[name]
-	if ok {
-		delete(d.prefetch, name)
+	if e, ok := d.attrs[name]; ok {
+		return d.n.lazyChild(ctx, e.QID, &e.Attr, out), 0
 	}
-	d.mu.Unlock()
-	if !ok {
-		return d.n.walkChild(ctx, name, out)
-	}
-	<-w.done
-	if w.err != nil {
-		return nil, toErrno(w.err)
-	}
-	return d.n.newChild(ctx, w.file, w.qid, &w.attr, out), 0
-}
-
-// Releasedir implements fs.FileReleasedirer: walks nobody took are
-// dropped.
-func (d *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
-	d.mu.Lock()
-	left := d.prefetch
-	d.prefetch = nil
-	d.mu.Unlock()
-	for _, w := range left {
-		go func() {
-			<-w.done
-			if w.file != nil {
-				w.file.Close()
-			}
-		}()
-	}
+	return d.n.walkChild(ctx, name, out)
 }
 
 // Readdirent implements fs.FileReaddirenter.
 func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
-	if errno := d.load(ctx); errno != 0 {
+	if errno := d.load(); errno != 0 {
 		return nil, errno
 	}
 	if d.pos >= len(d.ents) {
@@ -167,7 +94,7 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 
 // Seekdir implements fs.FileSeekdirer: offsets are entry indexes.
 func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
-	if errno := d.load(ctx); errno != 0 {
+	if errno := d.load(); errno != 0 {
 		return errno
 	}
 	if off > uint64(len(d.ents)) {
@@ -175,4 +102,97 @@ func (d *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	}
 	d.pos = int(off)
 	return 0
+}
+
+// readdirAttrer is the client side of the gofer's Treaddirattr.
+type readdirAttrer interface {
+	ReaddirAttr(offset uint64, count uint32) ([]p9.DirentAttr, error)
+}
+
+// list reads the whole directory, paging with the gofer's stable offsets,
+// with each entry's attributes (Treaddirattr, on the node's own unopened
+// fid: one round trip per batch). A gofer without that extension is read
+// through an opened clone of the fid, without attributes (Valid empty).
+func (n *node) list() ([]p9.DirentAttr, syscall.Errno) {
+	file, errno := n.fid()
+	if errno != 0 {
+		return nil, errno
+	}
+	ra, ok := file.(readdirAttrer)
+	if !ok {
+		return listOpened(file)
+	}
+	return readAll(func(offset uint64) ([]p9.DirentAttr, error) {
+		ents, err := ra.ReaddirAttr(offset, maxWrite)
+		if offset == 0 && errors.Is(err, linux.ENOSYS) {
+			return nil, errNoReaddirAttr
+		}
+		return ents, err
+	}, func() ([]p9.DirentAttr, syscall.Errno) { return listOpened(file) })
+}
+
+// errNoReaddirAttr is a gofer without Treaddirattr.
+var errNoReaddirAttr = errors.New("no Treaddirattr")
+
+// listOpened reads the directory through an opened clone of its fid,
+// without attributes.
+func listOpened(file p9.File) ([]p9.DirentAttr, syscall.Errno) {
+	_, d, err := file.Walk(nil)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	// Nobody waits for the clunk.
+	defer func() { go d.Close() }()
+	if _, _, err := d.Open(p9.ReadOnly); err != nil {
+		return nil, toErrno(err)
+	}
+	return readAll(func(offset uint64) ([]p9.DirentAttr, error) {
+		plain, err := d.Readdir(offset, maxWrite)
+		ents := make([]p9.DirentAttr, len(plain))
+		for i, e := range plain {
+			ents[i].Dirent = e
+		}
+		return ents, err
+	}, nil)
+}
+
+// readAll pages through a directory with read; if the first read is
+// errNoReaddirAttr, fallback lists it instead.
+func readAll(read func(offset uint64) ([]p9.DirentAttr, error), fallback func() ([]p9.DirentAttr, syscall.Errno)) ([]p9.DirentAttr, syscall.Errno) {
+	var out []p9.DirentAttr
+	offset := uint64(0)
+	for {
+		ents, err := read(offset)
+		if err == errNoReaddirAttr && fallback != nil {
+			return fallback()
+		}
+		if err != nil {
+			return nil, toErrno(err)
+		}
+		if len(ents) == 0 {
+			return out, 0
+		}
+		out = append(out, ents...)
+		next := ents[len(ents)-1].Offset
+		if next == offset || len(out) > maxDirEntries {
+			// A gofer that does not advance, or a directory larger
+			// than any real one: stop rather than loop or grow.
+			return nil, syscall.EIO
+		}
+		offset = next
+	}
+}
+
+// maxDirEntries bounds one directory listing.
+const maxDirEntries = 10_000_000
+
+// qidMode returns the file type bits for a dirent's QID type.
+func qidMode(t p9.QIDType) uint32 {
+	switch {
+	case t&p9.TypeDir != 0:
+		return syscall.S_IFDIR
+	case t&p9.TypeSymlink != 0:
+		return syscall.S_IFLNK
+	}
+	return syscall.S_IFREG
 }

@@ -81,3 +81,12 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	}
 	return toErrno(h.file.Close())
 }
+
+// fileOf returns the fid of an open file handle, if fh is one.
+func fileOf(fh fs.FileHandle) (p9.File, bool) {
+	h, ok := fh.(*handle)
+	if !ok || h == nil {
+		return nil, false
+	}
+	return h.file, true
+}

@@ -16,9 +16,17 @@ import (
 type node struct {
 	fs.Inode
 
-	mu    sync.Mutex
-	file  p9.File
+	mu sync.Mutex
+	// file is nil until first needed for a node made from a directory
+	// listing (see lazyChild): fid walks to it by name from the parent.
+	file p9.File
+	// ino is the file's QID path, checked when file is walked lazily.
+	ino   uint64
 	isDir bool
+	// forgotten is set once the kernel has forgotten the inode.
+	forgotten bool
+	// ahead is the directory's listing being read ahead (prefetch.go).
+	ahead *listing
 	// keepCache keeps file pages across opens: set when the tree is
 	// exclusive to this mount (Options.Timeout > 0).
 	keepCache bool
@@ -54,18 +62,48 @@ var (
 	_ fs.NodeOnForgetter = (*node)(nil)
 )
 
-// fid returns the node's fid.
-func (n *node) fid() p9.File {
+// fid returns the node's fid, walking to it from the parent's by name
+// if the node was made from a directory listing and has not been used
+// since. A file that is no longer the one listed (replaced behind the
+// sandbox's back) is ESTALE.
+func (n *node) fid() (p9.File, syscall.Errno) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.file
+	if n.file != nil {
+		return n.file, 0
+	}
+	if n.forgotten {
+		return nil, syscall.ESTALE
+	}
+	name, parent := n.Parent()
+	if parent == nil {
+		return nil, syscall.ESTALE
+	}
+	pn, ok := parent.Operations().(*node)
+	if !ok {
+		return nil, syscall.ESTALE
+	}
+	pf, errno := pn.fid()
+	if errno != 0 {
+		return nil, errno
+	}
+	qids, f, err := pf.Walk([]string{name})
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	if len(qids) != 1 || qids[0].Path != n.ino {
+		f.Close()
+		return nil, syscall.ESTALE
+	}
+	n.file = f
+	return f, 0
 }
 
 // OnForget releases the fid once the kernel has forgotten the inode.
 func (n *node) OnForget() {
 	n.mu.Lock()
 	f, r := n.file, n.readFile
-	n.file, n.readFile = nil, nil
+	n.file, n.readFile, n.forgotten, n.ahead = nil, nil, true, nil
 	n.mu.Unlock()
 	if f != nil {
 		f.Close()
@@ -79,7 +117,7 @@ func (n *node) OnForget() {
 // kernel already knows the inode (a hard link, or a racing lookup) the
 // existing one is returned and the new fid is closed.
 func (n *node) newChild(ctx context.Context, f p9.File, qid p9.QID, attr *p9.Attr, out *fuse.EntryOut) *fs.Inode {
-	child := &node{file: f, isDir: attr.Mode.IsDir(), keepCache: n.keepCache}
+	child := &node{file: f, ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache}
 	ino := n.NewInode(ctx, child, fs.StableAttr{Mode: uint32(attr.Mode.FileType()), Ino: qid.Path})
 	if ino.Operations() != child {
 		f.Close()
@@ -88,9 +126,27 @@ func (n *node) newChild(ctx context.Context, f p9.File, qid p9.QID, attr *p9.Att
 	return ino
 }
 
+// lazyChild makes (or finds) the inode for a listed directory entry whose
+// attributes came with the listing, without a fid: one is walked on
+// first use. A cold walk of a tree then costs a round trip per
+// directory, not per entry.
+func (n *node) lazyChild(ctx context.Context, qid p9.QID, attr *p9.Attr, out *fuse.EntryOut) *fs.Inode {
+	child := &node{ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache}
+	ino := n.NewInode(ctx, child, fs.StableAttr{Mode: uint32(attr.Mode.FileType()), Ino: qid.Path})
+	if ino.Operations() == child && child.isDir && child.keepCache {
+		child.readAhead()
+	}
+	fillAttr(qid, attr, &out.Attr)
+	return ino
+}
+
 // walkChild walks to name and returns its inode.
 func (n *node) walkChild(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	qids, f, _, attr, err := n.fid().WalkGetAttr([]string{name})
+	dir, errno := n.fid()
+	if errno != 0 {
+		return nil, errno
+	}
+	qids, f, _, attr, err := dir.WalkGetAttr([]string{name})
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -108,7 +164,16 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 
 // Getattr implements fs.NodeGetattrer.
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	qid, _, attr, err := n.fid().GetAttr(p9.AttrMaskAll)
+	// An open file is stated through its own fid: it may have been
+	// unlinked since.
+	f, ok := fileOf(fh)
+	if !ok {
+		var errno syscall.Errno
+		if f, errno = n.fid(); errno != 0 {
+			return errno
+		}
+	}
+	qid, _, attr, err := f.GetAttr(p9.AttrMaskAll)
 	if err != nil {
 		return toErrno(err)
 	}
@@ -148,7 +213,14 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 			attr.MTimeSeconds, attr.MTimeNanoSeconds = in.Mtime, uint64(in.Mtimensec)
 		}
 	}
-	if err := n.fid().SetAttr(valid, attr); err != nil {
+	f, ok := fileOf(fh)
+	if !ok {
+		var errno syscall.Errno
+		if f, errno = n.fid(); errno != 0 {
+			return errno
+		}
+	}
+	if err := f.SetAttr(valid, attr); err != nil {
 		return toErrno(err)
 	}
 	return n.Getattr(ctx, fh, out)
@@ -172,7 +244,11 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		}
 		return &handle{file: f, shared: true}, n.fuseOpenFlags(), 0
 	}
-	_, f, err := n.fid().Walk(nil)
+	file, errno := n.fid()
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	_, f, err := file.Walk(nil)
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
@@ -186,15 +262,19 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 // sharedReadFile returns the node's shared read-only fid, opening it on
 // first use.
 func (n *node) sharedReadFile() (p9.File, syscall.Errno) {
+	file, errno := n.fid()
+	if errno != 0 {
+		return nil, errno
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.readFile != nil {
 		return n.readFile, 0
 	}
-	if n.file == nil {
+	if n.forgotten {
 		return nil, syscall.ESTALE
 	}
-	_, f, err := n.file.Walk(nil)
+	_, f, err := file.Walk(nil)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -208,7 +288,11 @@ func (n *node) sharedReadFile() (p9.File, syscall.Errno) {
 
 // Create implements fs.NodeCreater.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
-	_, dir, err := n.fid().Walk(nil)
+	file, errno := n.fid()
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	_, dir, err := file.Walk(nil)
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
@@ -230,7 +314,11 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 // Mkdir implements fs.NodeMkdirer.
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	uid, gid := caller(ctx)
-	if _, err := n.fid().Mkdir(name, p9.FileMode(mode&07777), uid, gid); err != nil {
+	dir, errno := n.fid()
+	if errno != 0 {
+		return nil, errno
+	}
+	if _, err := dir.Mkdir(name, p9.FileMode(mode&07777), uid, gid); err != nil {
 		return nil, toErrno(err)
 	}
 	return n.walkChild(ctx, name, out)
@@ -240,7 +328,11 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	uid, gid := caller(ctx)
 	major, minor := unix.Major(uint64(dev)), unix.Minor(uint64(dev))
-	if _, err := n.fid().Mknod(name, p9.FileMode(mode), major, minor, uid, gid); err != nil {
+	dir, errno := n.fid()
+	if errno != 0 {
+		return nil, errno
+	}
+	if _, err := dir.Mknod(name, p9.FileMode(mode), major, minor, uid, gid); err != nil {
 		return nil, toErrno(err)
 	}
 	return n.walkChild(ctx, name, out)
@@ -249,7 +341,11 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 // Symlink implements fs.NodeSymlinker.
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	uid, gid := caller(ctx)
-	if _, err := n.fid().Symlink(target, name, uid, gid); err != nil {
+	dir, errno := n.fid()
+	if errno != 0 {
+		return nil, errno
+	}
+	if _, err := dir.Symlink(target, name, uid, gid); err != nil {
 		return nil, toErrno(err)
 	}
 	return n.walkChild(ctx, name, out)
@@ -261,7 +357,15 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	if !ok {
 		return nil, syscall.EXDEV
 	}
-	if err := n.fid().Link(t.fid(), name); err != nil {
+	dir, errno := n.fid()
+	if errno != 0 {
+		return nil, errno
+	}
+	tf, errno := t.fid()
+	if errno != 0 {
+		return nil, errno
+	}
+	if err := dir.Link(tf, name); err != nil {
 		return nil, toErrno(err)
 	}
 	return n.walkChild(ctx, name, out)
@@ -269,7 +373,11 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 
 // Readlink implements fs.NodeReadlinker.
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
-	s, err := n.fid().Readlink()
+	f, errno := n.fid()
+	if errno != 0 {
+		return nil, errno
+	}
+	s, err := f.Readlink()
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -278,12 +386,20 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 
 // Unlink implements fs.NodeUnlinker.
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
-	return toErrno(n.fid().UnlinkAt(name, 0))
+	dir, errno := n.fid()
+	if errno != 0 {
+		return errno
+	}
+	return toErrno(dir.UnlinkAt(name, 0))
 }
 
 // Rmdir implements fs.NodeRmdirer.
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return toErrno(n.fid().UnlinkAt(name, unix.AT_REMOVEDIR))
+	dir, errno := n.fid()
+	if errno != 0 {
+		return errno
+	}
+	return toErrno(dir.UnlinkAt(name, unix.AT_REMOVEDIR))
 }
 
 // Rename implements fs.NodeRenamer. RENAME_EXCHANGE and RENAME_NOREPLACE
@@ -296,12 +412,24 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if !ok {
 		return syscall.EXDEV
 	}
-	return toErrno(n.fid().RenameAt(name, np.fid(), newName))
+	dir, errno := n.fid()
+	if errno != 0 {
+		return errno
+	}
+	newDir, errno := np.fid()
+	if errno != 0 {
+		return errno
+	}
+	return toErrno(dir.RenameAt(name, newDir, newName))
 }
 
 // Statfs implements fs.NodeStatfser.
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	st, err := n.fid().StatFS()
+	f, errno := n.fid()
+	if errno != 0 {
+		return errno
+	}
+	st, err := f.StatFS()
 	if err != nil {
 		return toErrno(err)
 	}
@@ -309,52 +437,4 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	out.Files, out.Ffree = st.Files, st.FilesFree
 	out.Bsize, out.NameLen, out.Frsize = st.BlockSize, st.NameLength, st.BlockSize
 	return 0
-}
-
-// list reads the whole directory through a freshly opened fid, paging
-// with the gofer's stable offsets.
-func (n *node) list(ctx context.Context) ([]fuse.DirEntry, syscall.Errno) {
-	_, d, err := n.fid().Walk(nil)
-	if err != nil {
-		return nil, toErrno(err)
-	}
-	defer d.Close()
-	if _, _, err := d.Open(p9.ReadOnly); err != nil {
-		return nil, toErrno(err)
-	}
-	var out []fuse.DirEntry
-	offset := uint64(0)
-	for {
-		ents, err := d.Readdir(offset, maxWrite)
-		if err != nil {
-			return nil, toErrno(err)
-		}
-		if len(ents) == 0 {
-			return out, 0
-		}
-		for _, e := range ents {
-			out = append(out, fuse.DirEntry{Name: e.Name, Ino: e.QID.Path, Mode: qidMode(e.Type)})
-		}
-		next := ents[len(ents)-1].Offset
-		if next == offset || len(out) > maxDirEntries {
-			// A gofer that does not advance, or a directory larger
-			// than any real one: stop rather than loop or grow.
-			return nil, syscall.EIO
-		}
-		offset = next
-	}
-}
-
-// maxDirEntries bounds one directory listing.
-const maxDirEntries = 10_000_000
-
-// qidMode returns the file type bits for a dirent's QID type.
-func qidMode(t p9.QIDType) uint32 {
-	switch {
-	case t&p9.TypeDir != 0:
-		return syscall.S_IFDIR
-	case t&p9.TypeSymlink != 0:
-		return syscall.S_IFLNK
-	}
-	return syscall.S_IFREG
 }
