@@ -40,7 +40,8 @@ const (
 // stderr), or, when Spec.Process.Terminal is set, a single connected
 // console socket on which the pty master is sent; then one connected 9P
 // socket per gofer tree: the root file system first, then each bind mount
-// of Spec.Mounts in spec order.
+// of Spec.Mounts in spec order; then, with RootFUSE, a /dev/fuse
+// descriptor.
 type CreateArgs struct {
 	// CID is the container ID, validated again here.
 	CID string
@@ -58,6 +59,10 @@ type CreateArgs struct {
 	// container's tree, not served again, and have no connection in
 	// FilePayload.
 	SharedBinds map[int]int
+	// RootFUSE says the last file of FilePayload is the /dev/fuse
+	// descriptor to mount the root with: the gofer holds the same one
+	// and registers the root's files on it for FUSE passthrough.
+	RootFUSE bool
 	urpc.FilePayload
 }
 
@@ -138,8 +143,12 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 			return fmt.Errorf("create %q: shared bind %d: no such bind mount", args.CID, k)
 		}
 	}
-	if want := nstdio + 1 + len(binds) - len(args.SharedBinds); len(files) != want {
-		return fmt.Errorf("create %q: got %d files, want %d stdio, 1 root and %d bind mount connections", args.CID, len(files), nstdio, len(binds)-len(args.SharedBinds))
+	nfuse := 0
+	if args.RootFUSE {
+		nfuse = 1
+	}
+	if want := nstdio + 1 + len(binds) - len(args.SharedBinds) + nfuse; len(files) != want {
+		return fmt.Errorf("create %q: got %d files, want %d stdio, 1 root and %d bind mount connections and %d /dev/fuse", args.CID, len(files), nstdio, len(binds)-len(args.SharedBinds), nfuse)
 	}
 	s := m.s
 	c := &ctr{cid: args.CID, spec: args.Spec, status: StatusCreated, stopped: make(chan struct{})}
@@ -189,7 +198,12 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 		}
 		conns = append(conns, os.NewFile(uintptr(fd), f.Name()))
 	}
-	if err := s.mountTrees(c, conns, args.Overlay, args.SharedBinds); err != nil {
+	var rootFUSE *os.File
+	if args.RootFUSE {
+		rootFUSE = conns[len(conns)-1]
+		conns = conns[:len(conns)-1]
+	}
+	if err := s.mountTrees(c, conns, args.Overlay, args.SharedBinds, rootFUSE); err != nil {
 		c.removeRoot()
 		return fmt.Errorf("create %q: %w", args.CID, err)
 	}

@@ -118,8 +118,13 @@ func fileTreeDir(cid string, i int) string { return treeDir(cid, i) + "-file" }
 // mountTrees mounts the container's gofer trees, conns[0] being its root
 // file system and conns[i] its i-th bind mount, under mountsDir/<cid>,
 // and assembles its root at ContainersDir/<cid>. On error everything it
-// mounted is unmounted again.
-func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared map[int]int) (err error) {
+// mounted is unmounted again. rootFUSE, if not nil, is the /dev/fuse
+// descriptor the gofer registers the root's files on: a read-only root is
+// mounted on it with FUSE passthrough. It is closed on return.
+func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared map[int]int, rootFUSE *os.File) (err error) {
+	if rootFUSE != nil {
+		defer rootFUSE.Close()
+	}
 	var mounted []string
 	defer func() {
 		if err != nil {
@@ -175,7 +180,11 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared ma
 		if i == 0 {
 			timeout = cacheTimeout
 		}
-		_, err = t.Mount(dir, fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p"})
+		opts := fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p"}
+		if i == 0 && ro && t.IsDir() && rootFUSE != nil {
+			opts.Dev, opts.Passthrough = rootFUSE, true
+		}
+		_, err = t.Mount(dir, opts)
 		if err != nil {
 			t.Close()
 			closeFiles(conns[ci+1:])

@@ -129,7 +129,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	defer closeFiles()
 
 	// The gofer and the sandbox start in parallel.
-	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
+	goferCmd, sandboxEnds, rootFUSE, err := startGofer(cfg, trees)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
@@ -144,7 +144,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	c.Sandbox = procOf(bootCmd.Process.Pid)
 	cu.add(func() { c.Sandbox.kill(killTimeout); bootCmd.Wait() })
 
-	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay}
+	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay, RootFUSE: rootFUSE}
 	if err := c.createInSandbox(o, args, files, sandboxEnds, &cu); err != nil {
 		return nil, err
 	}
@@ -298,26 +298,40 @@ func bindSources(spec *specs.Spec) map[string]int {
 }
 
 // startGofer starts the gofer for trees and returns it with the sandbox
-// ends of its connections.
-func startGofer(cfg Config, trees []gofer.Tree) (*exec.Cmd, []*os.File, error) {
+// ends of its connections. When the root tree is read-only (under the
+// memory overlay, or a read-only root) the root is mounted with FUSE
+// passthrough: a /dev/fuse descriptor is opened here, given to the gofer
+// (which registers the root's files on it) and appended to the returned
+// files for the sandbox (which mounts and serves it); rootFUSE reports
+// that. Without /dev/fuse on the host, the root is mounted without
+// passthrough.
+func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, rootFUSE bool, _ error) {
 	var goferEnds, sandboxEnds []*os.File
 	for range trees {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			closeAll(goferEnds)
 			closeAll(sandboxEnds)
-			return nil, nil, fmt.Errorf("gofer socket pair: %w", err)
+			return nil, nil, false, fmt.Errorf("gofer socket pair: %w", err)
 		}
 		sandboxEnds = append(sandboxEnds, os.NewFile(uintptr(fds[0]), "sandbox-9p"))
 		goferEnds = append(goferEnds, os.NewFile(uintptr(fds[1]), "gofer-9p"))
 	}
 	defer closeAll(goferEnds)
-	cmd := gofer.Command(cfg.Exe, cfg.GlobalArgs, trees, goferEnds)
+	var fuse []*os.File
+	if trees[0].ReadOnly {
+		if dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err == nil {
+			fuse = make([]*os.File, len(trees))
+			fuse[0] = dev
+			sandboxEnds = append(sandboxEnds, dev)
+		}
+	}
+	cmd := gofer.Command(cfg.Exe, cfg.GlobalArgs, trees, goferEnds, fuse)
 	if err := cmd.Start(); err != nil {
 		closeAll(sandboxEnds)
-		return nil, nil, fmt.Errorf("starting gofer: %w", err)
+		return nil, nil, false, fmt.Errorf("starting gofer: %w", err)
 	}
-	return cmd, sandboxEnds, nil
+	return cmd, sandboxEnds, fuse != nil, nil
 }
 
 // startSandbox starts `runsc boot` with a listening controller socket in

@@ -89,14 +89,14 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	if err != nil {
 		return err
 	}
-	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
+	goferCmd, sandboxEnds, rootFUSE, err := startGofer(cfg, trees)
 	if err != nil {
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	defer closeAll(sandboxEnds)
 	c.Gofer = procOf(goferCmd.Process.Pid)
 	cu.add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
-	args := &boot.CreateArgs{CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharePID: sharePID, SharedBinds: reuse}
+	args := &boot.CreateArgs{CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharePID: sharePID, SharedBinds: reuse, RootFUSE: rootFUSE}
 	if err := c.createInSandbox(o, args, files, sandboxEnds, &cu); err != nil {
 		return err
 	}

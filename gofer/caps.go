@@ -45,12 +45,18 @@ func lastCap() uintptr {
 }
 
 // dropCapabilities drops, on every thread of the process, every
-// capability but fileCaps from the bounding, effective, permitted,
-// inheritable and ambient sets. last is the highest capability number.
-func dropCapabilities(last uintptr) error {
+// capability but fileCaps (and CAP_SYS_ADMIN with passthrough, which
+// registering a FUSE backing file needs; seccomp then allows no call that
+// could use it but those ioctls and the file calls) from the bounding,
+// effective, permitted, inheritable and ambient sets. last is the highest
+// capability number.
+func dropCapabilities(last uintptr, passthrough bool) error {
 	keep := map[uintptr]bool{}
 	for _, c := range fileCaps {
 		keep[c] = true
+	}
+	if passthrough {
+		keep[unix.CAP_SYS_ADMIN] = true
 	}
 	for c := uintptr(0); c <= last; c++ {
 		if keep[c] {
@@ -65,7 +71,7 @@ func dropCapabilities(last uintptr) error {
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
-	for _, c := range fileCaps {
+	for c := range keep {
 		data[c/32].Effective |= 1 << (c % 32)
 		data[c/32].Permitted |= 1 << (c % 32)
 	}

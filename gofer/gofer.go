@@ -25,6 +25,12 @@ type Config struct {
 	Trees []Tree
 	// IOFDs are connected unix stream sockets, one per tree.
 	IOFDs []int
+	// FUSEFDs is empty or has one entry per tree: a /dev/fuse
+	// descriptor of the mount the sandbox serves the tree on, on which
+	// the tree's read-only opened files are registered as passthrough
+	// backing files, or -1. With any, the gofer keeps CAP_SYS_ADMIN
+	// (which the registration needs) and may make those two ioctls.
+	FUSEFDs []int
 }
 
 // Validate checks the configuration before anything is done with it.
@@ -34,6 +40,18 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Trees) != len(c.IOFDs) {
 		return fmt.Errorf("gofer: %d trees but %d io fds (--io-fds): need one socket per tree", len(c.Trees), len(c.IOFDs))
+	}
+	if len(c.FUSEFDs) != 0 && len(c.FUSEFDs) != len(c.Trees) {
+		return fmt.Errorf("gofer: %d trees but %d fuse fds (--fuse-fds): need one per tree, -1 for none", len(c.Trees), len(c.FUSEFDs))
+	}
+	for _, fd := range c.FUSEFDs {
+		if fd == -1 {
+			continue
+		}
+		var st unix.Stat_t
+		if fd < 3 || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(10, 229) {
+			return fmt.Errorf("gofer: --fuse-fds: fd %d is not /dev/fuse", fd)
+		}
 	}
 	seen := map[int]bool{}
 	for _, fd := range c.IOFDs {
@@ -50,6 +68,16 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// passthrough reports whether any tree registers passthrough files.
+func (c *Config) passthrough() bool {
+	for _, fd := range c.FUSEFDs {
+		if fd >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Args returns the `runsc gofer` arguments for the configuration.
@@ -69,7 +97,15 @@ func (c *Config) Args() []string {
 	for i, fd := range c.IOFDs {
 		fds[i] = strconv.Itoa(fd)
 	}
-	return append(args, "--io-fds="+strings.Join(fds, ","))
+	args = append(args, "--io-fds="+strings.Join(fds, ","))
+	if len(c.FUSEFDs) != 0 {
+		fds = fds[:0]
+		for _, fd := range c.FUSEFDs {
+			fds = append(fds, strconv.Itoa(fd))
+		}
+		args = append(args, "--fuse-fds="+strings.Join(fds, ","))
+	}
+	return args
 }
 
 // ParseTree parses a --tree value: "rw:/path" or "ro:/path", with
@@ -87,15 +123,16 @@ func ParseTree(v string) (Tree, error) {
 	return Tree{Source: path, ReadOnly: mode == "ro", Recursive: rec}, nil
 }
 
-// ParseFDs parses a comma-separated --io-fds value.
-func ParseFDs(v string) ([]int, error) {
+// ParseFDs parses a comma-separated --io-fds or --fuse-fds value (-1,
+// for no descriptor, only where allowNone).
+func ParseFDs(v string, allowNone bool) ([]int, error) {
 	if v == "" {
 		return nil, nil
 	}
 	var fds []int
 	for _, s := range strings.Split(v, ",") {
 		fd, err := strconv.Atoi(s)
-		if err != nil || fd < 0 {
+		if err != nil || fd < -1 || (fd == -1 && !allowNone) {
 			return nil, fmt.Errorf("--io-fds %q: %q is not a file descriptor number", v, s)
 		}
 		fds = append(fds, fd)
@@ -105,16 +142,26 @@ func ParseFDs(v string) ([]int, error) {
 
 // Command returns the command that starts `runsc gofer` (binary exe, with
 // the global flags globalArgs) in new mount, pid, ipc, uts and net
-// namespaces, serving trees[i] on conns[i]. The caller starts it and
-// closes its copies of conns afterwards.
-func Command(exe string, globalArgs []string, trees []Tree, conns []*os.File) *exec.Cmd {
+// namespaces, serving trees[i] on conns[i]. fuse is nil or has one entry
+// per tree: the /dev/fuse file of the tree's mount, for passthrough, or
+// nil. The caller starts it and closes its copies of conns afterwards.
+func Command(exe string, globalArgs []string, trees []Tree, conns, fuse []*os.File) *exec.Cmd {
 	cfg := Config{Trees: trees}
+	extra := append([]*os.File{}, conns...)
 	for i := range conns {
 		cfg.IOFDs = append(cfg.IOFDs, 3+i)
 	}
+	for _, f := range fuse {
+		if f == nil {
+			cfg.FUSEFDs = append(cfg.FUSEFDs, -1)
+			continue
+		}
+		cfg.FUSEFDs = append(cfg.FUSEFDs, 3+len(extra))
+		extra = append(extra, f)
+	}
 	args := append(append(append([]string{}, globalArgs...), "gofer"), cfg.Args()...)
 	cmd := exec.Command(exe, args...)
-	cmd.ExtraFiles = conns
+	cmd.ExtraFiles = extra
 	// The gofer outlives its caller: it must not hold the caller's
 	// stdio (a caller waiting for EOF on a pipe would hang). It logs to
 	// --log/--debug-log when given.
@@ -149,16 +196,20 @@ func Run(cfg Config) error {
 	}
 	attachers := make([]*host.Attacher, len(cfg.Trees))
 	for i, t := range cfg.Trees {
-		a, err := host.Open(treePath(i), host.Options{ReadOnly: t.ReadOnly})
+		opts := host.Options{ReadOnly: t.ReadOnly}
+		if i < len(cfg.FUSEFDs) && cfg.FUSEFDs[i] >= 0 {
+			opts.FUSEDev = cfg.FUSEFDs[i]
+		}
+		a, err := host.Open(treePath(i), opts)
 		if err != nil {
 			return fmt.Errorf("gofer: %w", err)
 		}
 		attachers[i] = a
 	}
-	if err := dropCapabilities(last); err != nil {
+	if err := dropCapabilities(last, cfg.passthrough()); err != nil {
 		return fmt.Errorf("gofer: %w", err)
 	}
-	if err := installSeccomp(); err != nil {
+	if err := installSeccomp(cfg.FUSEFDs); err != nil {
 		return fmt.Errorf("gofer: %w", err)
 	}
 	// As pid 1, the gofer ignores signals it does not handle.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
+	"github.com/runsc/runsc/fsimpl/host"
 )
 
 // allowedSyscalls is the gofer's seccomp allowlist: what the Go runtime,
@@ -44,13 +45,32 @@ var allowedSyscalls = []string{
 // go-seccomp-bpf's ActionErrno returns EPERM. no_new_privs is set on the
 // calling thread and the kernel sets it on the others when TSYNC
 // synchronizes their filters.
-func installSeccomp() error {
+//
+// fuseFDs are the /dev/fuse descriptors passthrough files are registered
+// on (-1 for none): ioctl is allowed on them with the backing open and
+// close requests only.
+func installSeccomp(fuseFDs []int) error {
+	group := seccomp.SyscallGroup{Action: seccomp.ActionAllow, Names: allowedSyscalls}
+	for _, fd := range fuseFDs {
+		if fd < 0 {
+			continue
+		}
+		for _, req := range []uint64{host.FUSEDevIocBackingOpen, host.FUSEDevIocBackingClose} {
+			group.NamesWithCondtions = append(group.NamesWithCondtions, seccomp.NameWithConditions{
+				Name: "ioctl",
+				Conditions: seccomp.ArgumentConditions{
+					{Argument: 0, Operation: seccomp.Equal, Value: uint64(fd)},
+					{Argument: 1, Operation: seccomp.Equal, Value: req},
+				},
+			})
+		}
+	}
 	filter := seccomp.Filter{
 		NoNewPrivs: true,
 		Flag:       seccomp.FilterFlagTSync,
 		Policy: seccomp.Policy{
 			DefaultAction: seccomp.ActionErrno,
-			Syscalls:      []seccomp.SyscallGroup{{Action: seccomp.ActionAllow, Names: allowedSyscalls}},
+			Syscalls:      []seccomp.SyscallGroup{group},
 		},
 	}
 	if err := seccomp.LoadFilter(filter); err != nil {

@@ -50,17 +50,22 @@ func runGofer(g *globals, args []string) error {
 	var trees treeFlags
 	fs.Var(&trees, "tree", "tree to serve, ro:PATH or rw:PATH (repeat; tree i is served on the i-th io fd)")
 	ioFDs := fs.String("io-fds", "", "comma-separated connected unix socket fds, one per --tree")
+	fuseFDs := fs.String("fuse-fds", "", "comma-separated /dev/fuse fds for passthrough, one per --tree (-1 for none)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("gofer: unexpected argument %q", fs.Arg(0))
 	}
-	fds, err := gofer.ParseFDs(*ioFDs)
+	fds, err := gofer.ParseFDs(*ioFDs, false)
 	if err != nil {
 		return fmt.Errorf("gofer: %w", err)
 	}
-	cfg := gofer.Config{Trees: trees, IOFDs: fds}
+	fuse, err := gofer.ParseFDs(*fuseFDs, true)
+	if err != nil {
+		return fmt.Errorf("gofer: %w", err)
+	}
+	cfg := gofer.Config{Trees: trees, IOFDs: fds, FUSEFDs: fuse}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -77,7 +82,16 @@ func relaunchGofer(g *globals, cfg gofer.Config) error {
 	for i, fd := range cfg.IOFDs {
 		files[i] = os.NewFile(uintptr(fd), "io-"+strconv.Itoa(i))
 	}
-	cmd := gofer.Command("/proc/self/exe", g.args, cfg.Trees, files)
+	var fuse []*os.File
+	for i, fd := range cfg.FUSEFDs {
+		var f *os.File
+		if fd >= 0 {
+			f = os.NewFile(uintptr(fd), "fuse-"+strconv.Itoa(i))
+			files = append(files, f)
+		}
+		fuse = append(fuse, f)
+	}
+	cmd := gofer.Command("/proc/self/exe", g.args, cfg.Trees, files[:len(cfg.IOFDs)], fuse)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting gofer in new namespaces: %w", err)

@@ -68,7 +68,7 @@ func startGofer(t *testing.T, trees ...gofer.Tree) *goferProc {
 		a, b := socketPair(t)
 		mine, theirs = append(mine, a), append(theirs, b)
 	}
-	cmd := gofer.Command(runscBin, nil, trees, theirs)
+	cmd := gofer.Command(runscBin, nil, trees, theirs, nil)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

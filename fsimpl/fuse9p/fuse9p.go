@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -37,6 +38,16 @@ type Options struct {
 	Name string
 	// Debug logs every FUSE request.
 	Debug bool
+	// Dev, if not nil, is the /dev/fuse descriptor to mount with
+	// (duplicated; the caller closes its copy); otherwise one is
+	// opened.
+	Dev *os.File
+	// Passthrough answers the read-only opens of a cached (Timeout > 0),
+	// ReadOnly tree with FUSE passthrough: the gofer registers the
+	// file on Dev, which it holds too (Tbackingopen), and the kernel
+	// then reads the host file directly. Files the gofer cannot
+	// register are served over 9P as without it.
+	Passthrough bool
 }
 
 // maxWrite is the largest FUSE write; one 9P message carries it.
@@ -104,16 +115,21 @@ func (m *Mounted) Unmount() error {
 // mount(2) on a /dev/fuse descriptor this package opens (so a tree may be
 // a single file, and no fusermount is ever involved); go-fuse then serves
 // that descriptor.
-func (t *Tree) Mount(dir string, opts Options) (*Mounted, error) {
+func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 	name := opts.Name
 	if name == "" {
 		name = "runsc-9p"
 	}
 	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
+	if err = unix.Stat(dir, &st); err != nil {
 		return nil, fmt.Errorf("mount point %q: %w", dir, err)
 	}
-	fd, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	var fd int
+	if opts.Dev != nil {
+		fd, err = unix.FcntlInt(opts.Dev.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	} else {
+		fd, err = unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening /dev/fuse: %w", err)
 	}
@@ -128,7 +144,11 @@ func (t *Tree) Mount(dir string, opts Options) (*Mounted, error) {
 	}
 	timeout := opts.Timeout
 	keep := opts.Timeout > 0
-	var rootNode fs.InodeEmbedder = &node{file: t.root, isDir: true, keepCache: keep}
+	var pt *passthrough
+	if opts.Passthrough && keep && opts.ReadOnly {
+		pt = &passthrough{}
+	}
+	var rootNode fs.InodeEmbedder = &node{file: t.root, isDir: true, keepCache: keep, pt: pt}
 	rootIno := t.qid.Path
 	if !t.IsDir() {
 		rootNode = &fileHolder{file: t.root, qid: t.qid, attr: t.attr, keepCache: keep}
@@ -152,7 +172,11 @@ func (t *Tree) Mount(dir string, opts Options) (*Mounted, error) {
 		},
 	}
 	// "/dev/fd/N" tells go-fuse to serve an already mounted descriptor.
-	srv, err := fuse.NewServer(fs.NewNodeFS(rootNode, fsOpts), "/dev/fd/"+strconv.Itoa(fd), &fsOpts.MountOptions)
+	rawFS := fs.NewNodeFS(rootNode, fsOpts)
+	if pt != nil {
+		rawFS = &passthroughFS{RawFileSystem: rawFS, pt: pt}
+	}
+	srv, err := fuse.NewServer(rawFS, "/dev/fd/"+strconv.Itoa(fd), &fsOpts.MountOptions)
 	if err != nil {
 		unix.Unmount(dir, unix.MNT_DETACH)
 		unix.Close(fd)

@@ -28,7 +28,11 @@ func mountTree(t *testing.T, dir string, opts Options) (string, func()) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount FUSE")
 	}
-	a, err := host.Open(dir, host.Options{ReadOnly: opts.ReadOnly})
+	hostOpts := host.Options{ReadOnly: opts.ReadOnly}
+	if opts.Dev != nil {
+		hostOpts.FUSEDev = int(opts.Dev.Fd())
+	}
+	a, err := host.Open(dir, hostOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

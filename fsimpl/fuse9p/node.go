@@ -27,6 +27,11 @@ type node struct {
 	forgotten bool
 	// ahead is the directory's listing being read ahead (prefetch.go).
 	ahead *listing
+	// pt is the mount's passthrough state, nil without passthrough.
+	pt *passthrough
+	// backing is readFile's passthrough backing id: 0 before it is
+	// asked for, -1 if the gofer could not register the file.
+	backing int32
 	// keepCache keeps file pages across opens: set when the tree is
 	// exclusive to this mount (Options.Timeout > 0).
 	keepCache bool
@@ -117,7 +122,7 @@ func (n *node) OnForget() {
 // kernel already knows the inode (a hard link, or a racing lookup) the
 // existing one is returned and the new fid is closed.
 func (n *node) newChild(ctx context.Context, f p9.File, qid p9.QID, attr *p9.Attr, out *fuse.EntryOut) *fs.Inode {
-	child := &node{file: f, ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache}
+	child := &node{file: f, ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache, pt: n.pt}
 	ino := n.NewInode(ctx, child, fs.StableAttr{Mode: uint32(attr.Mode.FileType()), Ino: qid.Path})
 	if ino.Operations() != child {
 		f.Close()
@@ -131,7 +136,7 @@ func (n *node) newChild(ctx context.Context, f p9.File, qid p9.QID, attr *p9.Att
 // first use. A cold walk of a tree then costs a round trip per
 // directory, not per entry.
 func (n *node) lazyChild(ctx context.Context, qid p9.QID, attr *p9.Attr, out *fuse.EntryOut) *fs.Inode {
-	child := &node{ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache}
+	child := &node{ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache, pt: n.pt}
 	ino := n.NewInode(ctx, child, fs.StableAttr{Mode: uint32(attr.Mode.FileType()), Ino: qid.Path})
 	if ino.Operations() == child && child.isDir && child.keepCache {
 		child.readAhead()
@@ -241,6 +246,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		f, errno := n.sharedReadFile()
 		if errno != 0 {
 			return nil, 0, errno
+		}
+		if n.pt != nil && n.pt.use(ctx, n.backingID(f)) {
+			return &handle{file: f, shared: true}, 0, 0
 		}
 		return &handle{file: f, shared: true}, n.fuseOpenFlags(), 0
 	}

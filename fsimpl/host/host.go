@@ -32,6 +32,11 @@ type Options struct {
 	// AllowDevices permits Mknod of character and block devices. Without
 	// it, Mknod creates only regular files, FIFOs and sockets.
 	AllowDevices bool
+	// FUSEDev, when not 0, is a /dev/fuse descriptor of the mount the
+	// client serves this tree on: opened read-only files may then be
+	// registered on it as passthrough backing files (p9.BackingOpener).
+	// Registering needs CAP_SYS_ADMIN.
+	FUSEDev int
 }
 
 // Attacher serves one host tree. It implements p9.Attacher.
@@ -173,6 +178,9 @@ type file struct {
 	openFD int
 	// openFlags are the p9 flags openFD was opened with.
 	openFlags p9.OpenFlags
+	// backingID is openFD's passthrough backing id on Options.FUSEDev,
+	// 0 before OpenBacking.
+	backingID uint32
 }
 
 var _ p9.File = (*file)(nil)
@@ -209,6 +217,10 @@ func (f *file) stat() (unix.Stat_t, error) {
 func (f *file) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.backingID != 0 {
+		closeBacking(f.a.opts.FUSEDev, f.backingID)
+		f.backingID = 0
+	}
 	if f.openFD >= 0 {
 		unix.Close(f.openFD)
 		f.openFD = -1

@@ -1,0 +1,67 @@
+package tests
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestRootFileContents reads files of the root in a container, through
+// the overlay's read-only lower layer (served with FUSE passthrough where
+// the host allows it), and compares them with the host's: a large file
+// read with dd, read through mmap (exec of a copied binary), and after
+// the host changed it in place.
+func TestRootFileContents(t *testing.T) {
+	e := newEnv(t)
+	spec := testSpec("sh", "-c", "sha256sum /big; /bin/busybox-copy echo exec-ok; dd if=/big bs=1M 2>/dev/null | sha256sum")
+	b := newBundle(t, spec)
+	big := make([]byte, 8<<20+123)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(filepath.Join(b.rootfs, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bb, _ := os.ReadFile(filepath.Join(b.rootfs, "bin", "busybox"))
+	if err := os.WriteFile(filepath.Join(b.rootfs, "bin", "busybox-copy"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(big)
+	want := hex.EncodeToString(sum[:])
+	out := e.must("run", "--bundle", b.dir, "contents")
+	if strings.Count(out, want) != 2 || !strings.Contains(out, "exec-ok") {
+		t.Fatalf("output %q, want the host's sha256 %s twice and exec-ok", out, want)
+	}
+}
+
+// TestRootOnOverlayFS runs a container whose root is an overlayfs mount on
+// the host, as containerd's and podman's snapshotters give: the host files
+// then sit on a stacked file system FUSE passthrough may refuse, and the
+// root must be served all the same.
+func TestRootOnOverlayFS(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("true"))
+	base := t.TempDir()
+	upper, work, merged := filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
+	for _, d := range []string{upper, work, merged} {
+		os.Mkdir(d, 0o755)
+	}
+	os.WriteFile(filepath.Join(b.rootfs, "lower-file"), []byte("from-lower\n"), 0o644)
+	os.WriteFile(filepath.Join(upper, "upper-file"), []byte("from-upper\n"), 0o644)
+	if err := unix.Mount("overlay", merged, "overlay", 0, "lowerdir="+b.rootfs+",upperdir="+upper+",workdir="+work); err != nil {
+		t.Skipf("overlayfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	spec := testSpec("sh", "-c", "cat /lower-file /upper-file; ls /bin/busybox && echo ok")
+	spec.Root.Path = merged
+	b.writeSpec(t, spec)
+	out := e.must("run", "--bundle", b.dir, "on-overlay")
+	if out != "from-lower\nfrom-upper\n/bin/busybox\nok\n" {
+		t.Fatalf("output %q", out)
+	}
+}
