@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/container"
@@ -179,31 +180,52 @@ func specTerminal(bundle string) (bool, error) {
 	return spec.Process.Terminal, nil
 }
 
-// forwardSignals sends the signals `runsc run` receives to the
-// container's init, as runc does (with a terminal, the pty delivers
-// the terminal's own signals). It returns a function that stops.
-func forwardSignals(root, id string, terminal bool) func() {
-	sigs := make(chan os.Signal, 16)
+// signalForwarder sends the signals `runsc run` receives to the
+// container's init, as runc does (with a terminal, the pty delivers the
+// terminal's own signals).
+type signalForwarder struct {
+	sigs    chan os.Signal
+	done    chan struct{}
+	stopped sync.Once
+}
+
+// catchSignals starts catching the signals to forward, before the
+// container exists: one that arrives while it is created and started is
+// kept and forwarded once forward is called, rather than killing this
+// process and orphaning the container.
+func catchSignals(terminal bool) *signalForwarder {
+	f := &signalForwarder{sigs: make(chan os.Signal, 16), done: make(chan struct{})}
 	list := []os.Signal{unix.SIGTERM, unix.SIGHUP, unix.SIGUSR1, unix.SIGUSR2}
 	if !terminal {
 		list = append(list, unix.SIGINT, unix.SIGQUIT)
 	}
-	signal.Notify(sigs, list...)
-	done := make(chan struct{})
+	signal.Notify(f.sigs, list...)
+	return f
+}
+
+// forward sends the caught signals to container id's init until stop.
+func (f *signalForwarder) forward(root, id string) {
 	go func() {
 		for {
 			select {
-			case s := <-sigs:
+			case s := <-f.sigs:
 				if cc, err := container.Load(root, id); err == nil {
 					cc.Kill(int(s.(unix.Signal)), false)
 					cc.Close()
 				}
-			case <-done:
+			case <-f.done:
 				return
 			}
 		}
 	}()
-	return func() { signal.Stop(sigs); close(done) }
+}
+
+// stop stops catching and forwarding; later calls do nothing.
+func (f *signalForwarder) stop() {
+	f.stopped.Do(func() {
+		signal.Stop(f.sigs)
+		close(f.done)
+	})
 }
 
 // parseSignal accepts a number, a name, or a name without "SIG".
@@ -314,6 +336,11 @@ func runRun(g *globals, args []string) error {
 	if relay != nil {
 		console = relay.theirs
 	}
+	var fw *signalForwarder
+	if !*detach {
+		fw = catchSignals(relay != nil)
+		defer fw.stop()
+	}
 	c, err := create(g, id, f, console)
 	if err != nil {
 		return err
@@ -335,9 +362,9 @@ func runRun(g *globals, args []string) error {
 	if relay != nil {
 		relay.relay()
 	}
-	stop := forwardSignals(g.Root, c.ID, relay != nil)
+	fw.forward(g.Root, c.ID)
 	code, werr := c.Wait()
-	stop()
+	fw.stop()
 	if relay != nil {
 		relay.drain()
 	}

@@ -169,6 +169,9 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 			Debug:        opts.Debug,
 			// Extended attributes are not served by the gofer.
 			DisableXAttrs: true,
+			// Symbolic link targets are cached like attributes
+			// (every exec of a busybox applet reads one).
+			EnableSymlinkCaching: keep,
 		},
 	}
 	// "/dev/fd/N" tells go-fuse to serve an already mounted descriptor.

@@ -33,7 +33,7 @@ type tbackingopen struct {
 
 func (t *tbackingopen) decode(b *buffer) { t.fid = b.ReadFID() }
 func (t *tbackingopen) encode(b *buffer) { b.WriteFID(t.fid) }
-func (*tbackingopen) typ() msgType      { return msgTbackingopen }
+func (*tbackingopen) typ() msgType       { return msgTbackingopen }
 
 // String implements fmt.Stringer.
 func (t *tbackingopen) String() string { return fmt.Sprintf("Tbackingopen{FID: %d}", t.fid) }
@@ -45,7 +45,7 @@ type rbackingopen struct {
 
 func (r *rbackingopen) decode(b *buffer) { r.ID = b.Read32() }
 func (r *rbackingopen) encode(b *buffer) { b.Write32(r.ID) }
-func (*rbackingopen) typ() msgType      { return msgRbackingopen }
+func (*rbackingopen) typ() msgType       { return msgRbackingopen }
 
 // String implements fmt.Stringer.
 func (r *rbackingopen) String() string { return fmt.Sprintf("Rbackingopen{ID: %d}", r.ID) }
