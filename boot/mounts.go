@@ -25,9 +25,17 @@ const (
 	OverlayNone = "none"
 )
 
-// cacheTimeout is the kernel's FUSE entry and attribute cache timeout.
-// A container's root is exclusive to it, so entries stay valid.
+// cacheTimeout is the kernel's FUSE entry and attribute cache timeout
+// for a writable root. A container's root is exclusive to it, so entries
+// stay valid.
 const cacheTimeout = 5 * time.Second
+
+// cacheTimeoutRO is that timeout for a read-only root, the image under
+// the memory overlay: nothing in the sandbox changes it, so lookups of
+// the paths a container keeps using (every exec walks its binary's path)
+// need not go back to the gofer every few seconds. File contents are not
+// concerned: with passthrough they are read from the host file itself.
+const cacheTimeoutRO = time.Hour
 
 // watchedConn reports the first read error on a gofer connection: the
 // gofer died or closed it.
@@ -177,7 +185,10 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared ma
 		// mounts are host directories others (other containers of the
 		// pod, the host) may change: their writes must be seen at once.
 		timeout := time.Duration(0)
-		if i == 0 {
+		switch {
+		case i == 0 && ro:
+			timeout = cacheTimeoutRO
+		case i == 0:
 			timeout = cacheTimeout
 		}
 		opts := fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p"}
