@@ -62,13 +62,20 @@ func attach(t *testing.T, f *os.File) (*p9.Client, p9.File) {
 // launcher the runtime uses.
 func startGofer(t *testing.T, trees ...gofer.Tree) *goferProc {
 	t.Helper()
+	return startGoferFUSE(t, nil, trees...)
+}
+
+// startGoferFUSE is startGofer with /dev/fuse files for passthrough (nil,
+// or one per tree).
+func startGoferFUSE(t *testing.T, fuse []*os.File, trees ...gofer.Tree) *goferProc {
+	t.Helper()
 	requireRoot(t)
 	var mine, theirs []*os.File
 	for range trees {
 		a, b := socketPair(t)
 		mine, theirs = append(mine, a), append(theirs, b)
 	}
-	cmd := gofer.Command(runscBin, nil, trees, theirs, nil)
+	cmd := gofer.Command(runscBin, nil, trees, theirs, fuse)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
