@@ -182,6 +182,7 @@ func (c *Container) createInSandbox(o CreateOpts, args *boot.CreateArgs, stdio, 
 	if err := c.call(boot.MethodCreate, args, &res); err != nil {
 		return err
 	}
+	raiseFUSEReadAhead(c.Sandbox.PID)
 	if c.IsSubcontainer() {
 		// The pod's sandbox stays: take this container out of it.
 		cu.add(func() { c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}) })

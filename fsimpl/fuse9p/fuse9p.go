@@ -9,6 +9,7 @@ package fuse9p
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -172,6 +173,11 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 			// Symbolic link targets are cached like attributes
 			// (every exec of a busybox applet reads one).
 			EnableSymlinkCaching: keep,
+			// Replies come from memory (a 9P message), not from a
+			// descriptor: splicing would only add a pipe copy, and
+			// fails for 1 MiB reads.
+			DisableSplice: true,
+			Logger:        slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
 		},
 	}
 	// "/dev/fd/N" tells go-fuse to serve an already mounted descriptor.
