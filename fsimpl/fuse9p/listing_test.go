@@ -69,3 +69,37 @@ func TestListingAttributes(t *testing.T) {
 		}
 	})
 }
+
+// TestReadAheadReleased checks that listings read ahead and never used
+// are dropped, and that their entries return to the sandbox-wide budget.
+func TestReadAheadReleased(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 300; i++ {
+		sub := filepath.Join(dir, fmt.Sprintf("d%03d", i))
+		os.Mkdir(sub, 0o755)
+		for j := 0; j < 10; j++ {
+			os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%d", j)), nil, 0o644)
+		}
+	}
+	mnt, _ := mountTree(t, dir, Options{Timeout: time.Minute})
+	// Listing the top directory reads its subdirectories ahead; none
+	// is then used.
+	if ents, err := os.ReadDir(mnt); err != nil || len(ents) != 300 {
+		t.Fatalf("readdir: %d entries, %v", len(ents), err)
+	}
+	if aheadQueued.Load()+aheadEntries.Load() == 0 {
+		t.Fatal("no subdirectory listing was read ahead")
+	}
+	deadline := time.Now().Add(prefetchMaxAge + 10*time.Second)
+	for aheadQueued.Load() != 0 || aheadEntries.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %d listings queued, %d entries held", prefetchMaxAge+10*time.Second, aheadQueued.Load(), aheadEntries.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Used after they were dropped, the directories are listed again.
+	ents, err := os.ReadDir(filepath.Join(mnt, "d123"))
+	if err != nil || len(ents) != 10 {
+		t.Fatalf("readdir d123: %d entries, %v", len(ents), err)
+	}
+}
