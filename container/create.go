@@ -202,7 +202,11 @@ func (c *Container) createInSandbox(o CreateOpts, args *boot.CreateArgs, stdio, 
 	}
 	c.Status = boot.StatusCreated
 	c.Created = time.Now().UTC()
-	return c.save()
+	if err := c.save(); err != nil {
+		return err
+	}
+	c.fresh = true
+	return nil
 }
 
 // DialConsole connects to a --console-socket and returns the connection
