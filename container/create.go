@@ -317,7 +317,7 @@ func startGofer(cfg Config, trees []gofer.Tree) (*exec.Cmd, []*os.File, error) {
 	}
 	defer closeAll(goferEnds)
 	cmd := gofer.Command(cfg.Exe, cfg.GlobalArgs, trees, goferEnds)
-	if err := cmd.Start(); err != nil {
+	if err := gofer.Start(cmd); err != nil {
 		closeAll(sandboxEnds)
 		return nil, nil, fmt.Errorf("starting gofer: %w", err)
 	}
