@@ -189,11 +189,18 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 		}
 		conns = append(conns, os.NewFile(uintptr(fd), f.Name()))
 	}
+	// The init starts up while the root is mounted.
+	p, err := s.forkInit(c, files[:nstdio])
+	if err != nil {
+		closeFiles(conns)
+		return fmt.Errorf("create %q: %w", args.CID, err)
+	}
 	if err := s.mountTrees(c, conns, args.Overlay, args.SharedBinds); err != nil {
+		s.abandonInit(c, p)
 		c.removeRoot()
 		return fmt.Errorf("create %q: %w", args.CID, err)
 	}
-	pid, err := s.startInit(c, files[:nstdio])
+	pid, err := s.releaseInit(c, p)
 	if err != nil {
 		c.removeRoot()
 		return fmt.Errorf("create %q: %w", args.CID, err)
