@@ -84,8 +84,10 @@ func killAll(timeout time.Duration, procs ...Proc) error {
 		}
 		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 		pids = append(pids, p.PID)
-		if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
-			return fmt.Errorf("killing %d: %w", p.PID, err)
+	}
+	for i, f := range fds {
+		if err := unix.PidfdSendSignal(int(f.Fd), unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("killing %d: %w", pids[i], err)
 		}
 	}
 	deadline := time.Now().Add(timeout)
