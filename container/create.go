@@ -128,7 +128,18 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	defer closeFiles()
 
-	// The gofer and the sandbox start in parallel.
+	// The sandbox and the gofer start in parallel. The sandbox goes
+	// first: it has more to do before it needs the gofer (set up its
+	// root, take the create call, fork the init) than the gofer has
+	// before it serves, and each start holds this thread until the
+	// child has exec'd.
+	bootCmd, err := c.startSandbox(cfg, o.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("create %q: %w", o.ID, err)
+	}
+	c.Sandbox = procOf(bootCmd.Process.Pid)
+	cu.add(func() { c.Sandbox.kill(killTimeout); bootCmd.Wait() })
+
 	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
@@ -136,13 +147,6 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	c.Gofer = procOf(goferCmd.Process.Pid)
 	cu.add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
 	defer closeAll(sandboxEnds)
-
-	bootCmd, err := c.startSandbox(cfg, o.Spec)
-	if err != nil {
-		return nil, fmt.Errorf("create %q: %w", o.ID, err)
-	}
-	c.Sandbox = procOf(bootCmd.Process.Pid)
-	cu.add(func() { c.Sandbox.kill(killTimeout); bootCmd.Wait() })
 
 	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay}
 	if err := c.createInSandbox(o, args, files, sandboxEnds, &cu); err != nil {
