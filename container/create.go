@@ -181,6 +181,10 @@ func (o *CreateOpts) stdio() ([]*os.File, func(), error) {
 // gofer connections and fork its init with stdio, then records the
 // result: init pid, --pid-file, spec copy and state. Undo steps go on cu.
 func (c *Container) createInSandbox(o CreateOpts, args *boot.CreateArgs, stdio, goferConns []*os.File, cu *cleanup) error {
+	// Saved first: the sandbox is still starting up meanwhile.
+	if err := c.saveSpec(o.Spec); err != nil {
+		return err
+	}
 	args.FilePayload = urpc.FilePayload{Files: append(append([]*os.File{}, stdio...), goferConns...)}
 	var res boot.CreateResult
 	if err := c.call(boot.MethodCreate, args, &res); err != nil {
@@ -200,9 +204,6 @@ func (c *Container) createInSandbox(o CreateOpts, args *boot.CreateArgs, stdio, 
 			return err
 		}
 		cu.add(func() { os.Remove(o.PIDFile) })
-	}
-	if err := c.saveSpec(o.Spec); err != nil {
-		return err
 	}
 	c.Status = boot.StatusCreated
 	c.Created = time.Now().UTC()
