@@ -297,5 +297,6 @@ func (s *sandbox) fork(c *ctr, args []string, files []*os.File, exec bool) (int,
 	}
 	pid := proc.Pid
 	proc.Release()
+	s.forked()
 	return pid, nil
 }
