@@ -203,11 +203,21 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 		rootFUSE = conns[len(conns)-1]
 		conns = conns[:len(conns)-1]
 	}
+	// The init starts up while the root is mounted.
+	p, err := s.forkInit(c, files[:nstdio])
+	if err != nil {
+		closeFiles(conns)
+		if rootFUSE != nil {
+			rootFUSE.Close()
+		}
+		return fmt.Errorf("create %q: %w", args.CID, err)
+	}
 	if err := s.mountTrees(c, conns, args.Overlay, args.SharedBinds, rootFUSE); err != nil {
+		s.abandonInit(c, p)
 		c.removeRoot()
 		return fmt.Errorf("create %q: %w", args.CID, err)
 	}
-	pid, err := s.startInit(c, files[:nstdio])
+	pid, err := s.releaseInit(c, p)
 	if err != nil {
 		c.removeRoot()
 		return fmt.Errorf("create %q: %w", args.CID, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -27,6 +28,12 @@ type InitArgs struct {
 	// sandbox started it in the container's namespaces, so there is
 	// nothing to mount, and it does not wait for start.
 	Exec bool
+	// RootFD, if not -1, is a pipe on which the sandbox sends a byte
+	// once the container's root is mounted (EOF: give up). The init
+	// waits for it, then makes its own mount namespace. It must run
+	// locked to its thread (runtime.LockOSThread) from then on: the
+	// namespace is the thread's.
+	RootFD int
 }
 
 // RunInit is the container's init: it sets up the container's mount
@@ -35,6 +42,9 @@ type InitArgs struct {
 // waits for start and execs the container's process. It returns only on
 // failure.
 func RunInit(args InitArgs) error {
+	// Mounts and namespaces are made on this thread, which execs the
+	// container's process: never unlocked.
+	runtime.LockOSThread()
 	ready := os.NewFile(initReadyFD, "ready")
 	spec, path, err := prepareInit(args)
 	if err != nil {
@@ -91,6 +101,12 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 	}
 	capLast = readLastCap()
 	if !args.Exec {
+		if args.RootFD < 0 {
+			return nil, "", errors.New("--root-fd is required")
+		}
+		if err := waitRoot(args.RootFD); err != nil {
+			return nil, "", err
+		}
 		if err := setupContainer(&spec, args.CID); err != nil {
 			return nil, "", err
 		}
@@ -130,6 +146,26 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 		return nil, "", err
 	}
 	return &spec, path, nil
+}
+
+// waitRoot waits until the sandbox has mounted the container's root, then
+// moves the calling thread (locked, and the one that goes on to exec the
+// container's process) into a mount namespace of its own: a copy of the
+// sandbox's, root included. The sandbox forked this process before the
+// root existed, so that its start-up overlaps the mounting.
+func waitRoot(fd int) error {
+	f := os.NewFile(uintptr(fd), "root-ready")
+	var b [1]byte
+	n, _ := f.Read(b[:])
+	f.Close()
+	if n != 1 {
+		// The sandbox gave up on the container.
+		os.Exit(0)
+	}
+	if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("new mount namespace: %w", err)
+	}
+	return nil
 }
 
 // setupContainer makes the container's mounts, pivots into its root and

@@ -35,15 +35,16 @@ const (
 	initConsoleFD = 7
 )
 
-// startInit forks the container's init (`runsc init`) into new mount and
-// pid namespaces. It returns once the init has set the container up and
-// waits for Start, with its pid; if the init fails it returns its error.
+// forkInit forks the container's init (`runsc init`) into a new pid
+// namespace, before the container's root is mounted: the init starts up
+// (a Go runtime, its spec) while the sandbox mounts the root, then waits
+// on its --root-fd pipe. releaseInit lets it go on, abandonInit ends it.
 // stdio is the container's stdin, stdout and stderr, or a single console
 // socket when the process has a terminal.
-func (s *sandbox) startInit(c *ctr, stdio []*os.File) (int, error) {
+func (s *sandbox) forkInit(c *ctr, stdio []*os.File) (*spawned, error) {
 	p, err := s.spawn(c, c.spec, stdio, false)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	s.mu.Lock()
 	c.initPID = p.pid
@@ -51,7 +52,37 @@ func (s *sandbox) startInit(c *ctr, stdio []*os.File) (int, error) {
 	c.execStatus = p.execStatus
 	s.mu.Unlock()
 	s.onExit(p.pid, func(st unix.WaitStatus) { s.initExited(c, st) })
+	return p, nil
+}
+
+// releaseInit tells the init forked by forkInit that the container's
+// root is mounted: it takes its own mount namespace (a copy of the
+// sandbox's, with the root in it), sets the container up and waits for
+// Start. It returns the init's pid once it is ready; if the init fails
+// it returns its error.
+func (s *sandbox) releaseInit(c *ctr, p *spawned) (int, error) {
+	p.rootReady.Write([]byte{1})
+	p.rootReady.Close()
 	return p.handshake(func() unix.WaitStatus { <-c.stopped; return c.exitStatus })
+}
+
+// abandonInit ends an init forked by forkInit whose root could not be
+// mounted, and waits for its exit.
+func (s *sandbox) abandonInit(c *ctr, p *spawned) {
+	p.rootReady.Close()
+	p.ready.Close()
+	s.mu.Lock()
+	if c.start != nil {
+		c.start.Close()
+		c.start = nil
+	}
+	if c.execStatus != nil {
+		c.execStatus.Close()
+		c.execStatus = nil
+	}
+	s.mu.Unlock()
+	unix.Kill(p.pid, unix.SIGKILL)
+	<-c.stopped
 }
 
 // spawned is a `runsc init` just forked.
@@ -63,6 +94,9 @@ type spawned struct {
 	ready *os.File
 	// execStatus reports the exec: EOF once done, or an error message.
 	execStatus *os.File
+	// rootReady, in create mode, releases the init once the container's
+	// root is mounted (a byte), or has it exit (EOF).
+	rootReady *os.File
 }
 
 // waitExec waits until the process has exec'd, or returns why it could
@@ -96,8 +130,10 @@ func (p *spawned) handshake(status func() unix.WaitStatus) (int, error) {
 }
 
 // spawn forks `runsc init` with spec. In create mode (exec false) it gets
-// new mount and pid namespaces; in exec mode it enters those of c's init
-// (and its network namespace) and execs spec.Process once set up.
+// a new pid namespace (or c.pidPeer's) and makes its own mount namespace
+// once released through rootReady; in exec mode it enters the mount and
+// pid namespaces of c's init (and its network namespace) and execs
+// spec.Process once set up.
 //
 // The fork runs on a goroutine of its own, locked to its thread: joining
 // a network namespace, or c's namespaces, is done on that thread only,
@@ -157,8 +193,19 @@ func (s *sandbox) spawn(c *ctr, spec *specs.Spec, stdio []*os.File, exec bool) (
 		files = append(files, console)
 		args = append(args, "--console")
 	}
+	var rootR, rootW *os.File
 	if exec {
 		args = append(args, "--exec")
+	} else {
+		if rootR, rootW, err = os.Pipe(); err != nil {
+			readyR.Close()
+			startW.Close()
+			execR.Close()
+			return nil, err
+		}
+		defer rootR.Close()
+		files = append(files, rootR)
+		args = append(args, "--root-fd="+strconv.Itoa(len(files)-1))
 	}
 	type result struct {
 		pid int
@@ -175,9 +222,12 @@ func (s *sandbox) spawn(c *ctr, spec *specs.Spec, stdio []*os.File, exec bool) (
 		readyR.Close()
 		startW.Close()
 		execR.Close()
+		if rootW != nil {
+			rootW.Close()
+		}
 		return nil, r.err
 	}
-	p := &spawned{pid: r.pid, ready: readyR, start: startW, execStatus: execR}
+	p := &spawned{pid: r.pid, ready: readyR, start: startW, execStatus: execR, rootReady: rootW}
 	if exec {
 		startW.Close()
 		p.start = nil
@@ -189,7 +239,9 @@ func (s *sandbox) spawn(c *ctr, spec *specs.Spec, stdio []*os.File, exec bool) (
 // that thread into the namespaces the child must have.
 func (s *sandbox) fork(c *ctr, args []string, files []*os.File, exec bool) (int, error) {
 	exe := "/proc/self/exe"
-	sys := &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWPID}
+	// The init makes its mount namespace itself, once released (see
+	// forkInit).
+	sys := &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID}
 	if exec {
 		// After entering the container's mount namespace, /proc is the
 		// container's: runsc is reached through a descriptor the child
@@ -236,7 +288,7 @@ func (s *sandbox) fork(c *ctr, args []string, files []*os.File, exec bool) (int,
 			if err := unix.Setns(pidfd, unix.CLONE_NEWPID); err != nil {
 				return 0, fmt.Errorf("joining the pid namespace: %w", err)
 			}
-			sys.Cloneflags = unix.CLONE_NEWNS
+			sys.Cloneflags = 0
 		}
 	}
 	proc, err := os.StartProcess(exe, args, &os.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys})
@@ -245,5 +297,6 @@ func (s *sandbox) fork(c *ctr, args []string, files []*os.File, exec bool) (int,
 	}
 	pid := proc.Pid
 	proc.Release()
+	s.forked()
 	return pid, nil
 }

@@ -34,6 +34,8 @@ type sandbox struct {
 	netnsFD int
 	// rootCID is the pod's sandbox container, the first one created.
 	rootCID string
+	// forkedCh wakes reap, waiting for a first child, after a fork.
+	forkedCh chan struct{}
 }
 
 // ctr is one container of the sandbox.
@@ -70,6 +72,7 @@ func newSandbox() *sandbox {
 		exits:      map[int]func(unix.WaitStatus){},
 		early:      map[int]unix.WaitStatus{},
 		netnsFD:    -1,
+		forkedCh:   make(chan struct{}, 1),
 	}
 }
 
@@ -89,31 +92,69 @@ func (s *sandbox) onExit(pid int, fn func(unix.WaitStatus)) {
 }
 
 // reap collects every child that exits: the sandbox is pid 1 of its pid
-// namespace, so orphans are reparented to it too.
+// namespace, so orphans are reparented to it too. It blocks in waitid
+// until a child has exited, rather than waiting for SIGCHLD, which
+// reaches a goroutine only through the runtime's signal handler and
+// os/signal's goroutine; with no child at all it waits for the next
+// fork (see forked).
 func (s *sandbox) reap() {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		switch err {
+		case nil:
+			s.collect()
+		case unix.EINTR:
+		case unix.ECHILD:
+			<-s.forkedCh
+		default:
+			slog.Warn("waitid failed: reaping on SIGCHLD instead", "err", err)
+			s.reapOnSignal()
+			return
+		}
+	}
+}
+
+// forked tells reap that a child was forked.
+func (s *sandbox) forked() {
+	select {
+	case s.forkedCh <- struct{}{}:
+	default:
+	}
+}
+
+// reapOnSignal collects children as they exit, woken by SIGCHLD.
+func (s *sandbox) reapOnSignal() {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGCHLD)
+	s.collect()
 	for range sigs {
-		for {
-			var st unix.WaitStatus
-			pid, err := unix.Wait4(-1, &st, unix.WNOHANG, nil)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil || pid <= 0 {
-				break
-			}
-			s.mu.Lock()
-			fn, ok := s.exits[pid]
-			if ok {
-				delete(s.exits, pid)
-			} else {
-				s.early[pid] = st
-			}
-			s.mu.Unlock()
-			if ok {
-				fn(st)
-			}
+		s.collect()
+	}
+}
+
+// collect reaps every child that has exited and hands each status to
+// the function registered for that child.
+func (s *sandbox) collect() {
+	for {
+		var st unix.WaitStatus
+		pid, err := unix.Wait4(-1, &st, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return
+		}
+		s.mu.Lock()
+		fn, ok := s.exits[pid]
+		if ok {
+			delete(s.exits, pid)
+		} else {
+			s.early[pid] = st
+		}
+		s.mu.Unlock()
+		if ok {
+			fn(st)
 		}
 	}
 }

@@ -128,7 +128,18 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	defer closeFiles()
 
-	// The gofer and the sandbox start in parallel.
+	// The sandbox and the gofer start in parallel. The sandbox goes
+	// first: it has more to do before it needs the gofer (set up its
+	// root, take the create call, fork the init) than the gofer has
+	// before it serves, and each start holds this thread until the
+	// child has exec'd.
+	bootCmd, err := c.startSandbox(cfg, o.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("create %q: %w", o.ID, err)
+	}
+	c.Sandbox = procOf(bootCmd.Process.Pid)
+	cu.add(func() { c.Sandbox.kill(killTimeout); bootCmd.Wait() })
+
 	goferCmd, sandboxEnds, rootFUSE, err := startGofer(cfg, trees)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
@@ -136,13 +147,6 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	c.Gofer = procOf(goferCmd.Process.Pid)
 	cu.add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
 	defer closeAll(sandboxEnds)
-
-	bootCmd, err := c.startSandbox(cfg, o.Spec)
-	if err != nil {
-		return nil, fmt.Errorf("create %q: %w", o.ID, err)
-	}
-	c.Sandbox = procOf(bootCmd.Process.Pid)
-	cu.add(func() { c.Sandbox.kill(killTimeout); bootCmd.Wait() })
 
 	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay, RootFUSE: rootFUSE}
 	if err := c.createInSandbox(o, args, files, sandboxEnds, &cu); err != nil {
@@ -177,6 +181,10 @@ func (o *CreateOpts) stdio() ([]*os.File, func(), error) {
 // gofer connections and fork its init with stdio, then records the
 // result: init pid, --pid-file, spec copy and state. Undo steps go on cu.
 func (c *Container) createInSandbox(o CreateOpts, args *boot.CreateArgs, stdio, goferConns []*os.File, cu *cleanup) error {
+	// Saved first: the sandbox is still starting up meanwhile.
+	if err := c.saveSpec(o.Spec); err != nil {
+		return err
+	}
 	args.FilePayload = urpc.FilePayload{Files: append(append([]*os.File{}, stdio...), goferConns...)}
 	var res boot.CreateResult
 	if err := c.call(boot.MethodCreate, args, &res); err != nil {
@@ -198,12 +206,13 @@ func (c *Container) createInSandbox(o CreateOpts, args *boot.CreateArgs, stdio, 
 		}
 		cu.add(func() { os.Remove(o.PIDFile) })
 	}
-	if err := c.saveSpec(o.Spec); err != nil {
-		return err
-	}
 	c.Status = boot.StatusCreated
 	c.Created = time.Now().UTC()
-	return c.save()
+	if err := c.save(); err != nil {
+		return err
+	}
+	c.fresh = true
+	return nil
 }
 
 // DialConsole connects to a --console-socket and returns the connection
@@ -328,7 +337,7 @@ func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, root
 		}
 	}
 	cmd := gofer.Command(cfg.Exe, cfg.GlobalArgs, trees, goferEnds, fuse)
-	if err := cmd.Start(); err != nil {
+	if err := gofer.Start(cmd); err != nil {
 		closeAll(sandboxEnds)
 		return nil, nil, false, fmt.Errorf("starting gofer: %w", err)
 	}

@@ -56,12 +56,15 @@ func (c *Container) OCIState() (specs.State, error) {
 
 // Start lets a created container's process run.
 func (c *Container) Start() error {
-	if err := c.Refresh(); err != nil {
-		return err
+	if !c.fresh {
+		if err := c.Refresh(); err != nil {
+			return err
+		}
 	}
 	if c.Status != boot.StatusCreated {
 		return fmt.Errorf("cannot start container %q: it is %s, not created", c.ID, c.Status)
 	}
+	c.fresh = false
 	if err := c.call(boot.MethodStart, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}); err != nil {
 		return err
 	}
@@ -109,11 +112,14 @@ func (c *Container) waitCall(method string, arg any, what string) (int, error) {
 // Delete removes a stopped (or, with force, any) container: its sandbox
 // and gofer are killed and its state directory removed.
 func (c *Container) Delete(force bool) error {
-	if err := c.Refresh(); err != nil && !force {
-		return err
-	}
-	if c.Status == boot.StatusRunning && !force {
-		return fmt.Errorf("cannot delete container %q: it is running (stop it first or use --force)", c.ID)
+	if !force {
+		// With force the status does not matter: everything goes.
+		if err := c.Refresh(); err != nil {
+			return err
+		}
+		if c.Status == boot.StatusRunning {
+			return fmt.Errorf("cannot delete container %q: it is running (stop it first or use --force)", c.ID)
+		}
 	}
 	if c.IsSubcontainer() {
 		// Only this container leaves the sandbox.
@@ -122,14 +128,16 @@ func (c *Container) Delete(force bool) error {
 				return fmt.Errorf("deleting container %q: %w", c.ID, err)
 			}
 		}
+		if err := c.Gofer.kill(killTimeout); err != nil {
+			return fmt.Errorf("deleting container %q: %w", c.ID, err)
+		}
 	} else {
-		if err := c.Sandbox.kill(killTimeout); err != nil {
+		// The sandbox and the gofer die together rather than one after
+		// the other: each takes its namespaces down on exit.
+		if err := killAll(killTimeout, c.Sandbox, c.Gofer); err != nil {
 			return fmt.Errorf("deleting container %q: %w", c.ID, err)
 		}
 		c.deletePodMembers()
-	}
-	if err := c.Gofer.kill(killTimeout); err != nil {
-		return fmt.Errorf("deleting container %q: %w", c.ID, err)
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("deleting container %q: %w", c.ID, err)

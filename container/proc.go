@@ -3,7 +3,6 @@ package container
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -53,48 +52,82 @@ func (p Proc) Alive() bool {
 
 // kill sends SIGKILL to p if it is alive and waits (without polling, on a
 // pidfd) until it has exited, up to timeout.
-func (p Proc) kill(timeout time.Duration) error {
-	if !p.Alive() {
-		return nil
-	}
-	fd, err := unix.PidfdOpen(p.PID, 0)
-	if err != nil {
-		if err == unix.ESRCH {
-			return nil
+func (p Proc) kill(timeout time.Duration) error { return killAll(timeout, p) }
+
+// killAll sends SIGKILL to every process of procs that is alive, then
+// waits (without polling, on pidfds) until all have exited, up to
+// timeout. The processes die concurrently: tearing down one's namespaces
+// does not wait for another's.
+func killAll(timeout time.Duration, procs ...Proc) error {
+	var fds []unix.PollFd
+	defer func() {
+		for _, f := range fds {
+			unix.Close(int(f.Fd))
 		}
-		return fmt.Errorf("pidfd of %d: %w", p.PID, err)
-	}
-	defer unix.Close(fd)
-	// Check identity again now that the pidfd pins the process.
-	if procStart(p.PID) != p.Start {
-		return nil
-	}
-	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
-		return fmt.Errorf("killing %d: %w", p.PID, err)
-	}
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, int(timeout/time.Millisecond))
-		if err == unix.EINTR {
+	}()
+	var pids []int
+	for _, p := range procs {
+		if !p.Alive() {
 			continue
 		}
+		fd, err := unix.PidfdOpen(p.PID, 0)
 		if err != nil {
-			return fmt.Errorf("waiting for %d: %w", p.PID, err)
+			if err == unix.ESRCH {
+				continue
+			}
+			return fmt.Errorf("pidfd of %d: %w", p.PID, err)
 		}
-		if n == 0 {
-			return fmt.Errorf("process %d did not exit within %v of SIGKILL", p.PID, timeout)
+		// Check identity again now that the pidfd pins the process.
+		if procStart(p.PID) != p.Start {
+			unix.Close(fd)
+			continue
 		}
-		return nil
+		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+		pids = append(pids, p.PID)
 	}
+	for i, f := range fds {
+		if err := unix.PidfdSendSignal(int(f.Fd), unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("killing %d: %w", pids[i], err)
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for i := range fds {
+		for {
+			left := time.Until(deadline)
+			if left < 0 {
+				left = 0
+			}
+			n, err := unix.Poll(fds[i:i+1], int(left/time.Millisecond))
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("waiting for %d: %w", pids[i], err)
+			}
+			if n == 0 {
+				return fmt.Errorf("process %d did not exit within %v of SIGKILL", pids[i], timeout)
+			}
+			break
+		}
+	}
+	return nil
 }
 
 // hostPID translates nsPID, a pid in the pid namespace of the sandbox
 // whose pid 1 is host process sandbox, into a host pid. The sandbox forks
-// containers' inits itself, so the answer is among its children.
+// containers' inits itself, so the answer is among its children: each
+// thread's children file is read directly (a glob would list every
+// task's directory as well).
 func hostPID(sandbox, nsPID int) (int, error) {
-	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(sandbox) + "/task/*/children")
-	for _, t := range tasks {
-		b, err := os.ReadFile(t)
+	taskDir := "/proc/" + strconv.Itoa(sandbox) + "/task/"
+	d, err := os.Open(taskDir)
+	if err != nil {
+		return 0, fmt.Errorf("tasks of sandbox %d: %w", sandbox, err)
+	}
+	tids, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, tid := range tids {
+		b, err := os.ReadFile(taskDir + tid + "/children")
 		if err != nil {
 			continue
 		}

@@ -63,6 +63,10 @@ type Container struct {
 	root  string
 	dir   string
 	dirFD int
+	// fresh is set on a container this process created and has kept
+	// locked since: its status is known to be created, so Start need
+	// not ask the sandbox (which checks it again anyway).
+	fresh bool
 }
 
 // IsSubcontainer reports whether the container joined another's sandbox.
@@ -126,6 +130,7 @@ func Load(root, id string) (*Container, error) {
 
 // Close releases the container's lock.
 func (c *Container) Close() {
+	c.fresh = false
 	if c.dirFD >= 0 {
 		unix.Close(c.dirFD)
 		c.dirFD = -1

@@ -62,6 +62,11 @@ func dropCapabilities(last uintptr, passthrough bool) error {
 		if keep[c] {
 			continue
 		}
+		// Every thread has the bounding set the gofer was exec'd with
+		// (see Start): skip what it lacks already.
+		if in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, c, 0, 0, 0); err == nil && in == 0 {
+			continue
+		}
 		if _, _, errno := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0); errno != 0 {
 			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, errno)
 		}

@@ -1,6 +1,7 @@
 package gofer
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -240,15 +241,26 @@ func Run(cfg Config) error {
 	return nil
 }
 
-// p9Logger sends the 9P server's messages to the debug log.
+// p9Logger sends the 9P server's messages to the debug log. The server
+// logs every message it receives and sends: they are formatted only when
+// debug logging is on.
 type p9Logger struct{ tree int }
 
 // Printf implements ulog.Logger.
 func (l p9Logger) Printf(format string, v ...any) {
-	slog.Debug(fmt.Sprintf(format, v...), "tree", l.tree)
+	if debugEnabled() {
+		slog.Debug(fmt.Sprintf(format, v...), "tree", l.tree)
+	}
 }
 
 // Print implements ulog.Logger.
 func (l p9Logger) Print(v ...any) {
-	slog.Debug(fmt.Sprint(v...), "tree", l.tree)
+	if debugEnabled() {
+		slog.Debug(fmt.Sprint(v...), "tree", l.tree)
+	}
+}
+
+// debugEnabled reports whether debug messages are logged.
+func debugEnabled() bool {
+	return slog.Default().Enabled(context.Background(), slog.LevelDebug)
 }

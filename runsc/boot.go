@@ -2,11 +2,20 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"runtime"
 
 	"github.com/runsc/runsc/boot"
 )
 
 func init() {
+	// The container's init makes its mount namespace on its thread (see
+	// boot.InitArgs.RootFD), then mounts, pivots and execs from it: it
+	// keeps the main goroutine on the main thread, the process's leader,
+	// from the start. The sandbox starts it as `runsc init ...`.
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		runtime.LockOSThread()
+	}
 	register(&command{
 		name:     "boot",
 		synopsis: "run a sandbox (internal)",
@@ -42,8 +51,9 @@ func runInit(g *globals, args []string) error {
 	cid := fs.String("cid", "", "container ID")
 	console := fs.Bool("console", false, "a console socket is passed")
 	execMode := fs.Bool("exec", false, "exec a process into a running container")
+	rootFD := fs.Int("root-fd", -1, "pipe that signals the container's root is mounted")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return boot.RunInit(boot.InitArgs{CID: *cid, Console: *console, Exec: *execMode})
+	return boot.RunInit(boot.InitArgs{CID: *cid, Console: *console, Exec: *execMode, RootFD: *rootFD})
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/container"
 	"github.com/runsc/runsc/specutils"
@@ -81,8 +82,9 @@ func (c *createFlags) register(fs interface {
 
 // create runs the create command's work and returns the container,
 // locked. console, if not nil, receives the pty master instead of
-// --console-socket.
-func create(g *globals, id string, f createFlags, console *os.File) (*container.Container, error) {
+// --console-socket. spec, if not nil, is the bundle's spec already
+// loaded.
+func create(g *globals, id string, f createFlags, console *os.File, spec *specs.Spec) (*container.Container, error) {
 	cfg, err := g.config()
 	if err != nil {
 		return nil, err
@@ -91,9 +93,10 @@ func create(g *globals, id string, f createFlags, console *os.File) (*container.
 	if err != nil {
 		return nil, fmt.Errorf("--bundle %q: %w", f.bundle, err)
 	}
-	spec, err := specutils.LoadSpec(bundle)
-	if err != nil {
-		return nil, err
+	if spec == nil {
+		if spec, err = specutils.LoadSpec(bundle); err != nil {
+			return nil, err
+		}
 	}
 	pidFile := f.pidFile
 	if pidFile != "" {
@@ -118,7 +121,7 @@ func runCreate(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := create(g, id, f, nil)
+	c, err := create(g, id, f, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -169,15 +172,6 @@ func runState(g *globals, args []string) error {
 	}
 	fmt.Println(string(out))
 	return nil
-}
-
-// specTerminal reports whether the bundle's process has a terminal.
-func specTerminal(bundle string) (bool, error) {
-	spec, err := specutils.LoadSpec(bundle)
-	if err != nil {
-		return false, err
-	}
-	return spec.Process.Terminal, nil
 }
 
 // signalForwarder sends the signals `runsc run` receives to the
@@ -323,9 +317,12 @@ func runRun(g *globals, args []string) error {
 	}
 	// A foreground container with a terminal and no console socket
 	// gets this process's terminal, relayed.
+	// The spec is loaded once, here, and handed to create.
 	var relay *consoleRelay
+	var spec *specs.Spec
 	if !*detach && f.consoleSocket == "" {
-		if terminal, err := specTerminal(f.bundle); err == nil && terminal {
+		spec, _ = specutils.LoadSpec(f.bundle)
+		if spec != nil && spec.Process.Terminal {
 			if relay, err = newConsoleRelay(); err != nil {
 				return err
 			}
@@ -341,7 +338,7 @@ func runRun(g *globals, args []string) error {
 		fw = catchSignals(relay != nil)
 		defer fw.stop()
 	}
-	c, err := create(g, id, f, console)
+	c, err := create(g, id, f, console, spec)
 	if err != nil {
 		return err
 	}

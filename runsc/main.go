@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 )
@@ -88,6 +89,7 @@ func runMain(argv []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runsc: unknown command %q (see runsc --help)\n", rest[0])
 		return 1
 	}
+	setProcs(cmd.name)
 	closeLog, err := setupLogging(g, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "runsc: %v\n", err)
@@ -164,4 +166,23 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%s: %w", fs.Name(), err)
 	}
 	return nil
+}
+
+// setProcs sizes the Go scheduler for the command, unless GOMAXPROCS is
+// set. A run starts four Go processes at once (this command, the gofer,
+// the sandbox, the container's init); with a P per CPU each, their idle
+// Ps spin and hand goroutines between threads, waking CPUs the others
+// need, which on a small machine cost more than the parallelism buys.
+// The CLI commands and the init do one thing after another: one P. The
+// sandbox and the gofer relay every file request between them, so each
+// gets half of the CPUs.
+func setProcs(cmd string) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	n := 1
+	if cmd == "boot" || cmd == "gofer" {
+		n = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	runtime.GOMAXPROCS(n)
 }

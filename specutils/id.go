@@ -7,14 +7,26 @@ package specutils
 import (
 	"fmt"
 	"path"
-	"regexp"
 )
 
 // MaxIDLength is the longest container ID accepted.
 const MaxIDLength = 1024
 
-// idCharset is the set of characters a container ID may use.
-var idCharset = regexp.MustCompile(`^[\w+.-]+$`)
+// inIDCharset reports whether id matches ^[\w+.-]+$, the set of
+// characters a container ID may use (\w: ASCII letters, digits, '_').
+// Checked by hand: compiling the regular expression at package init cost
+// every runsc process (CLI, gofer, sandbox, init) about 0.1 ms of start-up.
+func inIDCharset(id string) bool {
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '_', c == '+', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return id != ""
+}
 
 // ValidateID checks a container ID before anything is created for it: it
 // must be non-empty, at most MaxIDLength bytes, path-clean
@@ -30,7 +42,7 @@ func ValidateID(id string) error {
 		return fmt.Errorf("invalid container ID %q: not a name", id)
 	case path.Clean(id) != id:
 		return fmt.Errorf("invalid container ID %q: not a clean path component", id)
-	case !idCharset.MatchString(id):
+	case !inIDCharset(id):
 		return fmt.Errorf("invalid container ID %q: only letters, digits and _+.- are allowed", id)
 	}
 	return nil
