@@ -101,6 +101,31 @@ func TestFileOperations(t *testing.T) {
 		if fi, _ := os.Stat(filepath.Join(dir, "new")); fi.Size() != 10 || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("host file %v", fi)
 		}
+		// Through an open file, whose attributes go through its own
+		// fid: fstat still works once its name is gone.
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := f.Truncate(4); err != nil {
+			t.Fatalf("ftruncate: %v", err)
+		}
+		if err := f.Chmod(0o640); err != nil {
+			t.Fatalf("fchmod: %v", err)
+		}
+		if fi, _ := os.Stat(filepath.Join(dir, "new")); fi.Size() != 4 || fi.Mode().Perm() != 0o640 {
+			t.Fatalf("host file after ftruncate, fchmod: %v", fi)
+		}
+		if err := os.Rename(p, p+".tmp"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(p + ".tmp"); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := f.Stat(); err != nil || fi.Size() != 4 {
+			t.Fatalf("fstat of an unlinked open file: %v %v", fi, err)
+		}
 	})
 	t.Run("mkdir symlink link rename unlink", func(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(mnt, "a", "b"), 0o755); err != nil {
