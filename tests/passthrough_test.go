@@ -99,6 +99,22 @@ func TestPassthroughCannotWriteReadOnlyTree(t *testing.T) {
 	evil.id = int32(id)
 	evil.mu.Unlock()
 
+	t.Run("gofer keeps sys_admin and the file capabilities only", func(t *testing.T) {
+		want := uint64(1) << unix.CAP_SYS_ADMIN
+		for _, c := range []uint{unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH, unix.CAP_FOWNER, unix.CAP_FSETID, unix.CAP_MKNOD} {
+			want |= 1 << c
+		}
+		st := procStatus(t, g.cmd.Process.Pid)
+		for _, k := range []string{"CapEff", "CapPrm", "CapBnd"} {
+			if got, err := strconv.ParseUint(st[k], 16, 64); err != nil || got != want {
+				t.Errorf("%s = %s, want %#x", k, st[k], want)
+			}
+		}
+		if st["Seccomp"] != "2" {
+			t.Errorf("Seccomp: %q, want 2 (filter)", st["Seccomp"])
+		}
+	})
+
 	// Raw system calls: the Go runtime's poller must not register
 	// files of a mount this process serves.
 	p := filepath.Join(mnt, "victim")
