@@ -242,7 +242,7 @@ func openFlags(flags uint32) p9.OpenFlags {
 
 // Open implements fs.NodeOpener.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if n.keepCache && !n.isDir && openFlags(flags) == p9.ReadOnly {
+	if n.keepCache && n.StableAttr().Mode&syscall.S_IFMT == syscall.S_IFREG && openFlags(flags) == p9.ReadOnly {
 		f, errno := n.sharedReadFile()
 		if errno != 0 {
 			return nil, 0, errno

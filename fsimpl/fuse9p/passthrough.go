@@ -2,7 +2,6 @@ package fuse9p
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -59,8 +58,11 @@ func (n *node) backingID(f p9.File) int32 {
 	}
 	id, err := bo.OpenBacking()
 	if err != nil {
-		var errno syscall.Errno
-		if errors.As(toErrno(err), &errno) && errno != syscall.EIO && errno != syscall.ENOMEM {
+		switch toErrno(err) {
+		case syscall.EPERM, syscall.ENOSYS, syscall.ENOTTY, syscall.EOPNOTSUPP, syscall.ELOOP:
+			// No passthrough on this connection, no capability,
+			// or host files stacked too deep: the same for every
+			// file of the tree.
 			n.pt.off.Store(true)
 		}
 		return -1
