@@ -2,12 +2,10 @@ package fuse9p
 
 import (
 	"context"
-	"errors"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
 )
 
@@ -109,10 +107,10 @@ type readdirAttrer interface {
 	ReaddirAttr(offset uint64, count uint32) ([]p9.DirentAttr, error)
 }
 
-// list reads the whole directory, paging with the gofer's stable offsets,
-// with each entry's attributes (Treaddirattr, on the node's own unopened
-// fid: one round trip per batch). A gofer without that extension is read
-// through an opened clone of the fid, without attributes (Valid empty).
+// list reads the whole directory with each entry's attributes
+// (Treaddirattr on the node's own unopened fid: one round trip per batch
+// of entries), paging with the gofer's stable offsets. The gofer is the
+// same runsc binary, so it always has the extension.
 func (n *node) list() ([]p9.DirentAttr, syscall.Errno) {
 	file, errno := n.fid()
 	if errno != 0 {
@@ -120,52 +118,12 @@ func (n *node) list() ([]p9.DirentAttr, syscall.Errno) {
 	}
 	ra, ok := file.(readdirAttrer)
 	if !ok {
-		return listOpened(file)
+		return nil, syscall.ENOSYS
 	}
-	return readAll(func(offset uint64) ([]p9.DirentAttr, error) {
-		ents, err := ra.ReaddirAttr(offset, maxWrite)
-		if offset == 0 && errors.Is(err, linux.ENOSYS) {
-			return nil, errNoReaddirAttr
-		}
-		return ents, err
-	}, func() ([]p9.DirentAttr, syscall.Errno) { return listOpened(file) })
-}
-
-// errNoReaddirAttr is a gofer without Treaddirattr.
-var errNoReaddirAttr = errors.New("no Treaddirattr")
-
-// listOpened reads the directory through an opened clone of its fid,
-// without attributes.
-func listOpened(file p9.File) ([]p9.DirentAttr, syscall.Errno) {
-	_, d, err := file.Walk(nil)
-	if err != nil {
-		return nil, toErrno(err)
-	}
-	// Nobody waits for the clunk.
-	defer func() { go d.Close() }()
-	if _, _, err := d.Open(p9.ReadOnly); err != nil {
-		return nil, toErrno(err)
-	}
-	return readAll(func(offset uint64) ([]p9.DirentAttr, error) {
-		plain, err := d.Readdir(offset, maxWrite)
-		ents := make([]p9.DirentAttr, len(plain))
-		for i, e := range plain {
-			ents[i].Dirent = e
-		}
-		return ents, err
-	}, nil)
-}
-
-// readAll pages through a directory with read; if the first read is
-// errNoReaddirAttr, fallback lists it instead.
-func readAll(read func(offset uint64) ([]p9.DirentAttr, error), fallback func() ([]p9.DirentAttr, syscall.Errno)) ([]p9.DirentAttr, syscall.Errno) {
 	var out []p9.DirentAttr
 	offset := uint64(0)
 	for {
-		ents, err := read(offset)
-		if err == errNoReaddirAttr && fallback != nil {
-			return fallback()
-		}
+		ents, err := ra.ReaddirAttr(offset, maxWrite)
 		if err != nil {
 			return nil, toErrno(err)
 		}
