@@ -2,8 +2,11 @@
 // holds a pod's containers. Its root is an empty tmpfs, so no host path is
 // mounted in it; each container's files are FUSE file systems backed by
 // 9P connections to that container's gofer, assembled under
-// /__containers__/<cid>. A urpc controller creates, starts, signals and
-// waits for containers, whose processes it forks and reaps.
+// /__containers__/<cid>. A urpc controller mounts, starts, watches and
+// destroys containers. Their processes are not the sandbox's children:
+// the runsc command that creates a container (or execs into it) forks
+// them into the sandbox's namespaces, so that they are its caller's
+// children, as runc's are; the sandbox watches them through pidfds.
 package boot
 
 import (
@@ -37,9 +40,6 @@ type Args struct {
 	// NewNetwork is set when the sandbox got a new, empty network
 	// namespace: its loopback interface is brought up.
 	NewNetwork bool
-	// NetNSFD, if not -1, is a network namespace (from the spec's
-	// linux.namespaces path) that containers' processes join.
-	NetNSFD int
 }
 
 // Run sets up the sandbox and serves the controller until the process is
@@ -68,7 +68,6 @@ func Run(args Args) error {
 	}
 	ignoreTerminalSignals()
 	s := newSandbox()
-	s.netnsFD = args.NetNSFD
 	go s.reap()
 	srv := urpc.NewServer()
 	if err := srv.Register(&containerManager{s: s}); err != nil {

@@ -17,38 +17,64 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// InitArgs configure `runsc init`, started by the sandbox with the
-// descriptors documented at initSpecFD.
+// InitArgs configure `runsc init`, the container's init before it execs
+// the container's process. It is forked by the runsc command that
+// creates the container (or execs into it), in the sandbox's pid, ipc,
+// uts and network namespaces, so that it is that command's child (and
+// then its caller's); it enters the mount namespace itself. Each
+// descriptor is named by its flag (see package donation).
 type InitArgs struct {
 	// CID is the container's ID.
 	CID string
-	// Console is set when initConsoleFD holds a console socket.
-	Console bool
-	// Exec is set for a process exec'd into a running container: the
-	// sandbox started it in the container's namespaces, so there is
-	// nothing to mount, and it does not wait for start.
-	Exec bool
-	// RootFD, if not -1, is a pipe on which the sandbox sends a byte
-	// once the container's root is mounted (EOF: give up). The init
-	// waits for it, then makes its own mount namespace. It must run
-	// locked to its thread (runtime.LockOSThread) from then on: the
-	// namespace is the thread's.
+	// SpecFD holds the spec JSON (a memfd); its process is the one to
+	// run.
+	SpecFD int
+	// ReadyFD is a pipe: init writes one zero byte when the container
+	// is set up, or an error message before it exits.
+	ReadyFD int
+	// StartFD (create only) is a pipe: a byte on it lets init exec the
+	// container's process; EOF makes it exit.
+	StartFD int
+	// ExecStatusFD is a pipe, close-on-exec: EOF on it means the
+	// container's process was exec'd; otherwise the init writes why
+	// exec failed.
+	ExecStatusFD int
+	// NSFD is a pidfd of the process whose mount namespace the init
+	// enters: the sandbox (create), whose namespace holds the
+	// container's root at ContainersDir/<cid>, or the container's init
+	// (exec), whose namespace is the container's.
+	NSFD int
+	// RootFD (create only) is a pipe on which the creator sends a byte
+	// once the sandbox has mounted the container's root (EOF: give
+	// up). The init forks before that, so that its start-up overlaps
+	// the mounting.
 	RootFD int
+	// ConsoleFD, if not -1, is the console socket that receives the pty
+	// master when the process has a terminal.
+	ConsoleFD int
+	// Exec is set for a process exec'd into a running container: there
+	// is nothing to mount, and it does not wait for start.
+	Exec bool
 }
 
-// RunInit is the container's init: it sets up the container's mount
-// namespace (spec mounts, devices, masked and read-only paths), pivots
-// into the container's root, applies the process settings, reports ready,
-// waits for start and execs the container's process. It returns only on
-// failure.
+// RunInit is the container's init: it enters the sandbox's mount
+// namespace, makes its own with the container's mounts (spec mounts,
+// devices, masked and read-only paths), pivots into the container's root,
+// applies the process settings, reports ready, waits for start and execs
+// the container's process. It returns only on failure.
 func RunInit(args InitArgs) error {
 	// Mounts and namespaces are made on this thread, which execs the
 	// container's process: never unlocked.
 	runtime.LockOSThread()
-	ready := os.NewFile(initReadyFD, "ready")
+	// Until the exec, nothing in the container may ptrace this process
+	// or open its /proc files (its exe is runsc).
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("init: not dumpable: %w", err)
+	}
+	ready := os.NewFile(uintptr(args.ReadyFD), "ready")
 	spec, path, err := prepareInit(args)
 	if err != nil {
-		// The sandbox reports the error to the caller of create.
+		// The creator reports the error to the caller.
 		ready.WriteString(oneLine(err.Error()))
 		ready.Close()
 		os.Exit(1)
@@ -57,23 +83,22 @@ func RunInit(args InitArgs) error {
 		return fmt.Errorf("init: reporting ready: %w", err)
 	}
 	ready.Close()
-	if args.Exec {
-		return reportExec(execProcess(spec, path))
+	if !args.Exec {
+		start := os.NewFile(uintptr(args.StartFD), "start")
+		var b [1]byte
+		if n, _ := start.Read(b[:]); n != 1 {
+			// The container was deleted before it started.
+			os.Exit(0)
+		}
+		start.Close()
 	}
-	start := os.NewFile(initStartFD, "start")
-	var b [1]byte
-	if n, _ := start.Read(b[:]); n != 1 {
-		// The container was deleted before it started.
-		os.Exit(0)
-	}
-	start.Close()
-	return reportExec(execProcess(spec, path))
+	return reportExec(args.ExecStatusFD, execProcess(spec, path))
 }
 
-// reportExec tells the sandbox why the exec failed, then exits: the
-// caller of start or exec gets the error.
-func reportExec(err error) error {
-	f := os.NewFile(initExecFD, "exec-status")
+// reportExec tells the waiting runsc why the exec failed, then exits:
+// the caller of start or exec gets the error.
+func reportExec(fd int, err error) error {
+	f := os.NewFile(uintptr(fd), "exec-status")
 	f.WriteString(oneLine(err.Error()))
 	f.Close()
 	os.Exit(127)
@@ -86,7 +111,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // prepareInit does everything up to the point of waiting for start and
 // returns the spec and the resolved path of the executable.
 func prepareInit(args InitArgs) (*specs.Spec, string, error) {
-	specFile := os.NewFile(initSpecFD, "spec")
+	specFile := os.NewFile(uintptr(args.SpecFD), "spec")
 	data, err := io.ReadAll(specFile)
 	specFile.Close()
 	if err != nil {
@@ -100,20 +125,29 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 		return nil, "", errors.New("spec has no process args")
 	}
 	capLast = readLastCap()
-	if !args.Exec {
-		if args.RootFD < 0 {
-			return nil, "", errors.New("--root-fd is required")
+	if args.Exec {
+		if err := enterMountNS(args.NSFD); err != nil {
+			return nil, "", err
 		}
+	} else {
 		if err := waitRoot(args.RootFD); err != nil {
 			return nil, "", err
+		}
+		if err := enterMountNS(args.NSFD); err != nil {
+			return nil, "", err
+		}
+		// A mount namespace of its own: a copy of the sandbox's,
+		// root included.
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return nil, "", fmt.Errorf("new mount namespace: %w", err)
 		}
 		if err := setupContainer(&spec, args.CID); err != nil {
 			return nil, "", err
 		}
 	}
 	p := spec.Process
-	if args.Console {
-		if err := setupConsole(p); err != nil {
+	if args.ConsoleFD >= 0 {
+		if err := setupConsole(p, args.ConsoleFD); err != nil {
 			return nil, "", err
 		}
 	}
@@ -148,23 +182,40 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 	return &spec, path, nil
 }
 
-// waitRoot waits until the sandbox has mounted the container's root, then
-// moves the calling thread (locked, and the one that goes on to exec the
-// container's process) into a mount namespace of its own: a copy of the
-// sandbox's, root included. The sandbox forked this process before the
-// root existed, so that its start-up overlaps the mounting.
+// waitRoot waits until the sandbox has mounted the container's root.
 func waitRoot(fd int) error {
+	if fd < 0 {
+		return errors.New("--root-fd is required")
+	}
 	f := os.NewFile(uintptr(fd), "root-ready")
 	var b [1]byte
 	n, _ := f.Read(b[:])
 	f.Close()
 	if n != 1 {
-		// The sandbox gave up on the container.
+		// The creator gave up on the container.
 		os.Exit(0)
 	}
-	if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("new mount namespace: %w", err)
+	return nil
+}
+
+// enterMountNS moves the calling thread (locked, and the one that goes
+// on to exec the container's process) into the mount namespace of the
+// process pidfd names. Its root and working directory become that
+// namespace's root.
+func enterMountNS(pidfd int) error {
+	if pidfd < 0 {
+		return errors.New("--ns-fd is required")
 	}
+	// A thread shares its root and working directory with the
+	// process's other threads until it unshares them; setns refuses
+	// to change the mount namespace of a shared one.
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare fs: %w", err)
+	}
+	if err := unix.Setns(pidfd, unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("entering the mount namespace: %w", err)
+	}
+	unix.Close(pidfd)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"syscall"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -17,7 +18,7 @@ import (
 // the console socket (as runc does: one SCM_RIGHTS message whose data is
 // the master's name) and makes the slave the process's controlling
 // terminal and stdio.
-func setupConsole(p *specs.Process) error {
+func setupConsole(p *specs.Process, consoleFD int) error {
 	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening /dev/ptmx (is devpts mounted at /dev/pts?): %w", err)
@@ -42,12 +43,16 @@ func setupConsole(p *specs.Process) error {
 			return fmt.Errorf("setting console size: %w", err)
 		}
 	}
-	if err := unix.Sendmsg(initConsoleFD, []byte("/dev/ptmx"), unix.UnixRights(master), nil, 0); err != nil {
+	if err := unix.Sendmsg(consoleFD, []byte("/dev/ptmx"), unix.UnixRights(master), nil, 0); err != nil {
 		return fmt.Errorf("sending pty master to the console socket: %w", err)
 	}
-	unix.Close(initConsoleFD)
-	if _, err := unix.Setsid(); err != nil {
-		return fmt.Errorf("setsid: %w", err)
+	unix.Close(consoleFD)
+	// The creator starts the init as a session leader; the pty becomes
+	// that session's controlling terminal.
+	if sid, _ := unix.Getsid(0); sid != unix.Getpid() {
+		if _, err := unix.Setsid(); err != nil {
+			return fmt.Errorf("setsid: %w", err)
+		}
 	}
 	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
 		return fmt.Errorf("setting controlling terminal: %w", err)
@@ -79,6 +84,12 @@ func capSet(names []string) (uint64, error) {
 // execProcess switches to the process's user, capabilities,
 // no_new_privs and seccomp filter on this thread, then execs path. It
 // returns only on failure.
+//
+// The order is runc's: the spec's seccomp profile filters what runs after
+// it is loaded, so it is loaded as late as possible, right before the
+// exec with no_new_privs; without no_new_privs loading it needs
+// CAP_SYS_ADMIN, so it is loaded before the capabilities are dropped,
+// and only the calls that set the user and capabilities follow it.
 func execProcess(spec *specs.Spec, path string) error {
 	runtime.LockOSThread()
 	p := spec.Process
@@ -93,9 +104,13 @@ func execProcess(spec *specs.Spec, path string) error {
 			return err
 		}
 	}
-	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load
-	// it now, before the capabilities are dropped (as runc does). The
-	// profile then also filters the calls below.
+	// Nothing of runsc's passes to the process: every descriptor but
+	// stdio closes at exec (the exec-status pipe then tells the waiting
+	// runsc the exec happened). Before the filter: a profile need not
+	// allow close_range.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close_range: %w", err)
+	}
 	if filter != nil && !p.NoNewPrivileges {
 		if err := seccomp.Install(filter, filterFlags); err != nil {
 			return err
@@ -135,27 +150,22 @@ func execProcess(spec *specs.Spec, path string) error {
 			return err
 		}
 	}
-	// Nothing of the sandbox's passes to the process: every descriptor
-	// but stdio closes at exec (initExecFD then tells the sandbox the
-	// exec happened).
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close_range: %w", err)
-	}
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("no_new_privs: %w", err)
-		}
-	}
-	if filter != nil {
-		if err := seccomp.Install(filter, filterFlags); err != nil {
-			return err
 		}
 	}
 	env := p.Env
 	if env == nil {
 		env = []string{}
 	}
-	err := unix.Exec(path, p.Args, env)
+	if filter != nil {
+		if err := seccomp.Install(filter, filterFlags); err != nil {
+			return err
+		}
+	}
+	// execve straight away: little else runs under the filter.
+	err := syscall.Exec(path, p.Args, env)
 	return fmt.Errorf("exec %q: %w", path, err)
 }
 
@@ -221,11 +231,14 @@ func setCaps(caps *specs.LinuxCapabilities) error {
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("setting capabilities: %w", err)
 	}
+	// The kernel raises an ambient capability only if it is in both the
+	// permitted and the inheritable sets; runc ignores a raise the
+	// kernel refuses (runc spec lists ambient capabilities without
+	// inheritable ones), and so does runsc: the process simply does
+	// not get it.
 	for c := 0; c <= lastCap(); c++ {
 		if amb&(1<<uint(c)) != 0 {
-			if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
-				return fmt.Errorf("raising ambient capability %d: %w", c, err)
-			}
+			unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0)
 		}
 	}
 	return nil

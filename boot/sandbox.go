@@ -2,40 +2,50 @@ package boot
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/fsimpl/fuse9p"
+	"github.com/runsc/runsc/procfs"
 	"golang.org/x/sys/unix"
 )
 
-// Container statuses, as the OCI state reports them.
+// Status is a container's status, as the OCI state reports it.
+type Status string
+
+// Container statuses.
 const (
-	StatusCreated = "created"
-	StatusRunning = "running"
-	StatusStopped = "stopped"
+	StatusCreated Status = "created"
+	StatusRunning Status = "running"
+	StatusStopped Status = "stopped"
 )
 
-// sandbox is the state of the sandbox process: its containers and the
-// exit statuses its reaper collects.
+// CodeNotInSandbox is the urpc error code of a call naming a container
+// the sandbox does not hold (removed from it, or never created there).
+const CodeNotInSandbox = "not-in-sandbox"
+
+// notInSandboxError is the error of a call naming a container the
+// sandbox does not hold.
+type notInSandboxError struct{ cid string }
+
+func (e *notInSandboxError) Error() string {
+	return fmt.Sprintf("container %q not in this sandbox", e.cid)
+}
+
+// ErrorCode implements urpc.CodedError.
+func (e *notInSandboxError) ErrorCode() string { return CodeNotInSandbox }
+
+// sandbox is the state of the sandbox process: its containers.
 type sandbox struct {
 	mu         sync.Mutex
 	containers map[string]*ctr
-	// exits maps a child pid to the function that takes its wait status.
-	exits map[int]func(unix.WaitStatus)
-	// early holds statuses of children that exited before they were
-	// registered.
-	early map[int]unix.WaitStatus
-	// netnsFD is the network namespace containers join, or -1 for the
-	// sandbox's own.
-	netnsFD int
 	// rootCID is the pod's sandbox container, the first one created.
 	rootCID string
-	// forkedCh wakes reap, waiting for a first child, after a fork.
-	forkedCh chan struct{}
 }
 
 // ctr is one container of the sandbox.
@@ -44,118 +54,51 @@ type ctr struct {
 	spec *specs.Spec
 	// initPID is the container's init in the sandbox's pid namespace.
 	initPID int
+	// initFD is a pidfd of the init: its exit is watched, and it is
+	// signalled, through it, never by a pid that could be reused.
+	initFD *os.File
 	// start releases the blocked init; nil once started.
 	start *os.File
-	// execStatus reports the init's exec of the process (see
-	// initExecFD).
+	// execStatus reports the init's exec of the process: EOF once
+	// done, or why it failed.
 	execStatus *os.File
 	// status is created, running or stopped.
-	status string
-	// exitStatus is the init's wait status once stopped.
+	status Status
+	// exitStatus is the init's wait status once stopped, if exitKnown:
+	// the init is its creator's child, and the sandbox reads its status
+	// only if it is still a zombie when the sandbox looks.
 	exitStatus unix.WaitStatus
+	exitKnown  bool
 	// stopped is closed when the init has exited.
 	stopped chan struct{}
 	// trees are the 9P connections of its gofer trees.
 	trees []*fuse9p.Tree
 	// watchers stop the hang-up watches of its gofer connections.
 	watchers []func()
-	// execs are the processes exec'd into it, by pid.
-	execs map[int]*execProc
-	// pidPeer, if not 0, is the init of the container whose pid
-	// namespace this one shares.
-	pidPeer int
 }
 
 func newSandbox() *sandbox {
-	return &sandbox{
-		containers: map[string]*ctr{},
-		exits:      map[int]func(unix.WaitStatus){},
-		early:      map[int]unix.WaitStatus{},
-		netnsFD:    -1,
-		forkedCh:   make(chan struct{}, 1),
-	}
+	return &sandbox{containers: map[string]*ctr{}}
 }
 
-// onExit registers fn to receive the wait status of child pid.
-func (s *sandbox) onExit(pid int, fn func(unix.WaitStatus)) {
-	s.mu.Lock()
-	st, gone := s.early[pid]
-	if gone {
-		delete(s.early, pid)
-	} else {
-		s.exits[pid] = fn
-	}
-	s.mu.Unlock()
-	if gone {
-		fn(st)
-	}
-}
-
-// reap collects every child that exits: the sandbox is pid 1 of its pid
-// namespace, so orphans are reparented to it too. It blocks in waitid
-// until a child has exited, rather than waiting for SIGCHLD, which
-// reaches a goroutine only through the runtime's signal handler and
-// os/signal's goroutine; with no child at all it waits for the next
-// fork (see forked).
+// reap collects any child of the sandbox that exits. Containers'
+// processes are not its children (their creators are), but as pid 1 of
+// the pod's pid namespace it inherits orphans of that namespace.
 func (s *sandbox) reap() {
-	for {
-		var info unix.Siginfo
-		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		switch err {
-		case nil:
-			s.collect()
-		case unix.EINTR:
-		case unix.ECHILD:
-			<-s.forkedCh
-		default:
-			slog.Warn("waitid failed: reaping on SIGCHLD instead", "err", err)
-			s.reapOnSignal()
-			return
-		}
-	}
-}
-
-// forked tells reap that a child was forked.
-func (s *sandbox) forked() {
-	select {
-	case s.forkedCh <- struct{}{}:
-	default:
-	}
-}
-
-// reapOnSignal collects children as they exit, woken by SIGCHLD.
-func (s *sandbox) reapOnSignal() {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGCHLD)
-	s.collect()
-	for range sigs {
-		s.collect()
-	}
-}
-
-// collect reaps every child that has exited and hands each status to
-// the function registered for that child.
-func (s *sandbox) collect() {
 	for {
-		var st unix.WaitStatus
-		pid, err := unix.Wait4(-1, &st, unix.WNOHANG, nil)
-		if err == unix.EINTR {
-			continue
+		for {
+			var st unix.WaitStatus
+			pid, err := unix.Wait4(-1, &st, unix.WNOHANG, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || pid <= 0 {
+				break
+			}
 		}
-		if err != nil || pid <= 0 {
-			return
-		}
-		s.mu.Lock()
-		fn, ok := s.exits[pid]
-		if ok {
-			delete(s.exits, pid)
-		} else {
-			s.early[pid] = st
-		}
-		s.mu.Unlock()
-		if ok {
-			fn(st)
-		}
+		<-sigs
 	}
 }
 
@@ -165,19 +108,69 @@ func (s *sandbox) get(cid string) (*ctr, error) {
 	defer s.mu.Unlock()
 	c, ok := s.containers[cid]
 	if !ok {
-		return nil, fmt.Errorf("container %q not in this sandbox", cid)
+		return nil, &notInSandboxError{cid: cid}
 	}
 	return c, nil
 }
 
-// initExited records the exit of c's init.
-func (s *sandbox) initExited(c *ctr, st unix.WaitStatus) {
+// watchInit takes the container's init, given as a pidfd, and records
+// its exit once it happens.
+func (s *sandbox) watchInit(c *ctr, pidfd *os.File) error {
+	info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(int(pidfd.Fd())))
+	if err != nil {
+		return fmt.Errorf("init pidfd: %w", err)
+	}
+	pid, err := procfs.FDInfoPid(info)
+	if err != nil {
+		return fmt.Errorf("init pidfd: %w", err)
+	}
+	if pid == 0 {
+		return fmt.Errorf("init pidfd: the process is not in the sandbox's pid namespace")
+	}
+	s.mu.Lock()
+	c.initPID, c.initFD = pid, pidfd
+	s.mu.Unlock()
+	go func() {
+		fds := []unix.PollFd{{Fd: int32(pidfd.Fd()), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+				break
+			}
+		}
+		s.initExited(c)
+	}()
+	return nil
+}
+
+// initExited records the exit of c's init, with its exit status if it
+// is still a zombie (its parent, outside the sandbox, reaps it).
+func (s *sandbox) initExited(c *ctr) {
+	st, err := procfs.ReadStat("/proc", c.initPID)
 	s.mu.Lock()
 	c.status = StatusStopped
-	c.exitStatus = st
+	if err == nil && st.Zombie() {
+		c.exitStatus, c.exitKnown = unix.WaitStatus(st.ExitCode), true
+	}
 	s.mu.Unlock()
 	close(c.stopped)
-	slog.Debug("container init exited", "cid", c.cid, "status", exitCode(st))
+	slog.Debug("container init exited", "cid", c.cid, "known", c.exitKnown, "status", exitCode(c.exitStatus))
+}
+
+// kill sends sig to c's init, unless it has stopped.
+func (c *ctr) kill(sig unix.Signal) error {
+	select {
+	case <-c.stopped:
+		return nil
+	default:
+	}
+	if c.initFD == nil {
+		return nil
+	}
+	err := unix.PidfdSendSignal(int(c.initFD.Fd()), sig, nil, 0)
+	if err == unix.ESRCH {
+		return nil
+	}
+	return err
 }
 
 // goferLost handles the loss of one of c's gofer connections: the
@@ -194,19 +187,22 @@ func (s *sandbox) goferLost(c *ctr) {
 			victims = append(victims, o)
 		}
 	}
-	var pids []int
-	for _, v := range victims {
-		if v.status != StatusStopped && v.initPID > 0 {
-			pids = append(pids, v.initPID)
-		}
-	}
 	s.mu.Unlock()
-	if len(pids) > 0 {
-		slog.Warn("gofer connection lost: stopping containers", "cid", c.cid, "pod", c.cid == s.rootCID)
+	slog.Warn("gofer connection lost: stopping containers", "cid", c.cid, "pod", c.cid == s.rootCID)
+	for _, v := range victims {
+		v.kill(unix.SIGKILL)
 	}
-	for _, pid := range pids {
-		unix.Kill(pid, unix.SIGKILL)
+}
+
+// waitExec waits until the process has exec'd, or returns why it could
+// not.
+func waitExec(f *os.File) error {
+	msg, _ := io.ReadAll(f)
+	f.Close()
+	if len(msg) > 0 {
+		return fmt.Errorf("%s", msg)
 	}
+	return nil
 }
 
 // exitCode converts a wait status to a shell-style exit code.
@@ -215,4 +211,11 @@ func exitCode(st unix.WaitStatus) int {
 		return 128 + int(st.Signal())
 	}
 	return st.ExitStatus()
+}
+
+// closeFiles closes files.
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }

@@ -7,12 +7,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/cleanup"
+	"github.com/runsc/runsc/donation"
 	"github.com/runsc/runsc/gofer"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
@@ -53,24 +56,15 @@ type CreateOpts struct {
 	Stdio []*os.File
 }
 
-// cleanup runs its functions in reverse unless released.
-type cleanup struct{ fns []func() }
-
-func (c *cleanup) add(f func()) { c.fns = append(c.fns, f) }
-func (c *cleanup) release()     { c.fns = nil }
-func (c *cleanup) clean() {
-	for i := len(c.fns) - 1; i >= 0; i-- {
-		c.fns[i]()
-	}
-}
-
 // killTimeout bounds the wait for a killed process to exit.
 const killTimeout = 10 * time.Second
 
-// Create creates a container in a new sandbox: it starts the container's
-// gofer and the sandbox, has the sandbox mount the container's root and
-// fork its init, and records the state. On failure nothing is left
-// behind: processes are killed and the state directory removed.
+// Create creates a container: in a new sandbox, or, for a container of a
+// pod (see podSandbox), in its pod's. It starts the container's gofer
+// (and the sandbox), has the sandbox mount the container's root, and
+// forks the container's init into the sandbox as a child of this
+// process, waiting for start. On failure nothing is left behind:
+// processes are killed and the state directory removed.
 func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if err := specutils.ValidateID(o.ID); err != nil {
 		return nil, err
@@ -82,15 +76,15 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if overlay == "" {
 		overlay = boot.OverlayMemory
 	}
-	sandboxID, err := podSandbox(o.Spec)
+	sandboxID, err := podSandbox(cfg.Root, o.Spec)
 	if err != nil {
 		return nil, err
 	}
 	if sandboxID == "" && pidNSPath(o.Spec) != "" {
 		return nil, fmt.Errorf("config.json: linux.namespaces pid path %q: only containers of a pod may join another container's pid namespace", pidNSPath(o.Spec))
 	}
-	var cu cleanup
-	defer cu.clean()
+	var cu cleanup.Cleanup
+	defer cu.Clean()
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("making --root %s: %w", cfg.Root, err)
 	}
@@ -101,7 +95,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 		}
 		return nil, fmt.Errorf("making state directory: %w", err)
 	}
-	cu.add(func() { os.RemoveAll(dir) })
+	cu.Add(func() { os.RemoveAll(dir) })
 	fd, err := lockDir(dir)
 	if err != nil {
 		return nil, err
@@ -109,12 +103,12 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	c := &Container{root: cfg.Root, dir: dir, dirFD: fd, State: State{
 		ID: o.ID, Bundle: o.Bundle, Annotations: o.Spec.Annotations, Overlay: overlay, SandboxID: o.ID,
 	}}
-	cu.add(c.Close)
+	cu.Add(c.Close)
 	if sandboxID != "" {
 		if err := c.createSub(cfg, sandboxID, o); err != nil {
 			return nil, err
 		}
-		cu.release()
+		cu.Release()
 		return c, nil
 	}
 
@@ -122,96 +116,114 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, closeFiles, err := o.stdio()
-	if err != nil {
-		return nil, err
-	}
-	defer closeFiles()
-
 	// The sandbox and the gofer start in parallel. The sandbox goes
 	// first: it has more to do before it needs the gofer (set up its
-	// root, take the create call, fork the init) than the gofer has
-	// before it serves, and each start holds this thread until the
-	// child has exec'd.
+	// root, take the create call) than the gofer has before it serves,
+	// and each start holds this thread until the child has exec'd.
 	bootCmd, err := c.startSandbox(cfg, o.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
 	c.Sandbox = procOf(bootCmd.Process.Pid)
-	cu.add(func() { c.Sandbox.kill(killTimeout); bootCmd.Wait() })
+	cu.Add(func() { c.Sandbox.kill(killTimeout); bootCmd.Wait() })
+	// Not reaped yet: the pid names the sandbox.
+	sfd, err := unix.PidfdOpen(bootCmd.Process.Pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("create %q: pidfd of the sandbox: %w", o.ID, err)
+	}
+	sandboxFD := os.NewFile(uintptr(sfd), "sandbox-pidfd")
+	defer sandboxFD.Close()
 
 	goferCmd, sandboxEnds, rootFUSE, err := startGofer(cfg, trees)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
 	c.Gofer = procOf(goferCmd.Process.Pid)
-	cu.add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
+	cu.Add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
 	defer closeAll(sandboxEnds)
 
 	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay, RootFUSE: rootFUSE}
-	if err := c.createInSandbox(o, args, files, sandboxEnds, &cu); err != nil {
+	if err := c.createInSandbox(cfg, o, args, sandboxFD, nil, sandboxEnds, &cu); err != nil {
 		return nil, err
 	}
 	// The processes outlive this command: let them go.
 	goferCmd.Process.Release()
 	bootCmd.Process.Release()
-	cu.release()
+	cu.Release()
 	return c, nil
 }
 
-// stdio returns the files that become the container's stdio in the
-// sandbox: its stdin, stdout and stderr, or a single connected console
-// socket when the process has a terminal. Call the returned function once
-// the files are handed over.
-func (o *CreateOpts) stdio() ([]*os.File, func(), error) {
-	if !o.Spec.Process.Terminal {
-		return o.Stdio, func() {}, nil
-	}
-	if o.Console != nil {
-		return []*os.File{o.Console}, func() {}, nil
-	}
-	console, err := DialConsole(o.ConsoleSocket)
-	if err != nil {
-		return nil, nil, err
-	}
-	return []*os.File{console}, func() { console.Close() }, nil
-}
-
-// createInSandbox has the container's sandbox mount its root from the
-// gofer connections and fork its init with stdio, then records the
-// result: init pid, --pid-file, spec copy and state. Undo steps go on cu.
-func (c *Container) createInSandbox(o CreateOpts, args *boot.CreateArgs, stdio, goferConns []*os.File, cu *cleanup) error {
+// createInSandbox forks the container's init into the sandbox that
+// sandboxFD (a pidfd) names, has the sandbox mount the container's root
+// from the gofer connections and take the init, lets the init set the
+// container up, then records the result: init pid, --pid-file, spec copy
+// and state. peer, if not nil, is a pidfd of the init whose pid
+// namespace the container shares. Undo steps go on cu.
+func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateArgs, sandboxFD, peer *os.File, goferConns []*os.File, cu *cleanup.Cleanup) error {
 	// Saved first: the sandbox is still starting up meanwhile.
 	if err := c.saveSpec(o.Spec); err != nil {
 		return err
 	}
-	args.FilePayload = urpc.FilePayload{Files: append(append([]*os.File{}, stdio...), goferConns...)}
+	io := initOpts{
+		exe: cfg.Exe, globalArgs: cfg.GlobalArgs, cid: c.ID, spec: o.Spec,
+		stdio: o.Stdio, join: sandboxFD, newPIDNS: peer == nil, pidPeer: peer,
+	}
+	if o.Spec.Process.Terminal {
+		io.stdio, io.console = nil, o.Console
+		if io.console == nil {
+			console, err := DialConsole(o.ConsoleSocket)
+			if err != nil {
+				return err
+			}
+			defer console.Close()
+			io.console = console
+		}
+	}
+	// The init starts up (a Go runtime, its spec) while the sandbox
+	// mounts the root.
+	p, err := forkInit(io)
+	if err != nil {
+		return fmt.Errorf("create %q: %w", c.ID, err)
+	}
+	cu.Add(p.abandon)
+	args.FilePayload = urpc.FilePayload{Files: append([]*os.File{p.pidfd, p.start, p.execStatus}, goferConns...)}
 	var res boot.CreateResult
 	if err := c.call(boot.MethodCreate, args, &res); err != nil {
 		return err
 	}
-	raiseFUSEReadAhead(c.Sandbox.PID)
+	// The sandbox keeps the start and exec-status pipes.
+	p.start.Close()
+	p.execStatus.Close()
+	p.start, p.execStatus = nil, nil
 	if c.IsSubcontainer() {
 		// The pod's sandbox stays: take this container out of it.
-		cu.add(func() { c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}) })
+		cu.Add(func() { c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}) })
 	}
-	pid, err := hostPID(c.Sandbox.PID, res.PID)
-	if err != nil {
+	raiseFUSEReadAhead(c.Sandbox.PID)
+	if _, err := p.rootReady.Write([]byte{1}); err != nil {
+		return fmt.Errorf("create %q: releasing the init: %w", c.ID, err)
+	}
+	p.rootReady.Close()
+	p.rootReady = nil
+	if err := p.waitReady(); err != nil {
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
-	c.InitPID = pid
+	init := procOf(p.pid())
+	c.InitPID, c.InitStart = init.PID, init.Start
 	if o.PIDFile != "" {
-		if err := writePIDFile(o.PIDFile, pid); err != nil {
+		if err := WritePIDFile(o.PIDFile, c.InitPID); err != nil {
 			return err
 		}
-		cu.add(func() { os.Remove(o.PIDFile) })
+		cu.Add(func() { os.Remove(o.PIDFile) })
 	}
 	c.Status = boot.StatusCreated
 	c.Created = time.Now().UTC()
 	if err := c.save(); err != nil {
 		return err
 	}
+	p.close()
 	c.fresh = true
+	c.child = p.proc
 	return nil
 }
 
@@ -230,13 +242,26 @@ func DialConsole(path string) (*os.File, error) {
 	return f, nil
 }
 
-// writePIDFile writes pid atomically, as runc does.
-func writePIDFile(path string, pid int) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+// WritePIDFile writes pid to path atomically, as runc does: into a new
+// file of a random name in the same directory (made with O_EXCL, never
+// through a symbolic link), then renamed over path.
+func WritePIDFile(path string, pid int) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
 		return fmt.Errorf("--pid-file %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	tmp := f.Name()
+	_, err = f.WriteString(strconv.Itoa(pid))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("--pid-file %s: %w", path, err)
 	}
@@ -345,7 +370,10 @@ func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, root
 }
 
 // startSandbox starts `runsc boot` with a listening controller socket in
-// the state directory.
+// the state directory. The sandbox's network namespace is the pod's: a
+// new one, the host's (--network=host, or a spec without a network
+// namespace, as runc), or the one the spec's path names, which it is
+// started in.
 func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error) {
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.shortPath(controllerSock), Net: "unix"})
 	if err != nil {
@@ -358,31 +386,26 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 		return nil, err
 	}
 	defer lf.Close()
+	var d donation.Agency
+	d.Donate("controller-fd", lf)
+	extra, fdArgs := d.TransferExtra(nil)
 	flags := uintptr(boot.Namespaces)
-	args := append(append([]string{}, cfg.GlobalArgs...), "boot", "--controller-fd=3")
-	netns, ownNet := specNetNS(spec)
+	args := append(append(append([]string{}, cfg.GlobalArgs...), "boot"), fdArgs...)
+	var netns *os.File
+	path, ownNet := specNetNS(spec)
 	switch {
 	case cfg.HostNetwork, !ownNet:
-		// --network=host, or a spec without a network namespace (as
-		// runc, which then shares the host's).
-	case netns != "":
-		// Joined by the sandbox when it forks the containers' processes.
+	case path != "":
+		if netns, err = os.Open(path); err != nil {
+			return nil, fmt.Errorf("config.json: linux.namespaces network path: %w", err)
+		}
+		defer netns.Close()
+		if t, err := unix.IoctlRetInt(int(netns.Fd()), unix.NS_GET_NSTYPE); err != nil || t != unix.CLONE_NEWNET {
+			return nil, fmt.Errorf("config.json: linux.namespaces network path %q: not a network namespace", path)
+		}
 	default:
 		flags |= unix.CLONE_NEWNET
 		args = append(args, "--new-network")
-	}
-	extra := []*os.File{lf}
-	if netns != "" && !cfg.HostNetwork && ownNet {
-		f, err := os.Open(netns)
-		if err != nil {
-			return nil, fmt.Errorf("config.json: linux.namespaces network path: %w", err)
-		}
-		defer f.Close()
-		if t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE); err != nil || t != unix.CLONE_NEWNET {
-			return nil, fmt.Errorf("config.json: linux.namespaces network path %q: not a network namespace", netns)
-		}
-		extra = append(extra, f)
-		args = append(args, "--netns-fd=4")
 	}
 	cmd := exec.Command(cfg.Exe, args...)
 	cmd.ExtraFiles = extra
@@ -391,7 +414,24 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 	// it logs to --log/--debug-log when given, and reports errors
 	// through the controller.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
-	if err := cmd.Start(); err != nil {
+	if netns == nil {
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("starting sandbox: %w", err)
+		}
+		return cmd, nil
+	}
+	// Started from a thread that joined the network namespace, which
+	// is then discarded with its goroutine.
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked
+		if err := unix.Setns(int(netns.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("joining network namespace %q: %w", path, err)
+			return
+		}
+		done <- cmd.Start()
+	}()
+	if err := <-done; err != nil {
 		return nil, fmt.Errorf("starting sandbox: %w", err)
 	}
 	return cmd, nil

@@ -6,7 +6,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
-	"github.com/runsc/runsc/urpc"
 )
 
 // ExecOpts are the arguments of Exec.
@@ -19,33 +18,50 @@ type ExecOpts struct {
 	Console *os.File
 }
 
-// Exec starts a process in the running container and returns its host
-// pid and its pid in the sandbox (for WaitPID). The host pid is 0 if the
-// process exited before it could be found.
-func (c *Container) Exec(o ExecOpts) (int, int, error) {
+// Exec starts a process in the running container, as a child of this
+// process (so of its caller once this command exits, as with runc), and
+// returns it once it has exec'd. It joins the namespaces of the
+// container's init, its root included; the container's seccomp profile
+// applies to it too.
+func (c *Container) Exec(cfg Config, o ExecOpts) (*os.Process, error) {
 	if err := c.Refresh(); err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	if c.Status != boot.StatusRunning {
-		return 0, 0, fmt.Errorf("cannot exec in container %q: it is %s", c.ID, c.Status)
+		return nil, fmt.Errorf("cannot exec in container %q: it is %s", c.ID, c.Status)
 	}
-	files := o.Stdio
+	if o.Process.Terminal && o.Console == nil {
+		return nil, fmt.Errorf("exec in %q: a terminal needs a console socket", c.ID)
+	}
+	spec, err := c.Spec()
+	if err != nil {
+		return nil, err
+	}
+	spec.Process = o.Process
+	initFD, err := c.Init().open()
+	if err != nil {
+		return nil, fmt.Errorf("exec in %q: %w", c.ID, err)
+	}
+	if initFD == nil {
+		return nil, fmt.Errorf("cannot exec in container %q: it is stopped", c.ID)
+	}
+	defer initFD.Close()
+	io := initOpts{exe: cfg.Exe, globalArgs: cfg.GlobalArgs, cid: c.ID, spec: spec, stdio: o.Stdio, join: initFD, exec: true}
 	if o.Process.Terminal {
-		if o.Console == nil {
-			return 0, 0, fmt.Errorf("exec in %q: a terminal needs a console socket", c.ID)
-		}
-		files = []*os.File{o.Console}
+		io.stdio, io.console = nil, o.Console
 	}
-	var res boot.CreateResult
-	args := &boot.ExecArgs{CID: c.ID, Process: o.Process, FilePayload: urpc.FilePayload{Files: files}}
-	if err := c.call(boot.MethodExec, args, &res); err != nil {
-		return 0, 0, err
+	p, err := forkInit(io)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %q: %w", c.ID, err)
 	}
-	return sandboxToHost(c.Sandbox.PID, res.PID), res.PID, nil
-}
-
-// WaitPID waits for a process started by Exec (by its sandbox pid) and
-// returns its exit code. The container's lock is released first.
-func (c *Container) WaitPID(pid int) (int, error) {
-	return c.waitCall(boot.MethodWaitPID, &boot.PIDArgs{CID: c.ID, PID: pid}, fmt.Sprintf("process %d of %q", pid, c.ID))
+	if err := p.waitReady(); err != nil {
+		p.close()
+		return nil, fmt.Errorf("exec in %q: %w", c.ID, err)
+	}
+	if err := p.waitExec(); err != nil {
+		p.abandon()
+		return nil, fmt.Errorf("exec in %q: %w", c.ID, err)
+	}
+	p.close()
+	return p.proc, nil
 }

@@ -4,17 +4,20 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/procfs"
+	"github.com/runsc/runsc/urpc"
+	"golang.org/x/sys/unix"
 )
 
-// Refresh asks the sandbox for the container's status and records it. A
-// sandbox that is gone means the container is stopped.
+// Refresh finds out the container's status and records it: stopped once
+// its init or its sandbox is gone, otherwise what the sandbox says.
 func (c *Container) Refresh() error {
 	status := boot.StatusStopped
-	if c.Sandbox.Alive() {
+	if c.Sandbox.Alive() && c.Init().Alive() {
 		var res boot.StateResult
 		err := c.call(boot.MethodState, &boot.CIDArgs{CID: c.ID}, &res)
 		switch {
@@ -22,7 +25,7 @@ func (c *Container) Refresh() error {
 			status = res.Status
 		case !c.Sandbox.Alive():
 			// The sandbox went away meanwhile: stopped.
-		case strings.Contains(err.Error(), "not in this sandbox"):
+		case urpc.HasCode(err, boot.CodeNotInSandbox):
 			// Removed from the sandbox: stopped.
 		default:
 			return err
@@ -72,41 +75,73 @@ func (c *Container) Start() error {
 	return c.save()
 }
 
-// Kill sends sig to the container's init, or to all its processes.
-func (c *Container) Kill(sig int, all bool) error {
+// Kill sends sig to the container's init, or to all its processes. The
+// signals go from this process, through pidfds: the init and every
+// process of the container are in the sandbox, but none is the
+// sandbox's child.
+func (c *Container) Kill(sig unix.Signal, all bool) error {
 	if err := c.Refresh(); err != nil {
 		return err
 	}
 	if c.Status == boot.StatusStopped {
 		return fmt.Errorf("container %q is not running", c.ID)
 	}
-	return c.call(boot.MethodSignal, &boot.SignalArgs{CID: c.ID, Signal: sig, All: all}, &boot.Empty{})
-}
-
-// Wait waits for the container's init to exit and returns its exit code.
-// The container's lock is released first, so that waiting does not
-// block other commands on the container.
-func (c *Container) Wait() (int, error) {
-	if !c.Sandbox.Alive() {
-		return 0, fmt.Errorf("container %q: sandbox is gone, exit status unknown", c.ID)
+	if !all {
+		return c.Init().Signal(sig)
 	}
-	return c.waitCall(boot.MethodWait, &boot.CIDArgs{CID: c.ID}, fmt.Sprintf("container %q", c.ID))
+	for _, p := range c.hostPIDs() {
+		if err := p.Signal(sig); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// waitCall makes a blocking wait call on its own connection after
-// releasing the lock, and returns the exit code.
-func (c *Container) waitCall(method string, arg any, what string) (int, error) {
+// ExitStatus is what Wait learns of a container's exit.
+type ExitStatus struct {
+	// Code is the exit code, 128+signal for a killed process.
+	Code int
+	// Known is false when runsc could not learn the status: the
+	// container's init is the child of the command that created it (as
+	// with runc), and once that command has exited only the caller that
+	// reaps the init gets its status. The sandbox reads it if the
+	// process is still unreaped when it exits.
+	Known bool
+}
+
+// Wait waits for the container's init to exit. The container's lock is
+// released first, so that waiting does not block other commands on the
+// container. If this process created the container, the init is its
+// child and Wait reaps it.
+func (c *Container) Wait() (ExitStatus, error) {
+	if c.child != nil {
+		child := c.child
+		c.child = nil
+		c.Close()
+		ps, err := child.Wait()
+		if err != nil {
+			return ExitStatus{}, fmt.Errorf("waiting for container %q: %w", c.ID, err)
+		}
+		return ExitStatus{Code: exitCode(ps.Sys().(syscall.WaitStatus)), Known: true}, nil
+	}
+	if !c.Sandbox.Alive() {
+		c.Close()
+		return ExitStatus{}, nil
+	}
 	cl, err := c.controller()
 	if err != nil {
-		return 0, err
+		return ExitStatus{}, err
 	}
 	defer cl.Close()
 	c.Close()
 	var res boot.WaitResult
-	if err := cl.Call(method, arg, &res); err != nil {
-		return 0, fmt.Errorf("waiting for %s: %w", what, err)
+	if err := cl.Call(boot.MethodWait, &boot.CIDArgs{CID: c.ID}, &res); err != nil {
+		if urpc.HasCode(err, boot.CodeNotInSandbox) {
+			return ExitStatus{}, nil
+		}
+		return ExitStatus{}, fmt.Errorf("waiting for container %q: %w", c.ID, err)
 	}
-	return res.ExitStatus, nil
+	return ExitStatus{Code: res.ExitStatus, Known: res.Known}, nil
 }
 
 // Delete removes a stopped (or, with force, any) container: its sandbox
@@ -121,20 +156,28 @@ func (c *Container) Delete(force bool) error {
 			return fmt.Errorf("cannot delete container %q: it is running (stop it first or use --force)", c.ID)
 		}
 	}
+	if c.child != nil {
+		// This process's child: it must be reaped for the sandbox, pid
+		// 1 of its pid namespace, to finish exiting.
+		go c.child.Wait()
+		c.child = nil
+	}
 	if c.IsSubcontainer() {
 		// Only this container leaves the sandbox.
 		if c.Sandbox.Alive() {
-			if err := c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}); err != nil && c.Sandbox.Alive() {
+			if err := c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}); err != nil && c.Sandbox.Alive() && !urpc.HasCode(err, boot.CodeNotInSandbox) {
 				return fmt.Errorf("deleting container %q: %w", c.ID, err)
 			}
 		}
-		if err := c.Gofer.kill(killTimeout); err != nil {
+		if err := killAll(killTimeout, c.Init(), c.Gofer); err != nil {
 			return fmt.Errorf("deleting container %q: %w", c.ID, err)
 		}
 	} else {
 		// The sandbox and the gofer die together rather than one after
-		// the other: each takes its namespaces down on exit.
-		if err := killAll(killTimeout, c.Sandbox, c.Gofer); err != nil {
+		// the other: each takes its namespaces down on exit. Every
+		// container process of the pod is in the sandbox's pid
+		// namespace and dies with it.
+		if err := killAll(killTimeout, c.Sandbox, c.Gofer, c.Init()); err != nil {
 			return fmt.Errorf("deleting container %q: %w", c.ID, err)
 		}
 		c.deletePodMembers()
@@ -152,59 +195,46 @@ type HostProcess struct {
 	Cmd       string
 }
 
-// Processes lists the container's processes with host pids.
+// Processes lists the container's processes with host pids, its init
+// first.
 func (c *Container) Processes() ([]HostProcess, error) {
-	var res boot.ProcessesResult
-	if err := c.call(boot.MethodProcesses, &boot.CIDArgs{CID: c.ID}, &res); err != nil {
+	if err := c.Refresh(); err != nil {
 		return nil, err
 	}
 	var out []HostProcess
-	for _, p := range res.Processes {
-		pid := sandboxToHost(c.Sandbox.PID, p.PID)
-		if pid == 0 {
+	if c.Status == boot.StatusStopped {
+		return out, nil
+	}
+	for _, p := range c.hostPIDs() {
+		st, err := procfs.ReadStat("/proc", p.PID)
+		if err != nil || st.StartTime != p.Start {
 			continue
 		}
-		ppid := sandboxToHost(c.Sandbox.PID, p.PPID)
-		out = append(out, HostProcess{PID: pid, PPID: ppid, Cmd: p.Cmd})
+		out = append(out, HostProcess{PID: p.PID, PPID: st.PPID, Cmd: st.Comm})
 	}
 	return out, nil
 }
 
-// sandboxToHost translates a sandbox pid to a host pid by finding the
-// descendant of the sandbox process whose second NSpid entry matches.
-func sandboxToHost(sandbox, nsPID int) int {
-	if nsPID == 1 {
-		return sandbox
+// hostPIDs lists the processes of the container, init first: those in
+// its init's pid namespace and mount namespace (containers sharing a pid
+// namespace still each have their own mount namespace).
+func (c *Container) hostPIDs() []Proc {
+	init := c.Init()
+	if !init.Alive() {
+		return nil
 	}
+	out := []Proc{init}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || pid == init.PID {
 			continue
 		}
-		if ns := nsPIDs(pid); len(ns) >= 2 && ns[1] == nsPID && descendsFrom(pid, sandbox) {
-			return pid
+		if sameNamespace(pid, init.PID, "pid") && sameNamespace(pid, init.PID, "mnt") {
+			if p := procOf(pid); p.Alive() {
+				out = append(out, p)
+			}
 		}
 	}
-	return 0
-}
-
-// descendsFrom reports whether pid is a descendant of ancestor.
-func descendsFrom(pid, ancestor int) bool {
-	for i := 0; i < 64 && pid > 1; i++ {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return false
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 2 {
-			return false
-		}
-		pid, _ = strconv.Atoi(f[1])
-		if pid == ancestor {
-			return true
-		}
-	}
-	return false
+	return out
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/cleanup"
 	"github.com/runsc/runsc/specutils"
 	"golang.org/x/sys/unix"
 )
@@ -23,10 +25,14 @@ const (
 // specCopy is where a subcontainer's spec waits for start.
 const specCopy = "spec.json"
 
-// podSandbox returns the ID of the sandbox a container joins: set for a
-// container of type "container" (containerd or CRI-O annotations), empty
-// for a pod's sandbox container or a lone container.
-func podSandbox(spec *specs.Spec) (string, error) {
+// podSandbox returns the ID of the sandbox a container joins: for a
+// container of type "container" (containerd or CRI-O annotations), the
+// annotated sandbox; for a spec whose linux.namespaces paths name the
+// namespaces of a container runsc runs under root (podman joins a pod's
+// containers to its infra container's namespaces by /proc/<pid>/ns/*
+// paths), that container's sandbox. Empty for a pod's sandbox container
+// or a lone container.
+func podSandbox(root string, spec *specs.Spec) (string, error) {
 	for _, keys := range [][2]string{{containerdType, containerdSandboxID}, {crioType, crioSandboxID}} {
 		typ, ok := spec.Annotations[keys[0]]
 		if !ok {
@@ -43,6 +49,63 @@ func podSandbox(spec *specs.Spec) (string, error) {
 			return id, nil
 		default:
 			return "", fmt.Errorf("config.json: annotations[%q] %q: want sandbox or container", keys[0], typ)
+		}
+	}
+	return sandboxByNamespace(root, spec)
+}
+
+// podNamespaces are the namespace types whose path, naming a runsc
+// container's namespace, makes a container join that container's pod;
+// with their names under /proc/<pid>/ns.
+var podNamespaces = map[specs.LinuxNamespaceType]string{
+	specs.NetworkNamespace: "net",
+	specs.IPCNamespace:     "ipc",
+	specs.UTSNamespace:     "uts",
+	specs.PIDNamespace:     "pid",
+}
+
+// sandboxByNamespace returns the sandbox of the container under root
+// whose namespace one of spec's namespace paths names, or "".
+func sandboxByNamespace(root string, spec *specs.Spec) (string, error) {
+	if spec.Linux == nil {
+		return "", nil
+	}
+	type nsID struct{ dev, ino uint64 }
+	want := map[nsID]specs.LinuxNamespace{}
+	for _, ns := range spec.Linux.Namespaces {
+		if _, ok := podNamespaces[ns.Type]; !ok || ns.Path == "" {
+			continue
+		}
+		var st, own unix.Stat_t
+		if err := unix.Stat(ns.Path, &st); err != nil {
+			return "", fmt.Errorf("config.json: linux.namespaces %s path %q: %w", ns.Type, ns.Path, err)
+		}
+		// The host's own namespace (a sandbox with the host network
+		// has it too) says nothing about a pod.
+		if unix.Stat("/proc/self/ns/"+podNamespaces[ns.Type], &own) == nil && own.Dev == st.Dev && own.Ino == st.Ino {
+			continue
+		}
+		want[nsID{st.Dev, st.Ino}] = ns
+	}
+	if len(want) == 0 {
+		return "", nil
+	}
+	ids, _ := List(root)
+	for _, id := range ids {
+		st, err := readState(root, id)
+		if err != nil || !st.Sandbox.Alive() {
+			continue
+		}
+		for _, pid := range []int{st.InitPID, st.Sandbox.PID} {
+			for _, name := range podNamespaces {
+				var got unix.Stat_t
+				if pid <= 0 || unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/"+name, &got) != nil {
+					continue
+				}
+				if ns, ok := want[nsID{got.Dev, got.Ino}]; ok && podNamespaces[ns.Type] == name {
+					return st.SandboxID, nil
+				}
+			}
 		}
 	}
 	return "", nil
@@ -64,11 +127,16 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	if sb.SandboxID != sb.ID {
 		return fmt.Errorf("container %q: %q is not a pod sandbox container", c.ID, sandboxID)
 	}
-	if !sb.Sandbox.Alive() {
-		return fmt.Errorf("container %q: the sandbox of %q is not running", c.ID, sandboxID)
-	}
 	c.SandboxID = sandboxID
 	c.Sandbox = sb.Sandbox
+	sandboxFD, err := sb.Sandbox.open()
+	if err != nil {
+		return fmt.Errorf("container %q: the sandbox of %q: %w", c.ID, sandboxID, err)
+	}
+	if sandboxFD == nil {
+		return fmt.Errorf("container %q: the sandbox of %q is not running", c.ID, sandboxID)
+	}
+	defer sandboxFD.Close()
 	sbDir := &Container{root: c.root, dir: stateDir(c.root, sandboxID), dirFD: -1}
 	sbSpec, err := sbDir.Spec()
 	if err != nil {
@@ -78,30 +146,28 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	if err != nil {
 		return err
 	}
-	var cu cleanup
-	defer cu.clean()
-	files, closeFiles, err := o.stdio()
+	peer, err := c.pidPeer(o.Spec)
 	if err != nil {
 		return err
 	}
-	defer closeFiles()
-	sharePID, err := c.pidPeer(o.Spec)
-	if err != nil {
-		return err
+	if peer != nil {
+		defer peer.Close()
 	}
+	var cu cleanup.Cleanup
+	defer cu.Clean()
 	goferCmd, sandboxEnds, rootFUSE, err := startGofer(cfg, trees)
 	if err != nil {
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	defer closeAll(sandboxEnds)
 	c.Gofer = procOf(goferCmd.Process.Pid)
-	cu.add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
-	args := &boot.CreateArgs{CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharePID: sharePID, SharedBinds: reuse, RootFUSE: rootFUSE}
-	if err := c.createInSandbox(o, args, files, sandboxEnds, &cu); err != nil {
+	cu.Add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
+	args := &boot.CreateArgs{CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharedBinds: reuse, RootFUSE: rootFUSE}
+	if err := c.createInSandbox(cfg, o, args, sandboxFD, peer, sandboxEnds, &cu); err != nil {
 		return err
 	}
 	goferCmd.Process.Release()
-	cu.release()
+	cu.Release()
 	return nil
 }
 
@@ -161,17 +227,17 @@ func pidNSPath(spec *specs.Spec) string {
 	return ""
 }
 
-// pidPeer returns the pod member whose pid namespace the spec joins
-// (Kubernetes shareProcessNamespace names the sandbox container's), or ""
-// for a pid namespace of its own.
-func (c *Container) pidPeer(spec *specs.Spec) (string, error) {
+// pidPeer returns a pidfd of the init of the pod member whose pid
+// namespace the spec joins (Kubernetes shareProcessNamespace names the
+// sandbox container's), or nil for a pid namespace of its own.
+func (c *Container) pidPeer(spec *specs.Spec) (*os.File, error) {
 	path := pidNSPath(spec)
 	if path == "" {
-		return "", nil
+		return nil, nil
 	}
 	var want unix.Stat_t
 	if err := unix.Stat(path, &want); err != nil {
-		return "", fmt.Errorf("config.json: linux.namespaces pid namespace path %q: %w", path, err)
+		return nil, fmt.Errorf("config.json: linux.namespaces pid namespace path %q: %w", path, err)
 	}
 	ids, _ := List(c.root)
 	for _, id := range ids {
@@ -180,11 +246,19 @@ func (c *Container) pidPeer(spec *specs.Spec) (string, error) {
 			continue
 		}
 		var got unix.Stat_t
-		if unix.Stat(fmt.Sprintf("/proc/%d/ns/pid", st.InitPID), &got) == nil && got.Ino == want.Ino && got.Dev == want.Dev {
-			return id, nil
+		if unix.Stat(fmt.Sprintf("/proc/%d/ns/pid", st.InitPID), &got) != nil || got.Ino != want.Ino || got.Dev != want.Dev {
+			continue
 		}
+		f, err := Proc{PID: st.InitPID, Start: st.InitStart}.open()
+		if err != nil {
+			return nil, fmt.Errorf("config.json: linux.namespaces pid path %q: %w", path, err)
+		}
+		if f == nil {
+			break
+		}
+		return f, nil
 	}
-	return "", fmt.Errorf("config.json: linux.namespaces pid path %q: not the pid namespace of a container of pod %q", path, c.SandboxID)
+	return nil, fmt.Errorf("config.json: linux.namespaces pid path %q: not the pid namespace of a running container of pod %q", path, c.SandboxID)
 }
 
 // deletePodMembers removes the state of every container that ran in the

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
 	"golang.org/x/sys/unix"
@@ -35,9 +36,11 @@ type State struct {
 	// Created is when create finished.
 	Created time.Time `json:"created"`
 	// Status is the last status seen: created, running or stopped.
-	Status string `json:"status"`
-	// InitPID is the host pid of the container's init process.
-	InitPID int `json:"initPid"`
+	Status boot.Status `json:"status"`
+	// InitPID is the host pid of the container's init process, and
+	// InitStart its start time (see Proc).
+	InitPID   int    `json:"initPid"`
+	InitStart uint64 `json:"initStart"`
 	// Sandbox and Gofer are the sandbox and gofer processes.
 	Sandbox Proc `json:"sandbox"`
 	Gofer   Proc `json:"gofer"`
@@ -67,7 +70,13 @@ type Container struct {
 	// locked since: its status is known to be created, so Start need
 	// not ask the sandbox (which checks it again anyway).
 	fresh bool
+	// child is the container's init when this process forked it (and
+	// so may wait for it), nil otherwise.
+	child *os.Process
 }
+
+// Init returns the container's init process.
+func (c *Container) Init() Proc { return Proc{PID: c.InitPID, Start: c.InitStart} }
 
 // IsSubcontainer reports whether the container joined another's sandbox.
 func (c *Container) IsSubcontainer() bool { return c.SandboxID != "" && c.SandboxID != c.ID }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/runsc/runsc/donation"
 	"github.com/runsc/runsc/fsimpl/host"
 	"golang.org/x/sys/unix"
 )
@@ -87,10 +88,11 @@ func (c *Config) passthrough() bool {
 	return false
 }
 
-// Args returns the `runsc gofer` arguments for the configuration.
-func (c *Config) Args() []string {
-	args := make([]string, 0, len(c.Trees)+1)
-	for _, t := range c.Trees {
+// TreeArgs returns the --tree arguments of `runsc gofer` for trees, in
+// order: tree i is served on the i-th --io-fds descriptor.
+func TreeArgs(trees []Tree) []string {
+	args := make([]string, 0, len(trees))
+	for _, t := range trees {
 		mode := "rw"
 		if t.ReadOnly {
 			mode = "ro"
@@ -99,18 +101,6 @@ func (c *Config) Args() []string {
 			mode += "+rec"
 		}
 		args = append(args, "--tree="+mode+":"+t.Source)
-	}
-	fds := make([]string, len(c.IOFDs))
-	for i, fd := range c.IOFDs {
-		fds[i] = strconv.Itoa(fd)
-	}
-	args = append(args, "--io-fds="+strings.Join(fds, ","))
-	if len(c.FUSEFDs) != 0 {
-		fds = fds[:0]
-		for _, fd := range c.FUSEFDs {
-			fds = append(fds, strconv.Itoa(fd))
-		}
-		args = append(args, "--fuse-fds="+strings.Join(fds, ","))
 	}
 	return args
 }
@@ -153,20 +143,13 @@ func ParseFDs(v string, allowNone bool) ([]int, error) {
 // per tree: the /dev/fuse file of the tree's mount, for passthrough, or
 // nil. The caller starts it and closes its copies of conns afterwards.
 func Command(exe string, globalArgs []string, trees []Tree, conns, fuse []*os.File) *exec.Cmd {
-	cfg := Config{Trees: trees}
-	extra := append([]*os.File{}, conns...)
-	for i := range conns {
-		cfg.IOFDs = append(cfg.IOFDs, 3+i)
+	var d donation.Agency
+	d.Donate("io-fds", conns...)
+	if len(fuse) != 0 {
+		d.Donate("fuse-fds", fuse...)
 	}
-	for _, f := range fuse {
-		if f == nil {
-			cfg.FUSEFDs = append(cfg.FUSEFDs, -1)
-			continue
-		}
-		cfg.FUSEFDs = append(cfg.FUSEFDs, 3+len(extra))
-		extra = append(extra, f)
-	}
-	args := append(append(append([]string{}, globalArgs...), "gofer"), cfg.Args()...)
+	extra, fdArgs := d.TransferExtra(nil)
+	args := append(append(append(append([]string{}, globalArgs...), "gofer"), TreeArgs(trees)...), fdArgs...)
 	cmd := exec.Command(exe, args...)
 	cmd.ExtraFiles = extra
 	// The gofer outlives its caller: it must not hold the caller's

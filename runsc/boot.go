@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/runsc/runsc/boot"
 )
@@ -35,25 +36,49 @@ func runBoot(g *globals, args []string) error {
 	fs := newFlagSet("boot", "")
 	controller := fs.Int("controller-fd", -1, "listening unix socket of the controller")
 	newNet := fs.Bool("new-network", false, "the sandbox has a new network namespace: bring up loopback")
-	netns := fs.Int("netns-fd", -1, "network namespace for the containers' processes")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *controller < 3 {
 		return fmt.Errorf("boot: --controller-fd is required")
 	}
-	return boot.Run(boot.Args{ControllerFD: *controller, NewNetwork: *newNet, NetNSFD: *netns})
+	return boot.Run(boot.Args{ControllerFD: *controller, NewNetwork: *newNet})
 }
 
-// runInit implements `runsc init --cid=ID [--console]`.
+// runInit implements `runsc init --cid=ID --spec-fd=N ...`: see
+// boot.InitArgs for the descriptors.
 func runInit(g *globals, args []string) error {
 	fs := newFlagSet("init", "")
-	cid := fs.String("cid", "", "container ID")
-	console := fs.Bool("console", false, "a console socket is passed")
-	execMode := fs.Bool("exec", false, "exec a process into a running container")
-	rootFD := fs.Int("root-fd", -1, "pipe that signals the container's root is mounted")
+	a := boot.InitArgs{}
+	fs.StringVar(&a.CID, "cid", "", "container ID")
+	fs.IntVar(&a.SpecFD, "spec-fd", -1, "memfd holding the spec")
+	fs.IntVar(&a.ReadyFD, "ready-fd", -1, "pipe to report setup on")
+	fs.IntVar(&a.StartFD, "start-fd", -1, "pipe that releases the process (create)")
+	fs.IntVar(&a.ExecStatusFD, "exec-status-fd", -1, "pipe to report the exec on")
+	fs.IntVar(&a.NSFD, "ns-fd", -1, "pidfd of the process whose mount namespace to enter")
+	fs.IntVar(&a.RootFD, "root-fd", -1, "pipe that signals the container's root is mounted (create)")
+	fs.IntVar(&a.ConsoleFD, "console-fd", -1, "console socket for the pty master")
+	fs.BoolVar(&a.Exec, "exec", false, "exec a process into a running container")
+	relay := fs.Int(boot.RelayFlag, -1, "socket to send the pidfd of the init started in a new pid namespace on (see boot.RelayNewPIDNS)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return boot.RunInit(boot.InitArgs{CID: *cid, Console: *console, Exec: *execMode, RootFD: *rootFD})
+	if *relay >= 0 {
+		argv := make([]string, 0, len(os.Args))
+		for _, a := range os.Args {
+			if !strings.HasPrefix(a, "--"+boot.RelayFlag+"=") {
+				argv = append(argv, a)
+			}
+		}
+		return boot.RelayNewPIDNS(argv, *relay, []int{a.SpecFD, a.ReadyFD, a.StartFD, a.ExecStatusFD, a.NSFD, a.RootFD, a.ConsoleFD})
+	}
+	for name, fd := range map[string]int{"spec-fd": a.SpecFD, "ready-fd": a.ReadyFD, "exec-status-fd": a.ExecStatusFD, "ns-fd": a.NSFD} {
+		if fd < 3 {
+			return fmt.Errorf("init: --%s is required", name)
+		}
+	}
+	if !a.Exec && (a.StartFD < 3 || a.RootFD < 3) {
+		return fmt.Errorf("init: --start-fd and --root-fd are required without --exec")
+	}
+	return boot.RunInit(a)
 }

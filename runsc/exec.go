@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/container"
 	"github.com/runsc/runsc/specutils"
+	"golang.org/x/sys/unix"
 )
 
 func init() {
@@ -141,23 +143,32 @@ func runExec(g *globals, args []string) error {
 			opts.Console = relay.theirs
 		}
 	}
-	hostPID, nsPID, err := c.Exec(opts)
+	cfg, err := g.config()
 	if err != nil {
 		return err
 	}
+	var fw *signalForwarder
+	if !*detach {
+		fw = catchSignals(p.Terminal)
+		defer fw.stop()
+	}
+	proc, err := c.Exec(cfg, opts)
+	if err != nil {
+		return err
+	}
+	// Other commands on the container may run while this one waits.
+	c.Close()
 	if *pidFile != "" {
-		if hostPID == 0 {
-			return fmt.Errorf("exec: --pid-file: the process exited before its pid was known")
-		}
 		path, err := filepath.Abs(*pidFile)
 		if err == nil {
-			err = os.WriteFile(path, []byte(strconv.Itoa(hostPID)), 0o644)
+			err = container.WritePIDFile(path, proc.Pid)
 		}
 		if err != nil {
 			return fmt.Errorf("exec: --pid-file: %w", err)
 		}
 	}
 	if *detach {
+		proc.Release()
 		return nil
 	}
 	if relay != nil {
@@ -166,14 +177,24 @@ func runExec(g *globals, args []string) error {
 		}
 		relay.relay()
 	}
-	code, err := c.WaitPID(nsPID)
+	fw.forward(func(sig unix.Signal) { proc.Signal(sig) })
+	ps, err := proc.Wait()
+	fw.stop()
 	if relay != nil {
 		relay.drain()
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("exec: waiting for the process: %w", err)
 	}
-	return exitError(code)
+	return exitError(exitCodeOf(ps))
+}
+
+// exitCodeOf converts a process's end to a shell-style exit code.
+func exitCodeOf(ps *os.ProcessState) int {
+	if st, ok := ps.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+		return 128 + int(st.Signal())
+	}
+	return ps.ExitCode()
 }
 
 // parseUser parses UID[:GID].

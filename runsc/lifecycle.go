@@ -197,16 +197,13 @@ func catchSignals(terminal bool) *signalForwarder {
 	return f
 }
 
-// forward sends the caught signals to container id's init until stop.
-func (f *signalForwarder) forward(root, id string) {
+// forward passes the caught signals to send until stop.
+func (f *signalForwarder) forward(send func(unix.Signal)) {
 	go func() {
 		for {
 			select {
 			case s := <-f.sigs:
-				if cc, err := container.Load(root, id); err == nil {
-					cc.Kill(int(s.(unix.Signal)), false)
-					cc.Close()
-				}
+				send(s.(unix.Signal))
 			case <-f.done:
 				return
 			}
@@ -263,7 +260,7 @@ func runKill(g *globals, args []string) error {
 		return err
 	}
 	defer c.Close()
-	return c.Kill(sig, *all)
+	return c.Kill(unix.Signal(sig), *all)
 }
 
 func runDelete(g *globals, args []string) error {
@@ -287,9 +284,15 @@ func runWait(g *globals, args []string) error {
 		return err
 	}
 	defer c.Close()
-	code, err := c.Wait()
+	st, err := c.Wait()
 	if err != nil {
 		return err
+	}
+	code := st.Code
+	if !st.Known {
+		// runsc is not the init's parent: its caller reaped it.
+		code = -1
+		fmt.Fprintf(os.Stderr, "runsc: wait: container %q has exited; its exit status went to the process that reaped it\n", c.ID)
 	}
 	out, _ := json.Marshal(struct {
 		ID         string `json:"id"`
@@ -359,8 +362,9 @@ func runRun(g *globals, args []string) error {
 	if relay != nil {
 		relay.relay()
 	}
-	fw.forward(g.Root, c.ID)
-	code, werr := c.Wait()
+	init := c.Init()
+	fw.forward(func(sig unix.Signal) { init.Signal(sig) })
+	st, werr := c.Wait()
 	fw.stop()
 	if relay != nil {
 		relay.drain()
@@ -374,5 +378,5 @@ func runRun(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	return exitError(code)
+	return exitError(st.Code)
 }

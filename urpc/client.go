@@ -124,7 +124,7 @@ func (c *Client) Call(method string, arg, result any) error {
 	rfiles := newFiles(rfds)
 	if !rep.Success {
 		closeFiles(rfiles)
-		return &RemoteError{Method: method, Message: rep.Err}
+		return &RemoteError{Method: method, Message: rep.Err, Code: rep.Code}
 	}
 	if err := setResult(rv, rep.Result, rfiles); err != nil {
 		closeFiles(rfiles)

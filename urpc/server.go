@@ -333,6 +333,10 @@ func (s *Server) dispatch(req *request, files []*os.File) ([]byte, []int) {
 	}
 	defer closeFiles(resultFiles)
 	if callErr != nil {
+		var coded CodedError
+		if errors.As(callErr, &coded) {
+			return codedErrorReply(callErr.Error(), coded.ErrorCode()), nil
+		}
 		return errorReply(callErr.Error()), nil
 	}
 	if len(resultFiles) > MaxFiles {
@@ -376,8 +380,11 @@ func (m *method) call(arg, result reflect.Value) (err error) {
 }
 
 // errorReply encodes a failed reply carrying msg.
-func errorReply(msg string) []byte {
-	out, err := json.Marshal(reply{Success: false, Err: msg})
+func errorReply(msg string) []byte { return codedErrorReply(msg, "") }
+
+// codedErrorReply encodes a failed reply carrying msg and code.
+func codedErrorReply(msg, code string) []byte {
+	out, err := json.Marshal(reply{Success: false, Err: msg, Code: code})
 	if err != nil {
 		// Marshalling a struct of a bool and strings cannot fail.
 		panic(fmt.Sprintf("encoding error reply: %v", err))

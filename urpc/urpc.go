@@ -96,6 +96,22 @@ type RemoteError struct {
 	Method string
 	// Message is the error text sent by the server.
 	Message string
+	// Code is the ErrorCode of the method's error, if it has one: a
+	// stable name callers test instead of the message.
+	Code string
+}
+
+// CodedError is an error that carries a stable code to the client, as
+// RemoteError.Code.
+type CodedError interface {
+	error
+	ErrorCode() string
+}
+
+// HasCode reports whether err is a RemoteError with that code.
+func HasCode(err error, code string) bool {
+	var re *RemoteError
+	return errors.As(err, &re) && re.Code == code
 }
 
 // Error implements error.
@@ -113,6 +129,7 @@ type request struct {
 type reply struct {
 	Success bool            `json:"success"`
 	Err     string          `json:"err"`
+	Code    string          `json:"code,omitempty"`
 	Result  json.RawMessage `json:"result,omitempty"`
 }
 
@@ -146,6 +163,7 @@ func decodeReply(data []byte) (*reply, error) {
 	var raw struct {
 		Success *bool            `json:"success"`
 		Err     *string          `json:"err"`
+		Code    *string          `json:"code"`
 		Result  *json.RawMessage `json:"result"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -157,6 +175,9 @@ func decodeReply(data []byte) (*reply, error) {
 	rep := &reply{Success: *raw.Success}
 	if raw.Err != nil {
 		rep.Err = *raw.Err
+	}
+	if raw.Code != nil {
+		rep.Code = *raw.Code
 	}
 	if raw.Result != nil {
 		rep.Result = *raw.Result

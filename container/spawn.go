@@ -1,0 +1,332 @@
+package container
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/cleanup"
+	"github.com/runsc/runsc/donation"
+	"github.com/runsc/runsc/procfs"
+	"golang.org/x/sys/unix"
+)
+
+// joinedNamespaces are the namespaces a container's processes share
+// with their sandbox (the pod's), entered through the sandbox's pidfd
+// (the pid namespace is entered for the children: see forkInit).
+const joinedNamespaces = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET
+
+// initOpts say how to fork a `runsc init`.
+type initOpts struct {
+	// exe is the runsc binary; globalArgs its global flags.
+	exe        string
+	globalArgs []string
+	cid        string
+	// spec holds the process to run (and, at create, the mounts).
+	spec *specs.Spec
+	// stdio is the process's stdin, stdout and stderr.
+	stdio []*os.File
+	// console, if not nil, is a connected console socket that receives
+	// the pty master of the process's terminal.
+	console *os.File
+	// join is a pidfd of the process whose pid, ipc, uts and network
+	// namespaces the init gets, and whose mount namespace it enters
+	// itself: the sandbox at create, the container's init at exec.
+	join *os.File
+	// newPIDNS gives the init a pid namespace of its own, nested in
+	// join's (create); pidPeer, if not nil, is a pidfd of a container
+	// init whose pid namespace it gets instead (a pod's shared pid
+	// namespace).
+	newPIDNS bool
+	pidPeer  *os.File
+	// exec is set for a process exec'd into a running container.
+	exec bool
+}
+
+// initProc is a `runsc init` this process forked: its child.
+type initProc struct {
+	proc *os.Process
+	// pidfd names it for signals and for the sandbox's watch.
+	pidfd *os.File
+	// ready reports its setup: one zero byte, or an error message.
+	ready *os.File
+	// execStatus reports the exec: EOF once done, or an error message.
+	execStatus *os.File
+	// start (create only) lets it exec the process: a byte, or EOF to
+	// exit. Handed to the sandbox, which keeps it until start.
+	start *os.File
+	// rootReady (create only) lets it set up the container once the
+	// sandbox has mounted the root: a byte, or EOF to exit.
+	rootReady *os.File
+}
+
+// pid returns the init's host pid.
+func (p *initProc) pid() int { return p.proc.Pid }
+
+// close closes this side's pipes.
+func (p *initProc) close() {
+	for _, f := range []*os.File{p.pidfd, p.ready, p.execStatus, p.start, p.rootReady} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// abandon kills the init, reaps it and closes everything.
+func (p *initProc) abandon() {
+	unix.PidfdSendSignal(int(p.pidfd.Fd()), unix.SIGKILL, nil, 0)
+	p.close()
+	p.proc.Wait()
+}
+
+// forkInit forks `runsc init` into the namespaces o names, as a child of
+// this process: when this command exits, the init (and the process it
+// becomes) is reparented to the caller's subreaper, which reaps it, as
+// with runc.
+//
+// The fork runs on a goroutine of its own, locked to its thread: the
+// namespaces are joined on that thread only, whose children inherit
+// them (for the pid namespace, only children get it); the thread is
+// discarded with the goroutine, so no other goroutine ever runs in those
+// namespaces.
+func forkInit(o initOpts) (*initProc, error) {
+	var cu cleanup.Cleanup
+	defer cu.Clean()
+	specJSON, err := json.Marshal(o.spec)
+	if err != nil {
+		return nil, fmt.Errorf("encoding spec: %w", err)
+	}
+	memfd, err := unix.MemfdCreate("runsc-spec", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd for spec: %w", err)
+	}
+	specFile := os.NewFile(uintptr(memfd), "spec")
+	defer specFile.Close()
+	if _, err := specFile.Write(specJSON); err != nil {
+		return nil, fmt.Errorf("writing spec: %w", err)
+	}
+	if _, err := specFile.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	var p initProc
+	cu.Add(p.close)
+	// pipe returns a new pipe whose end ours is kept here; the other
+	// is the child's, closed once it is started.
+	var theirs []*os.File
+	defer func() { closeAll(theirs) }()
+	pipe := func(ours **os.File, readHere bool) (*os.File, error) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("init pipe: %w", err)
+		}
+		if readHere {
+			*ours = r
+			theirs = append(theirs, w)
+			return w, nil
+		}
+		*ours = w
+		theirs = append(theirs, r)
+		return r, nil
+	}
+	var d donation.Agency
+	d.Donate("spec-fd", specFile)
+	ready, err := pipe(&p.ready, true)
+	if err != nil {
+		return nil, err
+	}
+	d.Donate("ready-fd", ready)
+	execStatus, err := pipe(&p.execStatus, true)
+	if err != nil {
+		return nil, err
+	}
+	d.Donate("exec-status-fd", execStatus)
+	d.Donate("ns-fd", o.join)
+	if !o.exec {
+		start, err := pipe(&p.start, false)
+		if err != nil {
+			return nil, err
+		}
+		d.Donate("start-fd", start)
+		root, err := pipe(&p.rootReady, false)
+		if err != nil {
+			return nil, err
+		}
+		d.Donate("root-fd", root)
+	}
+	d.DonateOptional("console-fd", o.console)
+	stdio := o.stdio
+	if len(stdio) != 3 {
+		devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer devNull.Close()
+		stdio = []*os.File{devNull, devNull, devNull}
+	}
+	files, fdArgs := d.Transfer(append([]*os.File{}, stdio...))
+	args := append(append(append([]string{"runsc"}, o.globalArgs...), "init", "--cid="+o.cid), fdArgs...)
+	if o.exec {
+		args = append(args, "--exec")
+	}
+	// The init leads a session of its own, as runc's does: the caller's
+	// terminal signals do not reach it, and with a terminal it takes
+	// its pty as controlling terminal.
+	sys := &syscall.SysProcAttr{Setsid: true}
+	var relay *os.File
+	if o.newPIDNS {
+		// A relay makes the pid namespace and starts the init in it
+		// as this process's child (see boot.RelayNewPIDNS).
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("relay socket pair: %w", err)
+		}
+		relay = os.NewFile(uintptr(fds[0]), "relay")
+		defer relay.Close()
+		theirs = append(theirs, os.NewFile(uintptr(fds[1]), "relay-peer"))
+		var rd donation.Agency
+		rd.Donate(boot.RelayFlag, theirs[len(theirs)-1])
+		var relayArgs []string
+		files, relayArgs = rd.Transfer(files)
+		args = append(args, relayArgs...)
+	}
+	type result struct {
+		proc *os.Process
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see above
+		if err := unix.Setns(int(o.join.Fd()), joinedNamespaces); err != nil {
+			done <- result{err: fmt.Errorf("joining the sandbox's namespaces: %w", err)}
+			return
+		}
+		if o.pidPeer != nil {
+			if err := unix.Setns(int(o.pidPeer.Fd()), unix.CLONE_NEWPID); err != nil {
+				done <- result{err: fmt.Errorf("joining the shared pid namespace: %w", err)}
+				return
+			}
+		}
+		proc, err := os.StartProcess(o.exe, args, &os.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys})
+		done <- result{proc, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		return nil, fmt.Errorf("starting container init: %w", r.err)
+	}
+	if relay != nil {
+		closeAll(theirs)
+		theirs = nil
+		pidfd, err := receivePidfd(relay)
+		r.proc.Wait()
+		if err != nil {
+			return nil, fmt.Errorf("starting container init: %w", err)
+		}
+		p.pidfd = pidfd
+		if p.proc, err = pidfdProcess(pidfd); err != nil {
+			unix.PidfdSendSignal(int(pidfd.Fd()), unix.SIGKILL, nil, 0)
+			return nil, fmt.Errorf("starting container init: %w", err)
+		}
+		cu.Release()
+		return &p, nil
+	}
+	p.proc = r.proc
+	// Not reaped yet, so the pid cannot have been reused.
+	pidfd, err := unix.PidfdOpen(p.proc.Pid, 0)
+	if err != nil {
+		unix.Kill(p.proc.Pid, unix.SIGKILL)
+		p.proc.Wait()
+		return nil, fmt.Errorf("pidfd of container init: %w", err)
+	}
+	p.pidfd = os.NewFile(uintptr(pidfd), "init-pidfd")
+	cu.Release()
+	return &p, nil
+}
+
+// receivePidfd reads the relay's report: a pidfd of the init it
+// started, or why it could not.
+func receivePidfd(relay *os.File) (*os.File, error) {
+	buf, oob := make([]byte, 512), make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(int(relay.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("reading the relay: %w", err)
+	}
+	if oobn > 0 {
+		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
+			if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
+				return os.NewFile(uintptr(fds[0]), "init-pidfd"), nil
+			}
+		}
+		return nil, fmt.Errorf("the relay sent no pidfd")
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("the relay exited without starting the init")
+	}
+	return nil, fmt.Errorf("%s", buf[:n])
+}
+
+// pidfdProcess returns the process pidfd names, which must be a child
+// of this process.
+func pidfdProcess(pidfd *os.File) (*os.Process, error) {
+	info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(int(pidfd.Fd())))
+	if err != nil {
+		return nil, err
+	}
+	pid, err := procfs.FDInfoPid(info)
+	if err != nil {
+		return nil, err
+	}
+	if pid <= 0 {
+		return nil, fmt.Errorf("the init exited at once")
+	}
+	if st, err := procfs.ReadStat("/proc", pid); err != nil || st.PPID != os.Getpid() {
+		return nil, fmt.Errorf("the init (pid %d) is not a child of runsc", pid)
+	}
+	return os.FindProcess(pid)
+}
+
+// waitReady waits for the init's setup report. On failure the init is
+// killed and reaped, and its message returned.
+func (p *initProc) waitReady() error {
+	msg, _ := io.ReadAll(p.ready)
+	p.ready.Close()
+	p.ready = nil
+	if len(msg) == 1 && msg[0] == 0 {
+		return nil
+	}
+	unix.PidfdSendSignal(int(p.pidfd.Fd()), unix.SIGKILL, nil, 0)
+	st, _ := p.proc.Wait()
+	if len(msg) == 0 {
+		code := -1
+		if st != nil {
+			code = exitCode(st.Sys().(syscall.WaitStatus))
+		}
+		return fmt.Errorf("container init exited with status %d before it was ready", code)
+	}
+	return fmt.Errorf("container init: %s", msg)
+}
+
+// waitExec waits until the process has exec'd, or returns why it could
+// not (the init then exits).
+func (p *initProc) waitExec() error {
+	msg, _ := io.ReadAll(p.execStatus)
+	p.execStatus.Close()
+	p.execStatus = nil
+	if len(msg) > 0 {
+		return fmt.Errorf("%s", msg)
+	}
+	return nil
+}
+
+// exitCode converts a wait status to a shell-style exit code.
+func exitCode(st syscall.WaitStatus) int {
+	if st.Signaled() {
+		return 128 + int(st.Signal())
+	}
+	return st.ExitStatus()
+}

@@ -1,0 +1,124 @@
+// Package procfs reads the few per-process facts runsc needs from a proc
+// file system: /proc/<pid>/stat and the NSpid line of /proc/<pid>/status.
+// Every parser of those files in runsc is here.
+package procfs
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Stat is the part of /proc/<pid>/stat runsc uses.
+type Stat struct {
+	// Comm is the command name (field 2, without the parentheses).
+	Comm string
+	// State is the state letter (field 3): R, S, D, Z, ...
+	State byte
+	// PPID is the parent's pid (field 4), 0 if the parent is outside
+	// the reader's pid namespace.
+	PPID int
+	// StartTime is the start time in clock ticks after boot (field 22):
+	// with the pid, it identifies a process across pid reuse.
+	StartTime uint64
+	// ExitCode is the wait status of an exited process (field 52),
+	// readable until it is reaped; 0 while it runs.
+	ExitCode int
+}
+
+// Zombie reports whether the process has exited and waits to be reaped.
+func (s Stat) Zombie() bool { return s.State == 'Z' || s.State == 'X' }
+
+// ParseStat parses the contents of a /proc/<pid>/stat file. The command
+// name may hold any byte, spaces and parentheses included: it runs from
+// the first "(" to the last ")".
+func ParseStat(data []byte) (Stat, error) {
+	s := string(data)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return Stat{}, fmt.Errorf("proc stat: no command name in %q", trim(s))
+	}
+	// Fields after ")" start at field 3 (state).
+	f := strings.Fields(s[end+1:])
+	if len(f) < 20 || len(f[0]) != 1 {
+		return Stat{}, fmt.Errorf("proc stat: %d fields after the command name, want at least 20", len(f))
+	}
+	st := Stat{Comm: s[open+1 : end], State: f[0][0]}
+	var err error
+	if st.PPID, err = strconv.Atoi(f[1]); err != nil {
+		return Stat{}, fmt.Errorf("proc stat: ppid %q: %w", f[1], err)
+	}
+	if st.StartTime, err = strconv.ParseUint(f[19], 10, 64); err != nil {
+		return Stat{}, fmt.Errorf("proc stat: starttime %q: %w", f[19], err)
+	}
+	if len(f) >= 50 {
+		// Field 52 is f[49]; kernels before 3.5 do not have it.
+		if st.ExitCode, err = strconv.Atoi(f[49]); err != nil {
+			return Stat{}, fmt.Errorf("proc stat: exit_code %q: %w", f[49], err)
+		}
+	}
+	return st, nil
+}
+
+// ReadStat reads /proc/<pid>/stat under the proc file system at procDir
+// ("/proc" for the caller's own).
+func ReadStat(procDir string, pid int) (Stat, error) {
+	data, err := os.ReadFile(procDir + "/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Stat{}, err
+	}
+	return ParseStat(data)
+}
+
+// ParseNSpid returns the pids of the NSpid line of a /proc/<pid>/status
+// file: the process's pid in each pid namespace from the reader's down to
+// its own.
+func ParseNSpid(status []byte) ([]int, error) {
+	for _, line := range strings.Split(string(status), "\n") {
+		v, ok := strings.CutPrefix(line, "NSpid:")
+		if !ok {
+			continue
+		}
+		var out []int
+		for _, fld := range strings.Fields(v) {
+			n, err := strconv.Atoi(fld)
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("proc status: NSpid %q: not a pid list", trim(v))
+			}
+			out = append(out, n)
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("proc status: empty NSpid")
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("proc status: no NSpid line")
+}
+
+// FDInfoPid returns the "Pid:" of a pidfd's /proc/self/fdinfo entry: the
+// process's pid in the pid namespace of that proc file system, -1 once
+// the process has exited (0 if it is outside that namespace).
+func FDInfoPid(fdinfo []byte) (int, error) {
+	for _, line := range strings.Split(string(fdinfo), "\n") {
+		v, ok := strings.CutPrefix(line, "Pid:")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return 0, fmt.Errorf("pidfd fdinfo: Pid %q: %w", trim(v), err)
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("pidfd fdinfo: no Pid line (not a pidfd?)")
+}
+
+// trim shortens s for an error message.
+func trim(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}

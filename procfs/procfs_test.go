@@ -1,0 +1,82 @@
+package procfs
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestParseStat(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   string
+		want Stat
+		bad  bool
+	}{
+		{name: "plain", in: "42 (sleep) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 12345 2000 100 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+			want: Stat{Comm: "sleep", State: 'S', PPID: 1, StartTime: 12345}},
+		{name: "comm with parens and spaces", in: "7 (a) b (c) Z 3 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99" + strings.Repeat(" 0", 29) + " 256\n",
+			want: Stat{Comm: "a) b (c", State: 'Z', PPID: 3, StartTime: 99, ExitCode: 256}},
+		{name: "old kernel without exit code", in: "1 (init) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0",
+			want: Stat{Comm: "init", State: 'S', StartTime: 5}},
+		{name: "no parens", in: "1 init S 0", bad: true},
+		{name: "short", in: "1 (x) S 0 1", bad: true},
+		{name: "bad ppid", in: "1 (x) S p 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0", bad: true},
+		{name: "empty", in: "", bad: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ParseStat([]byte(c.in))
+			if c.bad {
+				if err == nil {
+					t.Fatalf("parsed %q as %+v", c.in, got)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, c.want)
+			}
+		})
+	}
+}
+
+func TestReadStatSelf(t *testing.T) {
+	st, err := ReadStat("/proc", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PPID != os.Getppid() || st.StartTime == 0 || st.Zombie() {
+		t.Fatalf("own stat: %+v", st)
+	}
+}
+
+func TestParseNSpid(t *testing.T) {
+	got, err := ParseNSpid([]byte("Name:\tsh\nNSpid:\t100\t7\t1\nNStgid:\t100\n"))
+	if err != nil || len(got) != 3 || got[0] != 100 || got[2] != 1 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for _, bad := range []string{"Name: x\n", "NSpid:\n", "NSpid:\t1\tx\n", "NSpid:\t-3\n"} {
+		if got, err := ParseNSpid([]byte(bad)); err == nil {
+			t.Errorf("parsed %q as %v", bad, got)
+		}
+	}
+}
+
+func TestFDInfoPid(t *testing.T) {
+	got, err := FDInfoPid([]byte("pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1\nPid:\t-1\nNSpid:\t-1\n"))
+	if err != nil || got != -1 {
+		t.Fatalf("got %d, %v", got, err)
+	}
+	if _, err := FDInfoPid([]byte("pos:\t0\n")); err == nil {
+		t.Fatal("no Pid line accepted")
+	}
+}
+
+func FuzzParseStat(f *testing.F) {
+	f.Add([]byte("42 (sleep) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 12345 2000 100\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := ParseStat(data)
+		if err == nil && st.State == 0 {
+			t.Fatalf("parsed %q without a state", data)
+		}
+	})
+}
