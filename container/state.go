@@ -105,6 +105,38 @@ func lockDir(dir string) (int, error) {
 	return fd, nil
 }
 
+// ErrNotExist matches (errors.Is) the error of Load for an ID that names
+// no container.
+var ErrNotExist = errors.New("no such container")
+
+// notExistError is the error of Load for an ID that names no container.
+type notExistError struct{ id string }
+
+func (e *notExistError) Error() string        { return fmt.Sprintf("container %q does not exist", e.id) }
+func (e *notExistError) Is(target error) bool { return target == ErrNotExist }
+
+// RemoveStale removes what is left under root of container id if it
+// names no container: the state directory of a create that was killed
+// half-way. It is what `delete --force` does for such an ID, as runc.
+func RemoveStale(root, id string) error {
+	if err := specutils.ValidateID(id); err != nil {
+		return err
+	}
+	dir := stateDir(root, id)
+	fd, err := lockDir(dir)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("opening container %q: %w", id, err)
+	}
+	defer unix.Close(fd)
+	if _, err := os.Stat(filepath.Join(dir, stateFile)); !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("container %q exists", id)
+	}
+	return os.RemoveAll(dir)
+}
+
 // Load opens and locks the container id under root. Release it with
 // Close.
 func Load(root, id string) (*Container, error) {
@@ -114,7 +146,7 @@ func Load(root, id string) (*Container, error) {
 	dir := stateDir(root, id)
 	fd, err := lockDir(dir)
 	if errors.Is(err, unix.ENOENT) {
-		return nil, fmt.Errorf("container %q does not exist", id)
+		return nil, &notExistError{id: id}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening container %q: %w", id, err)
@@ -125,8 +157,9 @@ func Load(root, id string) (*Container, error) {
 		unix.Close(fd)
 		if errors.Is(err, os.ErrNotExist) {
 			// Deleted while we waited for the lock, or a create
-			// that has not finished.
-			return nil, fmt.Errorf("container %q does not exist", id)
+			// that was killed half-way (create holds the lock
+			// until the state is written).
+			return nil, &notExistError{id: id}
 		}
 		return nil, fmt.Errorf("reading state of container %q: %w", id, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -271,6 +272,11 @@ func runDelete(g *globals, args []string) error {
 		return err
 	}
 	c, err := loadArg(g, fs, "delete")
+	if *force && errors.Is(err, container.ErrNotExist) {
+		// Gone already (containerd's shim deletes twice): done, as
+		// with runc.
+		return container.RemoveStale(g.Root, fs.Arg(0))
+	}
 	if err != nil {
 		return err
 	}
