@@ -70,6 +70,8 @@ func runMain(argv []string, stderr io.Writer) int {
 	fs.Bool("systemd-cgroup", false, "accepted for runc compatibility")
 	fs.String("rootless", "auto", "accepted for runc compatibility")
 	fs.String("criu", "", "accepted for runc compatibility")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.BoolVar(showVersion, "v", false, "print the version and exit (short)")
 	if err := fs.Parse(argv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(fs, os.Stdout)
@@ -77,6 +79,10 @@ func runMain(argv []string, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "runsc: %s\n", oneLine(err.Error()))
 		return 1
+	}
+	if *showVersion {
+		printVersion(os.Stdout)
+		return 0
 	}
 	rest := fs.Args()
 	g.args = argv[:len(argv)-len(rest)]
