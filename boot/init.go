@@ -141,6 +141,9 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 			return nil, "", fmt.Errorf("new mount namespace: %w", err)
 		}
+		if err := applySysctls(spec.Linux); err != nil {
+			return nil, "", err
+		}
 		if err := setupContainer(&spec, args.CID); err != nil {
 			return nil, "", err
 		}
@@ -216,6 +219,21 @@ func enterMountNS(pidfd int) error {
 		return fmt.Errorf("entering the mount namespace: %w", err)
 	}
 	unix.Close(pidfd)
+	return nil
+}
+
+// applySysctls writes linux.sysctl through the sandbox's /proc, before
+// the container's mounts (which may make /proc/sys read-only): every
+// allowed key (see specutils) is one of a namespace the init is in.
+func applySysctls(l *specs.Linux) error {
+	if l == nil {
+		return nil
+	}
+	for k, v := range l.Sysctl {
+		if err := os.WriteFile(specutils.SysctlPath(k), []byte(v), 0); err != nil {
+			return fmt.Errorf("linux.sysctl[%q]: %w", k, err)
+		}
+	}
 	return nil
 }
 

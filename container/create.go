@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -75,6 +76,13 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	overlay := cfg.Overlay
 	if overlay == "" {
 		overlay = boot.OverlayMemory
+	}
+	if cfg.HostNetwork && o.Spec.Linux != nil {
+		for k := range o.Spec.Linux.Sysctl {
+			if strings.HasPrefix(strings.ReplaceAll(k, "/", "."), "net.") {
+				return nil, fmt.Errorf("config.json: linux.sysctl[%q]: not allowed with --network=host: it would change the host's", k)
+			}
+		}
 	}
 	sandboxID, err := podSandbox(cfg.Root, o.Spec)
 	if err != nil {

@@ -317,11 +317,50 @@ func validateLinux(l *specs.Linux) error {
 			}
 		}
 	}
-	if _, ok := l.Sysctl[""]; ok {
-		return specErr("linux.sysctl: keys must not be empty")
+	for k := range l.Sysctl {
+		if err := validateSysctl(k, seen); err != nil {
+			return err
+		}
 	}
 	if l.Seccomp != nil && l.Seccomp.DefaultAction == "" {
 		return specErr("linux.seccomp.defaultAction: must not be empty")
+	}
+	return nil
+}
+
+// SysctlPath returns the /proc/sys path of a sysctl key
+// ("net.ipv4.ip_forward" or "net/ipv4/ip_forward").
+func SysctlPath(key string) string {
+	return "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+}
+
+// validateSysctl checks a linux.sysctl key: like runc, only sysctls of a
+// namespace the container has of its own are allowed (ns holds the
+// namespace types the spec lists), since a write would otherwise change
+// the host's.
+func validateSysctl(key string, ns map[specs.LinuxNamespaceType]bool) error {
+	if key == "" {
+		return specErr("linux.sysctl: keys must not be empty")
+	}
+	if strings.Contains(key, "..") || strings.ContainsAny(key, "\x00") || strings.HasPrefix(key, "/") || strings.HasPrefix(key, ".") {
+		return specErr("linux.sysctl[%q]: not a sysctl name", key)
+	}
+	norm := strings.ReplaceAll(key, "/", ".")
+	var need specs.LinuxNamespaceType
+	switch {
+	case strings.HasPrefix(norm, "net."):
+		need = specs.NetworkNamespace
+	case norm == "kernel.hostname", norm == "kernel.domainname":
+		need = specs.UTSNamespace
+	case norm == "kernel.msgmax", norm == "kernel.msgmnb", norm == "kernel.msgmni", norm == "kernel.sem",
+		norm == "kernel.shmall", norm == "kernel.shmmax", norm == "kernel.shmmni", norm == "kernel.shm_rmid_forced",
+		strings.HasPrefix(norm, "fs.mqueue."):
+		need = specs.IPCNamespace
+	default:
+		return specErr("linux.sysctl[%q]: not a namespaced sysctl: it would change the host's", key)
+	}
+	if !ns[need] {
+		return specErr("linux.sysctl[%q]: the container has no %s namespace of its own", key, need)
 	}
 	return nil
 }

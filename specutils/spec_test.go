@@ -151,6 +151,15 @@ func TestValidateSpecErrors(t *testing.T) {
 		{"masked path", func(s *specs.Spec) { s.Linux = &specs.Linux{MaskedPaths: []string{"/proc/kcore", "proc/keys"}} }, `config.json: linux.maskedPaths[1] "proc/keys": must be absolute`},
 		{"readonly path", func(s *specs.Spec) { s.Linux = &specs.Linux{ReadonlyPaths: []string{"sys"}} }, `config.json: linux.readonlyPaths[0] "sys": must be absolute`},
 		{"sysctl key", func(s *specs.Spec) { s.Linux = &specs.Linux{Sysctl: map[string]string{"": "1"}} }, "config.json: linux.sysctl: keys must not be empty"},
+		{"sysctl of the host", func(s *specs.Spec) {
+			s.Linux = &specs.Linux{Sysctl: map[string]string{"kernel.panic": "1"}}
+		}, `config.json: linux.sysctl["kernel.panic"]: not a namespaced sysctl: it would change the host's`},
+		{"sysctl without its namespace", func(s *specs.Spec) {
+			s.Linux = &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: "ipc"}}, Sysctl: map[string]string{"net.ipv4.ping_group_range": "0 0"}}
+		}, `config.json: linux.sysctl["net.ipv4.ping_group_range"]: the container has no network namespace of its own`},
+		{"sysctl traversal", func(s *specs.Spec) {
+			s.Linux = &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: "network"}}, Sysctl: map[string]string{"net/../../kernel/panic": "1"}}
+		}, `config.json: linux.sysctl["net/../../kernel/panic"]: not a sysctl name`},
 		{"seccomp default", func(s *specs.Spec) { s.Linux = &specs.Linux{Seccomp: &specs.LinuxSeccomp{}} }, "config.json: linux.seccomp.defaultAction: must not be empty"},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,31 @@ func TestSeccompProfile(t *testing.T) {
 	out := e.must("run", "--bundle", b.dir, "seccomp")
 	if !strings.Contains(out, "Permission denied") || strings.Contains(out, "status=0") {
 		t.Fatalf("mkdir under a profile that blocks it: %q", out)
+	}
+}
+
+// TestSeccompProfileWithoutRuntimeCalls runs under profiles that deny
+// what runsc itself calls while setting a process up (close_range, and
+// prctl and capset, which only the calls before the filter need with
+// no_new_privs): the filter is installed last, as runc does, so only the
+// process is filtered.
+func TestSeccompProfileWithoutRuntimeCalls(t *testing.T) {
+	e := newEnv(t)
+	for _, nnp := range []bool{true, false} {
+		spec := testSpec("sh", "-c", "echo filtered-ok")
+		spec.Process.NoNewPrivileges = nnp
+		denied := []string{"close_range"}
+		if nnp {
+			denied = append(denied, "prctl", "capset", "setresuid", "setresgid", "setgroups")
+		}
+		spec.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow,
+			Syscalls:      []specs.LinuxSyscall{{Names: denied, Action: specs.ActErrno}},
+		}
+		b := newBundle(t, spec)
+		if out := e.must("run", "--bundle", b.dir, "seccomp-late-"+strconv.FormatBool(nnp)); out != "filtered-ok\n" {
+			t.Fatalf("no_new_privs=%v: %q", nnp, out)
+		}
 	}
 }
 
