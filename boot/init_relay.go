@@ -3,6 +3,7 @@ package boot
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -34,6 +35,9 @@ func RelayNewPIDNS(argv []string, relayFD int, keep []int) error {
 
 // relayStart does RelayNewPIDNS's work.
 func relayStart(argv []string, relayFD int, keep []int) error {
+	// The new pid namespace is this thread's, for its children: the
+	// fork must come from this thread.
+	runtime.LockOSThread()
 	if err := unix.Unshare(unix.CLONE_NEWPID); err != nil {
 		return fmt.Errorf("relay: new pid namespace: %w", err)
 	}

@@ -11,11 +11,15 @@ import (
 
 func init() {
 	// The container's init makes its mount namespace on its thread (see
-	// boot.InitArgs.RootFD), then mounts, pivots and execs from it: it
-	// keeps the main goroutine on the main thread, the process's leader,
-	// from the start. The sandbox starts it as `runsc init ...`.
-	if len(os.Args) > 1 && os.Args[1] == "init" {
-		runtime.LockOSThread()
+	// boot.InitArgs), then mounts, pivots and execs from it: it keeps
+	// the main goroutine on the main thread, the process's leader, from
+	// the start. It is started as `runsc [global flags] init ...`.
+	// (Any argument "init" locks: harmless for another command.)
+	for _, a := range os.Args[1:] {
+		if a == "init" {
+			runtime.LockOSThread()
+			break
+		}
 	}
 	register(&command{
 		name:     "boot",

@@ -10,8 +10,11 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 # Debian packages used by the tests: busybox-static makes the test
-# bundles' root file systems (scripts/mkrootfs.sh).
-PKGS="busybox-static"
+# bundles' root file systems (scripts/mkrootfs.sh); podman (with conmon)
+# drives runsc end to end in tests/podman, and catatonit (a podman
+# Recommends, not installed with --no-install-recommends) is what its pod
+# infra containers run.
+PKGS="busybox-static podman catatonit"
 # `deps.sh bench` adds what make bench compares against.
 if [ "${1:-}" = bench ]; then
 	PKGS="$PKGS runc"

@@ -18,6 +18,9 @@ import (
 var runscBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(callerEnv) != "" {
+		os.Exit(callerMain())
+	}
 	os.Exit(testMain(m))
 }
 
