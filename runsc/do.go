@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,18 +54,11 @@ func runDo(g *globals, args []string) error {
 	spec.Mounts = append(spec.Mounts, specs.Mount{
 		Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"},
 	})
-	bundle, err := os.MkdirTemp("", "runsc-do-")
-	if err != nil {
-		return fmt.Errorf("do: %w", err)
-	}
-	defer os.RemoveAll(bundle)
-	data, err := json.Marshal(spec)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
+	if err := specutils.ValidateSpec(spec); err != nil {
 		return fmt.Errorf("do: %w", err)
 	}
 	id := "runsc-do-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano()%1e6, 10)
-	return runRun(g, []string{"--bundle", bundle, id})
+	// The container is made from the spec in memory; its bundle (as
+	// state reports it) is the root directory.
+	return runContainer(g, id, createFlags{bundle: root}, spec, false)
 }

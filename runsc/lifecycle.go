@@ -324,26 +324,34 @@ func runRun(g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The spec is loaded once, here, and handed to create.
+	spec, err := specutils.LoadSpec(f.bundle)
+	if err != nil {
+		return err
+	}
+	return runContainer(g, id, f, spec, *detach)
+}
+
+// runContainer runs the container id of spec (loaded from f.bundle, or made
+// in memory by runsc do): create, start, and unless detach, wait and
+// delete, returning the container's status as an exitError.
+func runContainer(g *globals, id string, f createFlags, spec *specs.Spec, detach bool) error {
 	// A foreground container with a terminal and no console socket
 	// gets this process's terminal, relayed.
-	// The spec is loaded once, here, and handed to create.
 	var relay *consoleRelay
-	var spec *specs.Spec
-	if !*detach && f.consoleSocket == "" {
-		spec, _ = specutils.LoadSpec(f.bundle)
-		if spec != nil && spec.Process.Terminal {
-			if relay, err = newConsoleRelay(); err != nil {
-				return err
-			}
-			defer relay.close()
+	var err error
+	if !detach && f.consoleSocket == "" && spec.Process.Terminal {
+		if relay, err = newConsoleRelay(); err != nil {
+			return err
 		}
+		defer relay.close()
 	}
 	var console *os.File
 	if relay != nil {
 		console = relay.theirs
 	}
 	var fw *signalForwarder
-	if !*detach {
+	if !detach {
 		fw = catchSignals(relay != nil)
 		defer fw.stop()
 	}
@@ -361,7 +369,7 @@ func runRun(g *globals, args []string) error {
 		c.Delete(true)
 		return err
 	}
-	if *detach {
+	if detach {
 		c.Close()
 		return nil
 	}
