@@ -10,6 +10,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/cleanup"
 	"github.com/runsc/runsc/fsimpl/fuse9p"
 	"github.com/runsc/runsc/specutils"
 	"golang.org/x/sys/unix"
@@ -125,83 +126,43 @@ func fileTreeDir(cid string, i int) string { return treeDir(cid, i) + "-file" }
 
 // mountTrees mounts the container's gofer trees, conns[0] being its root
 // file system and conns[i] its i-th bind mount, under mountsDir/<cid>,
-// and assembles its root at ContainersDir/<cid>. On error everything it
-// mounted is unmounted again. rootFUSE, if not nil, is the /dev/fuse
-// descriptor the gofer registers the root's files on: a read-only root is
-// mounted on it with FUSE passthrough. It is closed on return.
-func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared map[int]int, rootFUSE *os.File) (err error) {
+// and assembles its root at ContainersDir/<cid>. It takes every file it
+// is given (conns, rootFUSE): on return they are closed or held by the
+// mounts. On error everything it mounted is unmounted again. rootFUSE,
+// if not nil, is the /dev/fuse descriptor the gofer registers the root's
+// files on: a read-only root is mounted on it with FUSE passthrough.
+func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared map[int]int, rootFUSE *os.File) error {
 	if rootFUSE != nil {
 		defer rootFUSE.Close()
 	}
+	// Each connection is closed here unless a mount took it.
+	pending := append([]*os.File{}, conns...)
+	defer func() { closeFiles(pending) }()
 	var mounted []string
-	defer func() {
-		if err != nil {
-			c.unmount(mounted)
-		}
-	}()
+	var cu cleanup.Cleanup
+	defer cu.Clean()
+	cu.Add(func() { c.unmount(mounted) })
 	base := filepath.Join(mountsDir, c.cid)
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return fmt.Errorf("making %s: %w", base, err)
 	}
 	rootRO := c.spec.Root.Readonly || overlay == OverlayMemory
 	if err := s.bindShared(c, shared, &mounted); err != nil {
-		closeFiles(conns)
 		return err
 	}
 	ordinal := -1
 	for ci, f := range conns {
+		pending[ci] = nil
 		// Connection ci serves the next ordinal not shared (0 is the
 		// root).
 		ordinal++
 		for shared[ordinal] != 0 {
 			ordinal++
 		}
-		i := ordinal
-		nc, err := net.FileConn(f)
+		dir, err := s.mountTree(c, f, ordinal, rootRO, rootFUSE)
 		if err != nil {
-			closeFiles(conns[ci:])
-			return fmt.Errorf("gofer connection %d: %w", i, err)
-		}
-		lost := func() { s.goferLost(c) }
-		// f (a duplicate of the socket) is kept to notice the gofer
-		// going away even while the container makes no file request.
-		c.watchers = append(c.watchers, watchHangup(f, lost))
-		t, err := fuse9p.Dial(&watchedConn{Conn: nc, lost: lost}, 0)
-		if err != nil {
-			closeFiles(conns[ci+1:])
-			return fmt.Errorf("gofer tree %d: %w", i, err)
-		}
-		dir := treeDir(c.cid, i)
-		if !t.IsDir() {
-			dir = fileTreeDir(c.cid, i)
-		}
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Close()
-			closeFiles(conns[ci+1:])
-			return fmt.Errorf("making mount point %s: %w", dir, err)
-		}
-		ro := i == 0 && rootRO
-		// The root is exclusive to the container and cached; bind
-		// mounts are host directories others (other containers of the
-		// pod, the host) may change: their writes must be seen at once.
-		timeout := time.Duration(0)
-		switch {
-		case i == 0 && ro:
-			timeout = cacheTimeoutRO
-		case i == 0:
-			timeout = cacheTimeout
-		}
-		opts := fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p"}
-		if i == 0 && ro && t.IsDir() && rootFUSE != nil {
-			opts.Dev, opts.Passthrough = rootFUSE, true
-		}
-		_, err = t.Mount(dir, opts)
-		if err != nil {
-			t.Close()
-			closeFiles(conns[ci+1:])
 			return err
 		}
-		c.trees = append(c.trees, t)
 		mounted = append(mounted, dir)
 	}
 	root := filepath.Join(ContainersDir, c.cid)
@@ -245,7 +206,57 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared ma
 	// root.readonly is applied by the container's init, after its
 	// mounts are made.
 	mounted = append(mounted, root)
+	cu.Release()
 	return nil
+}
+
+// mountTree mounts gofer tree i of c, served on connection f (which it
+// takes), and returns where. The root (i 0) is read-only if rootRO, and
+// mounted with FUSE passthrough on rootFUSE if that is not nil.
+func (s *sandbox) mountTree(c *ctr, f *os.File, i int, rootRO bool, rootFUSE *os.File) (string, error) {
+	nc, err := net.FileConn(f)
+	if err != nil {
+		f.Close()
+		return "", fmt.Errorf("gofer connection %d: %w", i, err)
+	}
+	lost := func() { s.goferLost(c) }
+	// f (a duplicate of the socket) is kept to notice the gofer going
+	// away even while the container makes no file request.
+	c.watchers = append(c.watchers, watchHangup(f, lost))
+	t, err := fuse9p.Dial(&watchedConn{Conn: nc, lost: lost}, 0)
+	if err != nil {
+		nc.Close()
+		return "", fmt.Errorf("gofer tree %d: %w", i, err)
+	}
+	dir := treeDir(c.cid, i)
+	if !t.IsDir() {
+		dir = fileTreeDir(c.cid, i)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Close()
+		return "", fmt.Errorf("making mount point %s: %w", dir, err)
+	}
+	ro := i == 0 && rootRO
+	// The root is exclusive to the container and cached; bind mounts
+	// are host directories others (other containers of the pod, the
+	// host) may change: their writes must be seen at once.
+	timeout := time.Duration(0)
+	switch {
+	case i == 0 && ro:
+		timeout = cacheTimeoutRO
+	case i == 0:
+		timeout = cacheTimeout
+	}
+	opts := fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p"}
+	if i == 0 && ro && t.IsDir() && rootFUSE != nil {
+		opts.Dev, opts.Passthrough = rootFUSE, true
+	}
+	if _, err := t.Mount(dir, opts); err != nil {
+		t.Close()
+		return "", err
+	}
+	c.trees = append(c.trees, t)
+	return dir, nil
 }
 
 // unmount detaches the given mount points (in reverse), which ends their

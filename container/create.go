@@ -350,17 +350,18 @@ func bindSources(spec *specs.Spec) map[string]int {
 // passthrough.
 func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, rootFUSE bool, _ error) {
 	var goferEnds, sandboxEnds []*os.File
+	defer func() { closeAll(goferEnds) }()
+	var cu cleanup.Cleanup
+	defer cu.Clean()
+	cu.Add(func() { closeAll(sandboxEnds) })
 	for range trees {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			closeAll(goferEnds)
-			closeAll(sandboxEnds)
 			return nil, nil, false, fmt.Errorf("gofer socket pair: %w", err)
 		}
 		sandboxEnds = append(sandboxEnds, os.NewFile(uintptr(fds[0]), "sandbox-9p"))
 		goferEnds = append(goferEnds, os.NewFile(uintptr(fds[1]), "gofer-9p"))
 	}
-	defer closeAll(goferEnds)
 	var fuse []*os.File
 	if trees[0].ReadOnly {
 		if dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err == nil {
@@ -371,9 +372,9 @@ func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, root
 	}
 	cmd := gofer.Command(cfg.Exe, cfg.GlobalArgs, trees, goferEnds, fuse)
 	if err := gofer.Start(cmd); err != nil {
-		closeAll(sandboxEnds)
 		return nil, nil, false, fmt.Errorf("starting gofer: %w", err)
 	}
+	cu.Release()
 	return cmd, sandboxEnds, fuse != nil, nil
 }
 
