@@ -271,7 +271,7 @@ func (m *containerManager) Start(args *CIDArgs, _ *Empty) error {
 		return fmt.Errorf("starting container %q: %w", c.cid, err)
 	}
 	// Return once the process runs, as runc does.
-	if err := waitExec(execStatus); err != nil {
+	if err := WaitExec(execStatus); err != nil {
 		return fmt.Errorf("starting container %q: %w", c.cid, err)
 	}
 	return nil
@@ -285,7 +285,7 @@ func (m *containerManager) Wait(args *CIDArgs, res *WaitResult) error {
 	}
 	<-c.stopped
 	m.s.mu.Lock()
-	res.ExitStatus, res.Known = exitCode(c.exitStatus), c.exitKnown
+	res.ExitStatus, res.Known = ExitCode(c.exitStatus), c.exitKnown
 	m.s.mu.Unlock()
 	return nil
 }

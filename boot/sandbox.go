@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/fsimpl/fuse9p"
@@ -67,7 +68,7 @@ type ctr struct {
 	// exitStatus is the init's wait status once stopped, if exitKnown:
 	// the init is its creator's child, and the sandbox reads its status
 	// only if it is still a zombie when the sandbox looks.
-	exitStatus unix.WaitStatus
+	exitStatus syscall.WaitStatus
 	exitKnown  bool
 	// stopped is closed when the init has exited.
 	stopped chan struct{}
@@ -149,11 +150,11 @@ func (s *sandbox) initExited(c *ctr) {
 	s.mu.Lock()
 	c.status = StatusStopped
 	if err == nil && st.Zombie() {
-		c.exitStatus, c.exitKnown = unix.WaitStatus(st.ExitCode), true
+		c.exitStatus, c.exitKnown = syscall.WaitStatus(st.ExitCode), true
 	}
 	s.mu.Unlock()
 	close(c.stopped)
-	slog.Debug("container init exited", "cid", c.cid, "known", c.exitKnown, "status", exitCode(c.exitStatus))
+	slog.Debug("container init exited", "cid", c.cid, "known", c.exitKnown, "status", ExitCode(c.exitStatus))
 }
 
 // kill sends sig to c's init, unless it has stopped.
@@ -194,9 +195,10 @@ func (s *sandbox) goferLost(c *ctr) {
 	}
 }
 
-// waitExec waits until the process has exec'd, or returns why it could
-// not.
-func waitExec(f *os.File) error {
+// WaitExec reads a container process's exec-status pipe, whose write
+// end the init holds open until it execs the process (close-on-exec):
+// nil once it has, otherwise the init's reason. It closes f.
+func WaitExec(f *os.File) error {
 	msg, _ := io.ReadAll(f)
 	f.Close()
 	if len(msg) > 0 {
@@ -205,8 +207,9 @@ func waitExec(f *os.File) error {
 	return nil
 }
 
-// exitCode converts a wait status to a shell-style exit code.
-func exitCode(st unix.WaitStatus) int {
+// ExitCode converts a wait status to a shell-style exit code: the exit
+// status, or 128+signal for a process killed by a signal.
+func ExitCode(st syscall.WaitStatus) int {
 	if st.Signaled() {
 		return 128 + int(st.Signal())
 	}

@@ -122,7 +122,7 @@ func (c *Container) Wait() (ExitStatus, error) {
 		if err != nil {
 			return ExitStatus{}, fmt.Errorf("waiting for container %q: %w", c.ID, err)
 		}
-		return ExitStatus{Code: exitCode(ps.Sys().(syscall.WaitStatus)), Known: true}, nil
+		return ExitStatus{Code: boot.ExitCode(ps.Sys().(syscall.WaitStatus)), Known: true}, nil
 	}
 	if !c.Sandbox.Alive() {
 		c.Close()

@@ -136,28 +136,23 @@ func forkInit(o initOpts) (*initProc, error) {
 	}
 	var d donation.Agency
 	d.Donate("spec-fd", specFile)
-	ready, err := pipe(&p.ready, true)
-	if err != nil {
-		return nil, err
-	}
-	d.Donate("ready-fd", ready)
-	execStatus, err := pipe(&p.execStatus, true)
-	if err != nil {
-		return nil, err
-	}
-	d.Donate("exec-status-fd", execStatus)
 	d.Donate("ns-fd", o.join)
+	pipes := []struct {
+		flag     string
+		ours     **os.File
+		readHere bool
+	}{{"ready-fd", &p.ready, true}, {"exec-status-fd", &p.execStatus, true}}
 	if !o.exec {
-		start, err := pipe(&p.start, false)
+		pipes = append(pipes, pipes[0], pipes[0])
+		pipes[2].flag, pipes[2].ours, pipes[2].readHere = "start-fd", &p.start, false
+		pipes[3].flag, pipes[3].ours, pipes[3].readHere = "root-fd", &p.rootReady, false
+	}
+	for _, pp := range pipes {
+		end, err := pipe(pp.ours, pp.readHere)
 		if err != nil {
 			return nil, err
 		}
-		d.Donate("start-fd", start)
-		root, err := pipe(&p.rootReady, false)
-		if err != nil {
-			return nil, err
-		}
-		d.Donate("root-fd", root)
+		d.Donate(pp.flag, end)
 	}
 	d.DonateOptional("console-fd", o.console)
 	stdio := o.stdio
@@ -304,7 +299,7 @@ func (p *initProc) waitReady() error {
 	if len(msg) == 0 {
 		code := -1
 		if st != nil {
-			code = exitCode(st.Sys().(syscall.WaitStatus))
+			code = boot.ExitCode(st.Sys().(syscall.WaitStatus))
 		}
 		return fmt.Errorf("container init exited with status %d before it was ready", code)
 	}
@@ -314,19 +309,7 @@ func (p *initProc) waitReady() error {
 // waitExec waits until the process has exec'd, or returns why it could
 // not (the init then exits).
 func (p *initProc) waitExec() error {
-	msg, _ := io.ReadAll(p.execStatus)
-	p.execStatus.Close()
+	err := boot.WaitExec(p.execStatus)
 	p.execStatus = nil
-	if len(msg) > 0 {
-		return fmt.Errorf("%s", msg)
-	}
-	return nil
-}
-
-// exitCode converts a wait status to a shell-style exit code.
-func exitCode(st syscall.WaitStatus) int {
-	if st.Signaled() {
-		return 128 + int(st.Signal())
-	}
-	return st.ExitStatus()
+	return err
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/container"
 	"github.com/runsc/runsc/specutils"
 	"golang.org/x/sys/unix"
@@ -186,15 +187,7 @@ func runExec(g *globals, args []string) error {
 	if err != nil {
 		return fmt.Errorf("exec: waiting for the process: %w", err)
 	}
-	return exitError(exitCodeOf(ps))
-}
-
-// exitCodeOf converts a process's end to a shell-style exit code.
-func exitCodeOf(ps *os.ProcessState) int {
-	if st, ok := ps.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-		return 128 + int(st.Signal())
-	}
-	return ps.ExitCode()
+	return exitError(boot.ExitCode(ps.Sys().(syscall.WaitStatus)))
 }
 
 // parseUser parses UID[:GID].
