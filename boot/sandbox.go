@@ -117,16 +117,12 @@ func (s *sandbox) get(cid string) (*ctr, error) {
 // watchInit takes the container's init, given as a pidfd, and records
 // its exit once it happens.
 func (s *sandbox) watchInit(c *ctr, pidfd *os.File) error {
-	info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(int(pidfd.Fd())))
-	if err != nil {
-		return fmt.Errorf("init pidfd: %w", err)
-	}
-	pid, err := procfs.FDInfoPid(info)
-	if err != nil {
-		return fmt.Errorf("init pidfd: %w", err)
-	}
-	if pid == 0 {
+	pid := pidfdPID(pidfd)
+	switch {
+	case pid == 0:
 		return fmt.Errorf("init pidfd: the process is not in the sandbox's pid namespace")
+	case pid < 0:
+		return fmt.Errorf("init pidfd: not a pidfd of a live process")
 	}
 	s.mu.Lock()
 	c.initPID, c.initFD = pid, pidfd
@@ -143,10 +139,30 @@ func (s *sandbox) watchInit(c *ctr, pidfd *os.File) error {
 	return nil
 }
 
+// pidfdPID returns the pid, in the sandbox's pid namespace, of the
+// process pidfd names: -1 once it has been reaped (or on error), 0 if it
+// is outside the namespace.
+func pidfdPID(pidfd *os.File) int {
+	info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(int(pidfd.Fd())))
+	if err != nil {
+		return -1
+	}
+	pid, err := procfs.FDInfoPid(info)
+	if err != nil {
+		return -1
+	}
+	return pid
+}
+
 // initExited records the exit of c's init, with its exit status if it
 // is still a zombie (its parent, outside the sandbox, reaps it).
 func (s *sandbox) initExited(c *ctr) {
 	st, err := procfs.ReadStat("/proc", c.initPID)
+	// The stat is the init's only if its pid was still allocated after
+	// the read (not reaped, so not reused): the pidfd tells.
+	if err == nil && pidfdPID(c.initFD) != c.initPID {
+		err = fmt.Errorf("reaped")
+	}
 	s.mu.Lock()
 	c.status = StatusStopped
 	if err == nil && st.Zombie() {
