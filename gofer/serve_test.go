@@ -16,29 +16,10 @@ import (
 
 	"github.com/hugelgupf/p9/p9"
 	"github.com/runsc/runsc/fsimpl/host"
+	"github.com/runsc/runsc/internal/testhelp"
 	"github.com/u-root/uio/ulog"
 	"golang.org/x/sys/unix"
 )
-
-// socketPair returns two connected unix stream sockets.
-func socketPair(t testing.TB) (*net.UnixConn, *net.UnixConn) {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns [2]*net.UnixConn
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "p9")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c.(*net.UnixConn)
-	}
-	return conns[0], conns[1]
-}
 
 // treeState records every entry under dir: what an escape must not change.
 func treeState(t testing.TB, dir string) map[string]string {
@@ -87,7 +68,7 @@ func flushFrame(tag, old uint16) []byte {
 // sending side and returns what the server answered once it finished.
 func serveRaw(t testing.TB, a p9.Attacher, data []byte) []byte {
 	t.Helper()
-	sc, cc := socketPair(t)
+	sc, cc := testhelp.ConnPair(t)
 	done := make(chan struct{})
 	go func() {
 		Serve(sc, a, ulog.Null)
@@ -208,7 +189,7 @@ func seedSessions(t testing.TB) [][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc, cc := socketPair(t)
+		sc, cc := testhelp.ConnPair(t)
 		rec := &recordingConn{Conn: cc}
 		done := make(chan struct{})
 		go func() { Serve(sc, a, ulog.Null); close(done) }()

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runsc/runsc/internal/testhelp"
+	"github.com/runsc/runsc/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -123,22 +125,27 @@ func (e *runscEnv) startCaller(pidFile string, stdout *os.File, args ...string) 
 // rest of it.
 func (c *caller) line(prefix string) string {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		data, _ := os.ReadFile(c.status)
+	var data []byte
+	var rest string
+	found := false
+	defer func() {
+		if !found {
+			c.t.Logf("caller status so far: %q", data)
+		}
+	}()
+	testhelp.WaitFor(c.t, fmt.Sprintf("the caller's %q line", prefix), 30*time.Second, func() bool {
+		data, _ = os.ReadFile(c.status)
 		for _, l := range strings.Split(string(data), "\n") {
-			if rest, ok := strings.CutPrefix(l, prefix); ok {
-				return rest
+			if rest, found = strings.CutPrefix(l, prefix); found {
+				return true
 			}
 			if strings.HasPrefix(l, "command failed") || strings.HasPrefix(l, "pid file") || strings.HasPrefix(l, "wait:") {
 				c.t.Fatalf("caller: %s", l)
 			}
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("caller: no %q line within 30s; status so far %q", prefix, data)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
+	return rest
 }
 
 // pid waits for the pid the caller read from the pid file.
@@ -154,31 +161,34 @@ func (c *caller) pid() int {
 // end waits for how the process ended: "exited N" or "signaled N".
 func (c *caller) end() string {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		data, _ := os.ReadFile(c.status)
+	var data []byte
+	var end string
+	defer func() {
+		if end == "" {
+			c.t.Logf("caller status so far: %q", data)
+		}
+	}()
+	testhelp.WaitFor(c.t, "the caller to see the process end", 30*time.Second, func() bool {
+		data, _ = os.ReadFile(c.status)
 		for _, l := range strings.Split(string(data), "\n") {
 			if strings.HasPrefix(l, "exited ") || strings.HasPrefix(l, "signaled ") || strings.HasPrefix(l, "wait:") {
-				return l
+				end = l
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("caller: the process did not end within 30s; status %q", data)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
+	return end
 }
 
 // ppid returns the parent of host process pid.
 func ppid(t *testing.T, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procfs.ReadStat("/proc", pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	n, _ := strconv.Atoi(f[1])
-	return n
+	return st.PPID
 }
 
 // TestCallerReapsTheContainer checks the process model clients rely on:
@@ -301,17 +311,11 @@ func nspid(t *testing.T, pid int) []int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "NSpid:"); ok {
-			var out []int
-			for _, f := range strings.Fields(v) {
-				n, _ := strconv.Atoi(f)
-				out = append(out, n)
-			}
-			return out
-		}
+	pids, err := procfs.ParseNSpid(b)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return nil
+	return pids
 }
 
 // sameNS reports whether host processes a and b share namespace ns.

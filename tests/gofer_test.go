@@ -18,6 +18,7 @@ import (
 	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
 	"github.com/runsc/runsc/gofer"
+	"github.com/runsc/runsc/internal/testhelp"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,16 +28,6 @@ type goferProc struct {
 	clients []*p9.Client
 	roots   []p9.File
 	done    chan error
-}
-
-// socketPair returns the two ends of a unix stream socket pair as files.
-func socketPair(t *testing.T) (*os.File, *os.File) {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return os.NewFile(uintptr(fds[0]), "client"), os.NewFile(uintptr(fds[1]), "gofer")
 }
 
 // attach makes a 9P client on f and attaches to its tree.
@@ -72,7 +63,7 @@ func startGoferFUSE(t *testing.T, fuse []*os.File, trees ...gofer.Tree) *goferPr
 	requireRoot(t)
 	var mine, theirs []*os.File
 	for range trees {
-		a, b := socketPair(t)
+		a, b := testhelp.SocketPair(t)
 		mine, theirs = append(mine, a), append(theirs, b)
 	}
 	cmd := gofer.Command(runscBin, nil, trees, theirs, fuse)
@@ -544,7 +535,7 @@ func TestGoferExitsWhenConnectionsClose(t *testing.T) {
 func TestGoferStartedByHand(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
-	mine, theirs := socketPair(t)
+	mine, theirs := testhelp.SocketPair(t)
 	cmd := exec.Command(runscBin, "gofer", "--tree=rw:"+dir, "--io-fds=3")
 	cmd.ExtraFiles = []*os.File{theirs}
 	var stderr strings.Builder
@@ -598,7 +589,7 @@ func TestGoferBadFlags(t *testing.T) {
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			if strings.Contains(c.want, "nonexistent") {
-				_, theirs := socketPair(t)
+				_, theirs := testhelp.SocketPair(t)
 				cmd.ExtraFiles = []*os.File{theirs}
 			}
 			err := cmd.Run()

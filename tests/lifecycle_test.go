@@ -13,28 +13,16 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/internal/testhelp"
 )
 
 // alive reports whether host process pid exists and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
+func alive(pid int) bool { return testhelp.Alive(pid) }
 
 // waitGone waits until pid no longer runs.
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if !alive(pid) {
-			return
-		}
-	}
-	t.Fatalf("process %d still alive", pid)
+	testhelp.WaitFor(t, fmt.Sprintf("process %d to be gone", pid), 10*time.Second, func() bool { return !testhelp.Alive(pid) })
 }
 
 // savedState reads a container's state file as runsc wrote it.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runsc/runsc/procfs"
 )
 
 // runscBin is the runsc binary under test: $RUNSC_BINARY, or one built
@@ -62,15 +64,15 @@ func findLeaks() []string {
 		leaks = nil
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {
-			if _, err := strconv.Atoi(e.Name()); err != nil || e.Name() == strconv.Itoa(os.Getpid()) {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == os.Getpid() {
 				continue
 			}
 			exe, err := os.Readlink("/proc/" + e.Name() + "/exe")
 			if err != nil || exe != bin {
 				continue
 			}
-			stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
-			if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			if st, err := procfs.ReadStat("/proc", pid); err == nil && st.Zombie() {
 				continue
 			}
 			cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")

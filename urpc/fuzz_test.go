@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/runsc/runsc/internal/testhelp"
 )
 
 // fuzzSeeds are the seed inputs of FuzzServerDecode. They are also checked
@@ -49,13 +49,7 @@ func FuzzServerDecode(f *testing.F) {
 			checkDecodeRequest(t, data[headerSize:])
 		}
 
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatalf("Socketpair: %v", err)
-		}
-		conn := fileConn(t, fds[0])
-		peer := fileConn(t, fds[1])
-		defer peer.Close()
+		conn, peer := testhelp.ConnPair(t)
 		deadline := time.Now().Add(10 * time.Second)
 		conn.SetDeadline(deadline)
 		peer.SetDeadline(deadline)
@@ -69,7 +63,7 @@ func FuzzServerDecode(f *testing.F) {
 			peer.CloseWrite()
 			io.Copy(io.Discard, peer)
 		}()
-		err = srv.ServeConn(conn)
+		err := srv.ServeConn(conn)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("ServeConn hung: %v", err)
 		}

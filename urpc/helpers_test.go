@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runsc/runsc/internal/testhelp"
 	"golang.org/x/sys/unix"
 )
 
@@ -179,36 +180,23 @@ func dial(t testing.TB, path string) *Client {
 	return c
 }
 
-// fileConn wraps a raw socket descriptor in a *net.UnixConn, consuming fd.
-func fileConn(t testing.TB, fd int) *net.UnixConn {
+// rawPair returns a connected pair: a *net.UnixConn for the server side and
+// a raw blocking descriptor (with a receive timeout) for the test side.
+// Both are closed when the test ends.
+func rawPair(t testing.TB) (*net.UnixConn, int) {
 	t.Helper()
-	f := os.NewFile(uintptr(fd), "socketpair")
-	defer f.Close()
-	c, err := net.FileConn(f)
+	server, peer := testhelp.SocketPair(t)
+	raw := int(peer.Fd())
+	tv := unix.NsecToTimeval((10 * time.Second).Nanoseconds())
+	if err := unix.SetsockoptTimeval(raw, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatalf("setting SO_RCVTIMEO: %v", err)
+	}
+	c, err := net.FileConn(server)
+	server.Close()
 	if err != nil {
 		t.Fatalf("FileConn: %v", err)
 	}
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		t.Fatalf("FileConn returned %T", c)
-	}
-	return uc
-}
-
-// rawPair returns a connected pair: a *net.UnixConn for the server side and
-// a raw blocking descriptor (with a receive timeout) for the test side.
-func rawPair(t testing.TB) (*net.UnixConn, int) {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("Socketpair: %v", err)
-	}
-	tv := unix.NsecToTimeval((10 * time.Second).Nanoseconds())
-	if err := unix.SetsockoptTimeval(fds[1], unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		t.Fatalf("setting SO_RCVTIMEO: %v", err)
-	}
-	t.Cleanup(func() { unix.Close(fds[1]) })
-	return fileConn(t, fds[0]), fds[1]
+	return c.(*net.UnixConn), raw
 }
 
 // frame encodes a frame with the given header fields and body.

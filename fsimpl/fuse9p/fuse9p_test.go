@@ -14,6 +14,7 @@ import (
 
 	"github.com/runsc/runsc/fsimpl/host"
 	"github.com/runsc/runsc/gofer"
+	"github.com/runsc/runsc/internal/testhelp"
 	"github.com/u-root/uio/ulog"
 	"golang.org/x/sys/unix"
 )
@@ -36,24 +37,12 @@ func mountTree(t *testing.T, dir string, opts Options) (string, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := make([]net.Conn, 2)
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "p9")
-		conns[i], err = net.FileConn(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	goferConn, clientConn := testhelp.ConnPair(t)
 	served := make(chan struct{})
-	goferEnd = conns[0]
-	go func() { gofer.Serve(conns[0], a, ulog.Null); close(served) }()
+	goferEnd = goferConn
+	go func() { gofer.Serve(goferConn, a, ulog.Null); close(served) }()
 	mnt := t.TempDir()
-	srv, client, err := Mount(mnt, conns[1], opts)
+	srv, client, err := Mount(mnt, clientConn, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,12 +259,7 @@ func TestSingleFileTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	fds, _ := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	f0, f1 := os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
-	c0, _ := net.FileConn(f0)
-	c1, _ := net.FileConn(f1)
-	f0.Close()
-	f1.Close()
+	c0, c1 := testhelp.ConnPair(t)
 	go gofer.Serve(c0, a, ulog.Null)
 	tree, err := Dial(c1, 0)
 	if err != nil {

@@ -2,41 +2,21 @@ package host
 
 import (
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
+	"github.com/runsc/runsc/internal/testhelp"
 	"golang.org/x/sys/unix"
 )
-
-// socketPair returns two connected unix stream sockets.
-func socketPair(t testing.TB) (net.Conn, net.Conn) {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns [2]net.Conn
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "p9")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c
-	}
-	return conns[0], conns[1]
-}
 
 // serve starts a 9P server for the attacher on one end of a socket pair
 // and returns a client attached to it.
 func serve(t testing.TB, a p9.Attacher) (*p9.Client, p9.File) {
 	t.Helper()
-	sc, cc := socketPair(t)
+	sc, cc := testhelp.ConnPair(t)
 	srv := p9.NewServer(a)
 	done := make(chan struct{})
 	go func() {

@@ -1,7 +1,6 @@
 package podman
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runsc/runsc/internal/testhelp"
 )
 
 // podmanEnv is the run's private podman set-up: everything podman
@@ -312,17 +313,12 @@ func inspect(t *testing.T, name, format string) string {
 	return mustPM(t, "inspect "+name+" "+format, "inspect", "--format", format, name)
 }
 
-// waitFor polls cond (every 100ms) until it holds or timeout passes, and
-// fails the test naming what it waited for.
+// waitFor polls cond until it holds or timeout passes, fails the test
+// naming what it waited for, and logs what it checked.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("waited %v for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testhelp.WaitFor(t, what, timeout, cond)
 	t.Logf("checked %s (after %v)", what, time.Since(start).Round(time.Millisecond))
 }
 
@@ -414,8 +410,7 @@ func processes() []proc {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' {
+		if !testhelp.Alive(pid) {
 			continue
 		}
 		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
