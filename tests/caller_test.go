@@ -25,6 +25,10 @@ const (
 	callerEnv       = "RUNSC_TEST_CALLER"
 	callerPIDFile   = "RUNSC_TEST_CALLER_PIDFILE"
 	callerStatusEnv = "RUNSC_TEST_CALLER_STATUS"
+	// callerHoldEnv, if set, names a file: the caller leaves the
+	// exited process unreaped (a zombie) until that file exists, and
+	// says "zombie" meanwhile.
+	callerHoldEnv = "RUNSC_TEST_CALLER_HOLD"
 )
 
 // callerMain runs os.Args[1:] as a child subreaper, then waits for the
@@ -54,6 +58,21 @@ func callerMain() int {
 		return 102
 	}
 	fmt.Fprintf(status, "pid %d\n", pid)
+	if hold := os.Getenv(callerHoldEnv); hold != "" {
+		var info unix.Siginfo
+		for {
+			err = unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		fmt.Fprintf(status, "zombie\n")
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(hold); err == nil {
+				break
+			}
+		}
+	}
 	var ws unix.WaitStatus
 	for {
 		_, err = unix.Wait4(pid, &ws, 0, nil)
@@ -93,6 +112,11 @@ func (c *caller) release() { c.stdin.Close() }
 // startCaller runs runsc args under a caller; pidFile is the --pid-file
 // the args name. stdout, if not nil, is the command's stdout.
 func (e *runscEnv) startCaller(pidFile string, stdout *os.File, args ...string) *caller {
+	return e.startCallerEnv(pidFile, stdout, nil, args...)
+}
+
+// startCallerEnv is startCaller with more environment for the caller.
+func (e *runscEnv) startCallerEnv(pidFile string, stdout *os.File, env []string, args ...string) *caller {
 	e.t.Helper()
 	status := filepath.Join(e.t.TempDir(), "status")
 	if err := os.WriteFile(status, nil, 0o644); err != nil {
@@ -100,7 +124,7 @@ func (e *runscEnv) startCaller(pidFile string, stdout *os.File, args ...string) 
 	}
 	all := append([]string{runscBin, "--root", e.root}, append(e.extra, args...)...)
 	cmd := exec.Command(os.Args[0], all...)
-	cmd.Env = append(os.Environ(), callerEnv+"=1", callerPIDFile+"="+pidFile, callerStatusEnv+"="+status)
+	cmd.Env = append(append(os.Environ(), callerEnv+"=1", callerPIDFile+"="+pidFile, callerStatusEnv+"="+status), env...)
 	cmd.Stdout = stdout
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r, w, err := os.Pipe()

@@ -144,17 +144,32 @@ func TestPod(t *testing.T) {
 	})
 }
 
+// TestPodShortLivedAndWait checks runsc wait on a pod member: the
+// member's init is its caller's child (here a caller that holds it as a
+// zombie for a while, as a busy conmon might), and the sandbox reads its
+// exit status while it is unreaped; the caller gets the same status.
 func TestPodShortLivedAndWait(t *testing.T) {
 	e := newEnv(t)
 	pod := startPod(t, e)
 	b := newBundle(t, podSpec("pod", "sh", "-c", "exit 3"))
-	e.must("create", "--bundle", b.dir, "short")
+	dir := t.TempDir()
+	pidFile, hold := filepath.Join(dir, "pid"), filepath.Join(dir, "reap")
+	c := e.startCallerEnv(pidFile, nil, []string{callerHoldEnv + "=" + hold}, "create", "--bundle", b.dir, "--pid-file", pidFile, "short")
+	c.pid()
 	e.must("start", "short")
+	c.line("zombie")
 	var w struct{ ExitStatus int }
 	if err := json.Unmarshal([]byte(e.must("wait", "short")), &w); err != nil || w.ExitStatus != 3 {
 		t.Fatalf("wait: %+v %v", w, err)
 	}
-	// Waiting again on an exited container answers at once.
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if end := c.end(); end != "exited 3" {
+		t.Fatalf("the caller reaped %q", end)
+	}
+	// Waiting again on an exited container answers at once, with the
+	// status the sandbox kept.
 	if err := json.Unmarshal([]byte(e.must("wait", "short")), &w); err != nil || w.ExitStatus != 3 {
 		t.Fatalf("second wait: %+v %v", w, err)
 	}
