@@ -23,6 +23,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(callerEnv) != "" {
 		os.Exit(callerMain())
 	}
+	adoptOrphans()
 	os.Exit(testMain(m))
 }
 
