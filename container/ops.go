@@ -84,7 +84,14 @@ func (c *Container) Kill(sig unix.Signal, all bool) error {
 		return err
 	}
 	if c.Status == boot.StatusStopped {
-		return fmt.Errorf("container %q is not running", c.ID)
+		if all {
+			// Nothing left to signal: done, as runc does
+			// (containerd's task delete --force sends this).
+			return nil
+		}
+		// runc's wording: containerd's shim recognises it as "the
+		// process is gone".
+		return fmt.Errorf("kill %q: container not running", c.ID)
 	}
 	if !all {
 		return c.Init().Signal(sig)

@@ -13,8 +13,9 @@ fi
 # bundles' root file systems (scripts/mkrootfs.sh); podman (with conmon)
 # drives runsc end to end in tests/podman, and catatonit (a podman
 # Recommends, not installed with --no-install-recommends) is what its pod
-# infra containers run.
-PKGS="busybox-static podman catatonit"
+# infra containers run; containerd (with ctr and its runc v2 shim) drives
+# runsc as its runc binary in tests/containerd.
+PKGS="busybox-static podman catatonit containerd"
 # `deps.sh bench` adds what make bench compares against.
 if [ "${1:-}" = bench ]; then
 	PKGS="$PKGS runc"

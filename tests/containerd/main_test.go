@@ -1,0 +1,132 @@
+// Package containerd holds end-to-end tests that drive Debian's containerd
+// (1.6) and its runc v2 shim with runsc as the runc binary, the way users
+// do with `ctr run --runc-binary $RUNSC`, against a private containerd
+// started for the run (its own configuration, root, state and sockets
+// under a temp dir, in a private network namespace when unshare(1) is
+// there). They need root and containerd; otherwise they skip with a
+// message.
+//
+// The runtime under test is $CONTAINERD_TEST_RUNTIME, else $RUNSC_BINARY.
+// CONTAINERD_TEST_RUNTIME=/usr/sbin/runc validates the harness itself (the
+// runsc-only checks then skip). CONTAINERD_TEST_STEP_TIMEOUT (a Go
+// duration, default 30s) bounds every ctr invocation: a hung step fails
+// its test with the step's name and its process group is killed.
+//
+// There is no registry: the suite builds an OCI image archive of a busybox
+// root file system (scripts/mkrootfs.sh) and imports it with `ctr images
+// import`.
+//
+// The runc v2 shim keeps its sockets, fifos and the runtime's state under
+// hard-coded /run/containerd/{s,fifo,runc/<namespace>} whatever
+// containerd's state dir, so every run uses its own containerd namespace
+// and removes only /run/containerd/runc/<namespace> afterwards.
+//
+// After the suite, TestMain checks that nothing is left behind: no
+// process of the run's private copy of the runtime, no shim of the run's
+// namespace, no containerd or ctr of the run, no mount of runsc's FUSE or
+// under the run's directory, and nothing in
+// /run/containerd/runc/<namespace>.
+package containerd
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Names of the environment variables that configure the suite.
+const (
+	envRuntime     = "CONTAINERD_TEST_RUNTIME"
+	envRunsc       = "RUNSC_BINARY"
+	envStepTimeout = "CONTAINERD_TEST_STEP_TIMEOUT"
+)
+
+// imageRef is the busybox image every test runs, imported once per run.
+const imageRef = "localhost/busybox:latest"
+
+// skipReason, when set, makes every test skip with it.
+var skipReason string
+
+// env is the suite's containerd set-up; nil when the suite skips.
+var env *ctrEnv
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	runtime := os.Getenv(envRuntime)
+	if runtime == "" {
+		runtime = os.Getenv(envRunsc)
+	}
+	var missing []string
+	for _, bin := range []string{"containerd", "ctr", shimBinary} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, bin)
+		}
+	}
+	switch {
+	case os.Geteuid() != 0:
+		skipReason = "needs root (a private containerd and its shim): run `make test` as root"
+	case runtime == "":
+		skipReason = "no runtime to test: set " + envRunsc + " (as `make integration` does) or " + envRuntime
+	case len(missing) > 0:
+		skipReason = strings.Join(missing, ", ") + " not found: install containerd (scripts/deps.sh)"
+	}
+	if skipReason != "" {
+		return m.Run()
+	}
+
+	stepTimeout := 30 * time.Second
+	if s := os.Getenv(envStepTimeout); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			fmt.Fprintf(os.Stderr, "%s=%q: want a positive Go duration (%v)\n", envStepTimeout, s, err)
+			return 1
+		}
+		stepTimeout = d
+	}
+	var err error
+	env, err = setup(runtime, stepTimeout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "containerd tests: set-up failed: %v\n", err)
+		if env != nil {
+			if problems := env.teardown(); len(problems) > 0 {
+				fmt.Fprintf(os.Stderr, "containerd tests: left behind after a failed set-up:\n  %s\n", strings.Join(problems, "\n  "))
+			}
+		}
+		return 1
+	}
+	code := m.Run()
+	if problems := env.teardown(); len(problems) > 0 {
+		fmt.Fprintf(os.Stderr, "containerd tests: left behind after the suite:\n  %s\n", strings.Join(problems, "\n  "))
+		code = 1
+	}
+	return code
+}
+
+// logf prints a suite-level message (outside any test).
+func logf(format string, args ...any) {
+	fmt.Printf("containerd tests: "+format+"\n", args...)
+}
+
+// requireEnv skips a test when the suite cannot run (not root, no
+// runtime named, no containerd).
+func requireEnv(t *testing.T) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+}
+
+// requireRunsc skips a check that only means something for runsc.
+func requireRunsc(t *testing.T) {
+	t.Helper()
+	requireEnv(t)
+	if !env.runsc {
+		t.Skipf("runsc-only check; the runtime under test is %s", env.runtimeSrc)
+	}
+}
