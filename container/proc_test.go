@@ -247,9 +247,18 @@ func TestHostPIDs(t *testing.T) {
 	ip := procOf(init.Process.Pid)
 	c := &Container{State: State{ID: "box", InitPID: ip.PID, InitStart: ip.Start}}
 	var got []Proc
-	testhelp.WaitFor(t, "the init's two children to start", 10*time.Second, func() bool {
+	testhelp.WaitFor(t, "the init's two children to exec sleep", 10*time.Second, func() bool {
 		got = c.hostPIDs()
-		return len(got) == 3
+		if len(got) != 3 {
+			return false
+		}
+		// Forked children are "sh" until they exec.
+		for _, p := range got[1:] {
+			if st, err := procfs.ReadStat("/proc", p.PID); err != nil || st.Comm != "sleep" {
+				return false
+			}
+		}
+		return true
 	})
 	if got[0] != ip {
 		t.Errorf("hostPIDs()[0] = %+v, want the init %+v", got[0], ip)
