@@ -8,6 +8,7 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/runsc/runsc/cleanup"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,17 +84,15 @@ type frameReader struct {
 // io.EOF, unwrapped, if the stream ended cleanly before the frame started.
 // On any other error the descriptors received so far are closed and the
 // frame must be considered corrupt; the stream is no longer usable.
-func readFrame(conn *net.UnixConn) (data []byte, fds []int, err error) {
+func readFrame(conn *net.UnixConn) ([]byte, []int, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, nil, fmt.Errorf("accessing connection: %w", err)
 	}
 	r := &frameReader{rc: rc, oob: make([]byte, unix.CmsgSpace(MaxFiles*4))}
-	defer func() {
-		if err != nil {
-			closeFDs(r.fds)
-		}
-	}()
+	var cu cleanup.Cleanup
+	defer cu.Clean()
+	cu.Add(func() { closeFDs(r.fds) })
 
 	var hdr [headerSize]byte
 	n, err := r.readFull(hdr[:])
@@ -115,7 +114,7 @@ func readFrame(conn *net.UnixConn) (data []byte, fds []int, err error) {
 		return nil, nil, fmt.Errorf("reading message header: file count %d exceeds maximum %d", count, MaxFiles)
 	}
 
-	data = make([]byte, 0, min(int(length), initialBodyBuffer))
+	data := make([]byte, 0, min(int(length), initialBodyBuffer))
 	for len(data) < int(length) {
 		if len(data) == cap(data) {
 			grown := make([]byte, len(data), min(2*cap(data), int(length)))
@@ -134,6 +133,7 @@ func readFrame(conn *net.UnixConn) (data []byte, fds []int, err error) {
 	if len(r.fds) != int(count) {
 		return nil, nil, fmt.Errorf("message header declares %d files but %d were received", count, len(r.fds))
 	}
+	cu.Release()
 	return data, r.fds, nil
 }
 
