@@ -9,16 +9,22 @@ export CGO_ENABLED := 0
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w"
 
 BIN := bin/runsc
+# The containerd shim (runtime type io.containerd.runsc.v1) goes next to
+# runsc, which it runs by default.
+SHIM := bin/containerd-shim-runsc-v1
 SOURCES := $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum
 
 .PHONY: all build deps test unit integration lint demo bench clean
 
 all: build
 
-build: $(BIN)
+build: $(BIN) $(SHIM)
 
 $(BIN): $(SOURCES)
 	$(GO) build $(GOFLAGS_BUILD) -o $@ ./runsc
+
+$(SHIM): $(SOURCES)
+	$(GO) build $(GOFLAGS_BUILD) -o $@ ./shim/containerd-shim-runsc-v1
 
 # deps installs what the build and the tests need (idempotent).
 deps:

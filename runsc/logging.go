@@ -6,6 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
+
+	"github.com/runsc/runsc/specutils"
 )
 
 // setupLogging installs the process-wide slog logger from the global
@@ -54,17 +57,60 @@ func setupLogging(g *globals, stderr io.Writer) (func(), error) {
 		return nil, err
 	}
 	handlers := []slog.Handler{h}
-	if g.DebugLog != "" {
-		w, err := open("debug-log", g.DebugLog)
+	slog.SetDefault(slog.New(fanout(handlers)))
+	// addDebugLog adds the --debug-log file at path.
+	addDebugLog := func(path string) error {
+		if strings.HasSuffix(path, "/") {
+			// A directory: each command logs to a file of its own.
+			if err := os.MkdirAll(path, 0o755); err != nil {
+				return fmt.Errorf("--debug-log: %w", err)
+			}
+			path += "runsc." + g.command + ".log"
+		}
+		w, err := open("debug-log", path)
 		if err != nil {
-			closeAll()
-			return nil, err
+			return err
 		}
 		dh, _ := newHandler(w, slog.LevelDebug)
 		handlers = append(handlers, dh)
+		slog.SetDefault(slog.New(fanout(handlers)))
+		return nil
 	}
-	slog.SetDefault(slog.New(fanout(handlers)))
+	switch {
+	case g.DebugLog == "":
+	case strings.Contains(g.DebugLog, idPattern):
+		// Opened once the command has its container ID (see
+		// resolveDebugLog).
+		g.pendingDebugLog = addDebugLog
+	default:
+		if err := addDebugLog(g.DebugLog); err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
 	return closeAll, nil
+}
+
+// idPattern in --debug-log stands for the container ID, as in gVisor's
+// runsc.toml examples ("/var/log/runsc/%ID%/").
+const idPattern = "%ID%"
+
+// resolveDebugLog opens a --debug-log naming idPattern, now that the
+// command knows its container ID, and rewrites the global flags passed
+// on to the processes this command starts (sandbox, gofer, init) to the
+// resolved path. Commands without an ID leave it unopened.
+func (g *globals) resolveDebugLog(id string) error {
+	if g.pendingDebugLog == nil || specutils.ValidateID(id) != nil {
+		return nil
+	}
+	open := g.pendingDebugLog
+	g.pendingDebugLog = nil
+	resolved := strings.ReplaceAll(g.DebugLog, idPattern, id)
+	for i, a := range g.args {
+		g.args[i] = strings.ReplaceAll(a, g.DebugLog, resolved)
+	}
+	g.DebugLog = resolved
+	return open(resolved)
 }
 
 // logError records a command's failure in the log files (stderr gets the

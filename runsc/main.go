@@ -5,6 +5,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +34,11 @@ type globals struct {
 	Network string
 	// args are the global flags as given, passed on to child processes.
 	args []string
+	// command is the command's name.
+	command string
+	// pendingDebugLog, if not nil, opens a --debug-log naming the
+	// container ID once it is known (see resolveDebugLog).
+	pendingDebugLog func(path string) error
 }
 
 // command is one runsc subcommand.
@@ -85,7 +91,11 @@ func runMain(argv []string, stderr io.Writer) int {
 		return 0
 	}
 	rest := fs.Args()
-	g.args = argv[:len(argv)-len(rest)]
+	g.args = append([]string{}, argv[:len(argv)-len(rest)]...)
+	if err := applyEnvFlags(fs, g); err != nil {
+		fmt.Fprintf(stderr, "runsc: %s\n", oneLine(err.Error()))
+		return 1
+	}
 	if len(rest) == 0 {
 		usage(fs, stderr)
 		return 1
@@ -95,6 +105,8 @@ func runMain(argv []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "runsc: unknown command %q (see runsc --help)\n", rest[0])
 		return 1
 	}
+	g.command = cmd.name
+	current = g
 	setProcs(cmd.name)
 	closeLog, err := setupLogging(g, stderr)
 	if err != nil {
@@ -145,6 +157,47 @@ func usage(fs *flag.FlagSet, w io.Writer) {
 	fs.PrintDefaults()
 }
 
+// flagsEnv is the environment variable (set by containerd-shim-runsc-v1
+// from a runsc.toml) holding global flags as a JSON object of names
+// (without "--") to values. A flag given on the command line wins.
+const flagsEnv = "RUNSC_FLAGS"
+
+// applyEnvFlags sets the global flags of flagsEnv that the command line
+// did not set, and adds them to g.args for the processes runsc starts.
+func applyEnvFlags(fs *flag.FlagSet, g *globals) error {
+	v := os.Getenv(flagsEnv)
+	if v == "" {
+		return nil
+	}
+	var flags map[string]string
+	if err := json.Unmarshal([]byte(v), &flags); err != nil {
+		return fmt.Errorf("%s: want a JSON object of flag names to values: %w", flagsEnv, err)
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	names := make([]string, 0, len(flags))
+	for name := range flags {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if given[name] {
+			continue
+		}
+		if fs.Lookup(name) == nil || name == "version" || name == "v" {
+			return fmt.Errorf("%s: unknown global flag %q", flagsEnv, name)
+		}
+		if err := fs.Set(name, flags[name]); err != nil {
+			return fmt.Errorf("%s: flag %q: %w", flagsEnv, name, err)
+		}
+		g.args = append(g.args, "--"+name+"="+flags[name])
+	}
+	return nil
+}
+
+// current is the running command's globals, for parseFlags.
+var current *globals
+
 // flagArgs holds each command's argument synopsis for its usage line.
 var flagArgs = map[string]string{}
 
@@ -170,6 +223,12 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", fs.Name(), err)
+	}
+	// The container ID, for a --debug-log naming it.
+	if current != nil && fs.NArg() > 0 {
+		if err := current.resolveDebugLog(fs.Arg(0)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
