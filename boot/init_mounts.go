@@ -19,11 +19,23 @@ import (
 // container would, never above it, never through a magic link.
 const resolveFlags = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 
+// maxLinkDepth bounds the dangling symbolic links openIn follows to
+// create their targets, as the kernel bounds a resolution (ELOOP).
+const maxLinkDepth = 40
+
 // openIn opens p (absolute, as the container names it) inside root,
 // resolving every symbolic link inside root, and creates what is missing
 // on the way: directories, and a regular file at the end if file is set.
-// The result is an O_PATH descriptor to mount onto through /proc.
+// A component that is a dangling symbolic link has its target created
+// (inside root), as runc does: an image with /var/run -> /run and no
+// /run still takes a mount at /var/run/x. The result is an O_PATH
+// descriptor to mount onto through /proc.
 func openIn(root int, p string, file bool) (int, error) {
+	return openInDepth(root, p, file, 0)
+}
+
+// openInDepth is openIn, depth links deep into dangling links' targets.
+func openInDepth(root int, p string, file bool, depth int) (int, error) {
 	p = path.Clean("/" + p)
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: resolveFlags}
 	if fd, err := unix.Openat2(root, p, &how); err == nil {
@@ -48,23 +60,8 @@ func openIn(root int, p string, file bool) (int, error) {
 		if !errors.Is(err, unix.ENOENT) {
 			return -1, fmt.Errorf("resolving %q in the container: %w", next, err)
 		}
-		dirHow := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: resolveFlags}
-		dir, err := unix.Openat2(root, cur, &dirHow)
-		if err != nil {
-			return -1, fmt.Errorf("resolving %q in the container: %w", cur, err)
-		}
-		if last && file {
-			var nfd int
-			nfd, err = unix.Openat(dir, part, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
-			if err == nil {
-				unix.Close(nfd)
-			}
-		} else {
-			err = unix.Mkdirat(dir, part, 0o755)
-		}
-		unix.Close(dir)
-		if err != nil && !errors.Is(err, unix.EEXIST) {
-			return -1, fmt.Errorf("making %q in the container: %w", next, err)
+		if err := makeIn(root, cur, part, last && file, depth); err != nil {
+			return -1, err
 		}
 		// Open it through the root again: the name may have been
 		// replaced meanwhile, and resolution must stay inside root.
@@ -78,6 +75,65 @@ func openIn(root int, p string, file bool) (int, error) {
 		cur = next
 	}
 	return -1, fmt.Errorf("resolving %q in the container: empty path", p)
+}
+
+// makeIn creates name in directory dir (a path inside root): a
+// directory, or an empty regular file if file is set. If name is a
+// dangling symbolic link, its target is created instead, resolved as
+// the container would: an absolute target from root, a relative one
+// from dir.
+func makeIn(root int, dir, name string, file bool, depth int) error {
+	dirHow := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: resolveFlags}
+	dfd, err := unix.Openat2(root, dir, &dirHow)
+	if err != nil {
+		return fmt.Errorf("resolving %q in the container: %w", dir, err)
+	}
+	defer unix.Close(dfd)
+	next := path.Join(dir, name)
+	if file {
+		var nfd int
+		nfd, err = unix.Openat(dfd, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+		if err == nil {
+			unix.Close(nfd)
+		}
+	} else {
+		err = unix.Mkdirat(dfd, name, 0o755)
+	}
+	if err == nil || !errors.Is(err, unix.EEXIST) {
+		if err != nil {
+			return fmt.Errorf("making %q in the container: %w", next, err)
+		}
+		return nil
+	}
+	// It exists but did not resolve: a dangling symbolic link (or a
+	// race with the container's own changes).
+	target, lerr := readlinkat(dfd, name)
+	if lerr != nil {
+		return nil
+	}
+	if depth >= maxLinkDepth {
+		return fmt.Errorf("resolving %q in the container: %w", next, unix.ELOOP)
+	}
+	if !path.IsAbs(target) {
+		target = path.Join(dir, target)
+	}
+	fd, err := openInDepth(root, target, file, depth+1)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// readlinkat reads the symbolic link name in directory dirfd (an O_PATH
+// descriptor).
+func readlinkat(dirfd int, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dirfd, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // exists reports whether path exists (without following a final link).

@@ -178,3 +178,64 @@ func TestOpenIn(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenInDanglingLinks checks that openIn creates the target of a
+// dangling symbolic link on the way, inside the root, as runc does, and
+// that such links never lead it out of the root or round in circles.
+func TestOpenInDanglingLinks(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	outside := filepath.Join(base, "outside")
+	for _, d := range []string{root + "/var", outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{
+		"var/run":  "/run",               // absolute, dangling
+		"rel":      "var/lib/data",       // relative, dangling two levels
+		"up":       "../../../../escape", // climbs above the root
+		"loop1":    "loop2",
+		"loop2":    "loop1",
+		"var/file": "/made/file",
+	} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := listTree(t, outside)
+	rfd := openRoot(t, root)
+	for _, c := range []struct {
+		path, made string
+		file       bool
+	}{
+		{"/var/run/foo", "run/foo", false},
+		{"/rel/x", "var/lib/data/x", false},
+		{"/up/y", "escape/y", false},
+		{"/var/file", "made/file", true},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			fd, err := openIn(rfd, c.path, c.file)
+			if err != nil {
+				t.Fatalf("openIn: %v", err)
+			}
+			unix.Close(fd)
+			fi, err := os.Lstat(filepath.Join(root, c.made))
+			if err != nil || fi.IsDir() == c.file {
+				t.Fatalf("%s not made as a %s: %v", c.made, map[bool]string{true: "file", false: "directory"}[c.file], err)
+			}
+		})
+	}
+	t.Run("loop", func(t *testing.T) {
+		if fd, err := openIn(rfd, "/loop1/z", false); err == nil {
+			unix.Close(fd)
+			t.Fatal("a symbolic link loop resolved")
+		}
+	})
+	if after := listTree(t, outside); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Fatalf("the directory beside the root changed: %v", after)
+	}
+	if _, err := os.Lstat(filepath.Join(base, "escape")); err == nil {
+		t.Fatal("a link climbing out of the root made a directory outside it")
+	}
+}
