@@ -116,43 +116,14 @@ func forkInit(o initOpts) (*initProc, error) {
 	}
 	var p initProc
 	cu.Add(p.close)
-	// pipe returns a new pipe whose end ours is kept here; the other
-	// is the child's, closed once it is started.
-	var theirs []*os.File
-	defer func() { closeAll(theirs) }()
-	pipe := func(ours **os.File, readHere bool) (*os.File, error) {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return nil, fmt.Errorf("init pipe: %w", err)
-		}
-		if readHere {
-			*ours = r
-			theirs = append(theirs, w)
-			return w, nil
-		}
-		*ours = w
-		theirs = append(theirs, r)
-		return r, nil
-	}
 	var d donation.Agency
 	d.Donate("spec-fd", specFile)
 	d.Donate("ns-fd", o.join)
-	pipes := []struct {
-		flag     string
-		ours     **os.File
-		readHere bool
-	}{{"ready-fd", &p.ready, true}, {"exec-status-fd", &p.execStatus, true}}
-	if !o.exec {
-		pipes = append(pipes, pipes[0], pipes[0])
-		pipes[2].flag, pipes[2].ours, pipes[2].readHere = "start-fd", &p.start, false
-		pipes[3].flag, pipes[3].ours, pipes[3].readHere = "root-fd", &p.rootReady, false
-	}
-	for _, pp := range pipes {
-		end, err := pipe(pp.ours, pp.readHere)
-		if err != nil {
-			return nil, err
-		}
-		d.Donate(pp.flag, end)
+	// The child's ends are closed here once it is started.
+	theirs, err := p.makePipes(&d, !o.exec)
+	defer func() { closeAll(theirs) }()
+	if err != nil {
+		return nil, err
 	}
 	d.DonateOptional("console-fd", o.console)
 	stdio := o.stdio
@@ -283,6 +254,40 @@ func pidfdProcess(pidfd *os.File) (*os.Process, error) {
 		return nil, fmt.Errorf("the init (pid %d) is not a child of runsc", pid)
 	}
 	return os.FindProcess(pid)
+}
+
+// initPipe is one of the init's pipes: the flag naming the child's end,
+// where this side's end is kept, and whether this side reads.
+type initPipe struct {
+	flag     string
+	ours     **os.File
+	readHere bool
+}
+
+// makePipes makes the init's pipes (with create, the start and root
+// pipes too), keeps this side's ends in p and donates the child's ends
+// to d. It returns the child's ends, for the caller to close once the
+// child has them.
+func (p *initProc) makePipes(d *donation.Agency, create bool) ([]*os.File, error) {
+	pipes := []initPipe{{"ready-fd", &p.ready, true}, {"exec-status-fd", &p.execStatus, true}}
+	if create {
+		pipes = append(pipes, initPipe{"start-fd", &p.start, false}, initPipe{"root-fd", &p.rootReady, false})
+	}
+	var theirs []*os.File
+	for _, pp := range pipes {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return theirs, fmt.Errorf("init pipe: %w", err)
+		}
+		ours, end := w, r
+		if pp.readHere {
+			ours, end = r, w
+		}
+		*pp.ours = ours
+		theirs = append(theirs, end)
+		d.Donate(pp.flag, end)
+	}
+	return theirs, nil
 }
 
 // waitReady waits for the init's setup report. On failure the init is

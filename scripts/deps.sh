@@ -14,8 +14,13 @@ fi
 # drives runsc end to end in tests/podman, and catatonit (a podman
 # Recommends, not installed with --no-install-recommends) is what its pod
 # infra containers run; containerd (with ctr and its runc v2 shim) drives
-# runsc as its runc binary in tests/containerd.
-PKGS="busybox-static podman catatonit containerd"
+# runsc as its runc binary and through runsc's shim in tests/containerd,
+# and through CRI in tests/cri, whose pods get their network from
+# containernetworking-plugins (bridge, host-local, loopback in
+# /usr/lib/cni) and whose runc handler runs the runc containerd depends
+# on; critest pulls its images from a local registry (docker-registry)
+# that skopeo fills.
+PKGS="busybox-static podman catatonit containerd containernetworking-plugins docker-registry skopeo"
 # `deps.sh bench` adds what make bench compares against.
 if [ "${1:-}" = bench ]; then
 	PKGS="$PKGS runc"

@@ -210,14 +210,12 @@ func TestValidateSpecAccepts(t *testing.T) {
 		Namespaces: []specs.LinuxNamespace{{Type: "pid"}, {Type: "network", Path: "/proc/1/ns/net"}, {Type: "user"}, {Type: "time"}, {Type: "cgroup"}},
 		Sysctl:     map[string]string{"net.ipv4.ip_forward": "1"},
 		Seccomp:    &specs.LinuxSeccomp{DefaultAction: specs.ActAllow},
-		Resources:  &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: intp64(-5)}},
+		Resources:  &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: -5}},
 	}
 	if err := ValidateSpec(s); err != nil {
 		t.Fatal(err)
 	}
 }
-
-func intp64(i int64) *int64 { return &i }
 
 func TestParseSpecJSONErrors(t *testing.T) {
 	tests := []struct {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,15 +18,30 @@ import (
 	"time"
 
 	"github.com/runsc/runsc/internal/testhelp"
+	"github.com/runsc/runsc/tests/internal/ctrdenv"
 )
 
-// shimBinary is the runc v2 shim containerd starts for io.containerd.runc.v2.
-const shimBinary = "containerd-shim-runc-v2"
-
-// shimRunDir is where the runc v2 shim keeps its sockets (s), ctr its
-// fifos (fifo) and the runtime its state (runc/<namespace>), whatever
-// containerd's state dir.
+// shimRunDir is where the shims keep their sockets (s), ctr its fifos
+// (fifo) and the runtime its state (runc/<namespace> for the runc v2
+// shim, runsc/<namespace> for runsc's), whatever containerd's state dir.
 const shimRunDir = "/run/containerd"
+
+// shimMode is one way ctr runs a container with the runtime under test:
+// through the runc v2 shim with the runtime as its runc binary, or
+// through runsc's own shim.
+type shimMode struct {
+	// name names the mode's subtests.
+	name string
+	// shim is the base name of the shim binary containerd starts.
+	shim string
+	// flags are the `ctr run` flags that select the mode.
+	flags []string
+	// stateDir is the runtime's state directory (--root) the shim
+	// uses for the run's namespace.
+	stateDir string
+	// skip, when set, makes the mode's subtests skip with it.
+	skip string
+}
 
 // ctrEnv is the run's private containerd: its configuration, root, state
 // and sockets live under dir; its containers live in namespace ns.
@@ -43,16 +57,22 @@ type ctrEnv struct {
 	runtimeSrc, runtime string
 	runsc               bool
 	stepTimeout         time.Duration
+	// modes are the shims the tests run each scenario through: the runc
+	// v2 shim (--runc-binary) and runsc's shim (--runtime
+	// io.containerd.runsc.v1, found on containerd's PATH in bin/, next
+	// to the private runsc copy it runs by default).
+	modes []*shimMode
 	// sock is containerd's gRPC socket, given to every ctr.
 	sock string
-	// daemon is the containerd process (or unshare, which execs it);
-	// events is a `ctr events` recording every event of the run.
-	daemon, events *exec.Cmd
-	daemonDone     chan struct{}
-	// netns says how containerd was isolated from the host network.
-	netns string
-	seq   atomic.Int64
+	// daemon is the private containerd; events is a `ctr events`
+	// recording every event of the run.
+	daemon *ctrdenv.Containerd
+	events *exec.Cmd
+	seq    atomic.Int64
 }
+
+// runscShim is the base name of runsc's containerd shim.
+const runscShim = "containerd-shim-runsc-v1"
 
 // setup makes the run's directory, copies the runtime, starts containerd
 // and an event recorder, and imports the busybox image. On error, the
@@ -74,7 +94,6 @@ func setup(runtime string, stepTimeout time.Duration) (*ctrEnv, error) {
 		ns:          fmt.Sprintf("runsc-e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6),
 		runtimeSrc:  src,
 		stepTimeout: stepTimeout,
-		sock:        filepath.Join(dir, "containerd.sock"),
 	}
 	for _, d := range []string{"bin", "image", "out", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
@@ -87,17 +106,54 @@ func setup(runtime string, stepTimeout time.Duration) (*ctrEnv, error) {
 	}
 	help, _ := exec.Command(e.runtime, "--help").CombinedOutput()
 	e.runsc = strings.Contains(filepath.Base(src), "runsc") || strings.Contains(string(help), "gofer")
+	runcMode := &shimMode{name: "runc-shim", shim: "containerd-shim-runc-v2", flags: []string{"--runc-binary", e.runtime},
+		stateDir: filepath.Join(shimRunDir, "runc", e.ns)}
+	runscMode := &shimMode{name: "runsc-shim", shim: runscShim, flags: []string{"--runtime", "io.containerd.runsc.v1"},
+		stateDir: filepath.Join(shimRunDir, "runsc", e.ns)}
+	if _, err := exec.LookPath(runcMode.shim); err != nil {
+		runcMode.skip = runcMode.shim + " not found: install containerd (scripts/deps.sh)"
+	}
+	shimSrc := filepath.Join(filepath.Dir(src), runscShim)
+	switch {
+	case !e.runsc:
+		runscMode.skip = "runsc's shim runs runsc; the runtime under test is " + src
+	default:
+		if _, err := os.Stat(shimSrc); err != nil {
+			runscMode.skip = fmt.Sprintf("%s is not next to %s: run `make build`", runscShim, src)
+			break
+		}
+		// A private copy next to the private runsc, which it runs by
+		// default; containerd finds it on its PATH.
+		if out, err := exec.Command("cp", shimSrc, filepath.Join(dir, "bin", runscShim)).CombinedOutput(); err != nil {
+			return e, fmt.Errorf("copying the shim: %v: %s", err, out)
+		}
+	}
+	e.modes = []*shimMode{runcMode, runscMode}
 
-	if err := e.startDaemon(); err != nil {
+	d, err := ctrdenv.Start(ctrdenv.Config{Dir: dir, Path: []string{filepath.Join(dir, "bin")}, Timeout: 2 * stepTimeout})
+	if err != nil {
 		return e, err
 	}
-	logf("run directory %s; containerd namespace %s; runtime %s (a private copy of %s, so that only this run's runtime processes carry its path); runtime state %s; containerd %s",
-		dir, e.ns, e.runtime, src, e.stateDir(), e.netns)
+	e.daemon, e.sock = d, d.Socket
+	logf("containerd (pid %d) %s answered: %s", d.Pid(), d.Netns, d.Version)
+	logf("run directory %s; containerd namespace %s; runtime %s (a private copy of %s, so that only this run's runtime processes carry its path); containerd's PATH starts with %s",
+		dir, e.ns, e.runtime, src, filepath.Join(dir, "bin"))
+	for _, m := range e.modes {
+		if m.skip != "" {
+			logf("mode %s (ctr run %s) skips: %s", m.name, strings.Join(m.flags, " "), m.skip)
+		} else {
+			logf("mode %s: ctr run %s, shim %s, runtime state %s", m.name, strings.Join(m.flags, " "), m.shim, m.stateDir)
+		}
+	}
 	if err := e.startEvents(); err != nil {
 		return e, err
 	}
 	archive := filepath.Join(dir, "image", "busybox-oci.tar")
-	digest, err := buildImage(filepath.Join(dir, "image", "rootfs"), archive)
+	rootfs := filepath.Join(dir, "image", "rootfs")
+	if err := ctrdenv.MakeRootfs(rootfs); err != nil {
+		return e, err
+	}
+	digest, err := ctrdenv.WriteImage(archive, ctrdenv.Image{Rootfs: rootfs, Cmd: []string{"sh"}})
 	if err != nil {
 		return e, fmt.Errorf("building the busybox OCI archive: %v", err)
 	}
@@ -119,112 +175,11 @@ func setup(runtime string, stepTimeout time.Duration) (*ctrEnv, error) {
 	return e, nil
 }
 
-// stateDir is where the shim has the runtime keep its state (--root).
-func (e *ctrEnv) stateDir() string { return filepath.Join(shimRunDir, "runc", e.ns) }
-
 // containerdLog is the private containerd's log.
-func (e *ctrEnv) containerdLog() string { return filepath.Join(e.dir, "logs", "containerd.log") }
+func (e *ctrEnv) containerdLog() string { return filepath.Join(e.dir, "containerd.log") }
 
 // eventsLog is where `ctr events` records the run's events.
 func (e *ctrEnv) eventsLog() string { return filepath.Join(e.dir, "logs", "events.log") }
-
-// startDaemon writes containerd's configuration and starts it, in a
-// private network namespace when unshare(1) is there, then waits (bounded)
-// until it answers on its socket.
-func (e *ctrEnv) startDaemon() error {
-	// Only the plugins the tests use: no CRI (it would want CNI), no
-	// /opt/containerd, no snapshotters but overlayfs and native, no
-	// tracing. runtime.v1.linux stays: the tasks service needs it.
-	conf := fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
-]
-
-[grpc]
-  address = %q
-
-[ttrpc]
-  address = %q
-`, filepath.Join(e.dir, "root"), filepath.Join(e.dir, "state"), e.sock, e.sock+".ttrpc")
-	confPath := filepath.Join(e.dir, "config.toml")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		return err
-	}
-	args := []string{"containerd", "--config", confPath, "--log-level", "info"}
-	e.netns = "in the host's network namespace (no unshare(1))"
-	if unshare, err := exec.LookPath("unshare"); err == nil {
-		// unshare execs containerd: the child is containerd itself.
-		args = append([]string{unshare, "--net"}, args...)
-		e.netns = "in a private network namespace (unshare --net)"
-	}
-	logFile, err := os.Create(e.containerdLog())
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting containerd: %v", err)
-	}
-	e.daemon = cmd
-	e.daemonDone = make(chan struct{})
-	go func() { cmd.Wait(); close(e.daemonDone) }()
-
-	start := time.Now()
-	timeout := 2 * e.stepTimeout
-	for deadline := start.Add(timeout); ; time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-e.daemonDone:
-			return fmt.Errorf("containerd exited at start-up (%v); its log:\n%s", cmd.ProcessState, tail(e.containerdLog(), 30))
-		default:
-		}
-		if c, err := net.Dial("unix", e.sock); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("containerd did not listen on %s within %v; its log:\n%s", e.sock, timeout, tail(e.containerdLog(), 30))
-		}
-	}
-	r, err := e.ctr(invocation{step: "ctr version", args: []string{"version"}})
-	if err != nil {
-		return err
-	}
-	if r.code != 0 {
-		return fmt.Errorf("ctr version: exit %d: %s", r.code, r.stderr)
-	}
-	logf("containerd (pid %d) answered after %v (not asserted): %s", cmd.Process.Pid, time.Since(start).Round(time.Millisecond),
-		strings.Join(strings.Fields(r.stdout), " "))
-	return nil
-}
-
-// stopDaemon stops containerd: SIGTERM, then SIGKILL to its process group
-// if it has not exited within 10s.
-func (e *ctrEnv) stopDaemon() error {
-	if e.daemon == nil {
-		return nil
-	}
-	e.daemon.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-e.daemonDone:
-		return nil
-	case <-time.After(10 * time.Second):
-	}
-	syscall.Kill(-e.daemon.Process.Pid, syscall.SIGKILL)
-	<-e.daemonDone
-	return fmt.Errorf("containerd ignored SIGTERM for 10s and was killed")
-}
 
 // startEvents starts `ctr events`, which records every event of the
 // namespace (task exits with their status among them) in eventsLog.
@@ -256,7 +211,7 @@ func (e *ctrEnv) stopEvents() {
 
 // globalFlags are given to every ctr command.
 func (e *ctrEnv) globalFlags() []string {
-	return []string{"--address", e.sock, "--namespace", e.ns}
+	return e.daemon.CtrArgs(e.ns)
 }
 
 // invocation is one ctr command.
@@ -378,10 +333,24 @@ func mustRun(t *testing.T, step string, args ...string) string {
 	return strings.TrimSpace(r.stdout)
 }
 
-// runArgs is `ctr run` with the runtime under test as the runc binary,
-// then args.
-func runArgs(args ...string) []string {
-	return append([]string{"run", "--runc-binary", env.runtime}, args...)
+// runArgs is `ctr run` with the flags of mode m, then args.
+func runArgs(m *shimMode, args ...string) []string {
+	return append(append([]string{"run"}, m.flags...), args...)
+}
+
+// forEachShim runs f as a subtest per shim mode (runc-shim, runsc-shim);
+// a mode that cannot run here skips with its reason.
+func forEachShim(t *testing.T, f func(t *testing.T, m *shimMode)) {
+	t.Helper()
+	requireEnv(t)
+	for _, m := range env.modes {
+		t.Run(m.name, func(t *testing.T) {
+			if m.skip != "" {
+				t.Skip(m.skip)
+			}
+			f(t, m)
+		})
+	}
 }
 
 // ctrName returns a container name unique to the test, and removes its
@@ -517,19 +486,6 @@ func wantExitEvent(t *testing.T, name, id string, want int) {
 	t.Logf("checked the /tasks/exit event of %s/%s reports exit status %d", name, id, got)
 }
 
-// tail returns the last n lines of file path.
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // teardown removes every task, container and image of the run, stops
 // containerd, checks that nothing is left behind, then cleans up whatever
 // was left and removes the run's directory. It returns what was left.
@@ -537,14 +493,14 @@ func (e *ctrEnv) teardown() []string {
 	var problems []string
 	if e.daemon != nil {
 		select {
-		case <-e.daemonDone:
-			problems = append(problems, fmt.Sprintf("containerd exited before the teardown (%v); its log ends:\n%s", e.daemon.ProcessState, tail(e.containerdLog(), 20)))
+		case <-e.daemon.Done():
+			problems = append(problems, fmt.Sprintf("containerd exited before the teardown (%v); its log ends:\n%s", e.daemon.ProcessState(), ctrdenv.Tail(e.containerdLog(), 20)))
 		default:
 			problems = append(problems, e.removeAll()...)
 		}
 	}
 	e.stopEvents()
-	if err := e.stopDaemon(); err != nil {
+	if err := e.daemon.Stop(); err != nil {
 		problems = append(problems, err.Error())
 	}
 
@@ -571,9 +527,19 @@ func (e *ctrEnv) teardown() []string {
 		problems = append(problems, fmt.Sprintf("removing %s: %v", e.dir, err))
 	}
 	if len(problems) == 0 {
-		logf("teardown: no runtime, shim, containerd or ctr process, runtime state or mount left; removed %s and %s", e.stateDir(), e.dir)
+		logf("teardown: no runtime, shim, containerd or ctr process, runtime state or mount left; removed %s and %s", strings.Join(e.stateDirs(), ", "), e.dir)
 	}
 	return problems
+}
+
+// stateDirs are the runtime state directories of the run's namespace,
+// one per shim mode.
+func (e *ctrEnv) stateDirs() []string {
+	var dirs []string
+	for _, m := range e.modes {
+		dirs = append(dirs, m.stateDir)
+	}
+	return dirs
 }
 
 // removeAll kills and deletes every task of the run's namespace, then
@@ -605,50 +571,25 @@ func (e *ctrEnv) removeAll() []string {
 	return problems
 }
 
-// proc is a live (not zombie) process.
-type proc struct {
-	pid     int
-	exe     string
-	args    []string
-	cmdline string
-}
-
 // processes lists live processes, but this one.
-func processes() []proc {
-	var ps []proc
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if !testhelp.Alive(pid) {
-			continue
-		}
-		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
-		ps = append(ps, proc{pid: pid, exe: exe, args: args, cmdline: strings.Join(args, " ")})
-	}
-	return ps
-}
+func processes() []ctrdenv.Proc { return ctrdenv.Processes() }
 
-// isShimOfRun says whether p is a runc v2 shim of the run's namespace.
-func (e *ctrEnv) isShimOfRun(p proc) bool {
-	return filepath.Base(p.exe) == shimBinary && strings.Contains(p.cmdline, "-namespace "+e.ns+" ")
+// isShimOfRun says whether p is a shim of the run's containerd.
+func (e *ctrEnv) isShimOfRun(p ctrdenv.Proc) bool {
+	return ctrdenv.IsShimOf(p, e.sock)
 }
 
 // isOfRun says whether p belongs to the run: the private runtime's
-// processes, a shim of the run's namespace, or a containerd or ctr (or
+// processes, a shim of the run's containerd, or a containerd or ctr (or
 // the unshare starting containerd) whose command line names the run's
 // directory.
-func (e *ctrEnv) isOfRun(p proc) bool {
-	if p.exe == e.runtime || e.isShimOfRun(p) {
+func (e *ctrEnv) isOfRun(p ctrdenv.Proc) bool {
+	if p.Exe == e.runtime || e.isShimOfRun(p) {
 		return true
 	}
-	switch filepath.Base(p.exe) {
+	switch filepath.Base(p.Exe) {
 	case "containerd", "ctr", "unshare":
-		return strings.Contains(p.cmdline, e.dir)
+		return strings.Contains(p.Cmdline, e.dir)
 	}
 	return false
 }
@@ -658,19 +599,21 @@ func (e *ctrEnv) leakedProcesses() []string {
 	var leaks []string
 	for _, p := range processes() {
 		if e.isOfRun(p) {
-			leaks = append(leaks, fmt.Sprintf("process %d (%s): %s", p.pid, p.exe, p.cmdline))
+			leaks = append(leaks, fmt.Sprintf("process %d (%s): %s", p.Pid, p.Exe, p.Cmdline))
 		}
 	}
 	return leaks
 }
 
-// leakedState lists the entries of the runtime's state directory for the
-// run's namespace.
+// leakedState lists the entries of the runtime's state directories for
+// the run's namespace.
 func (e *ctrEnv) leakedState() []string {
 	var leaks []string
-	ents, _ := os.ReadDir(e.stateDir())
-	for _, ent := range ents {
-		leaks = append(leaks, "runtime state: "+filepath.Join(e.stateDir(), ent.Name()))
+	for _, dir := range e.stateDirs() {
+		ents, _ := os.ReadDir(dir)
+		for _, ent := range ents {
+			leaks = append(leaks, "runtime state: "+filepath.Join(dir, ent.Name()))
+		}
 	}
 	return leaks
 }
@@ -679,45 +622,22 @@ func (e *ctrEnv) leakedState() []string {
 // run's directory.
 func (e *ctrEnv) leakedMounts() []string {
 	var leaks []string
-	for _, m := range mounts() {
-		if strings.Contains(m.line, "fuse.runsc") || strings.Contains(m.line, e.dir) {
-			leaks = append(leaks, "mount: "+m.line)
+	for _, m := range ctrdenv.Mounts() {
+		if strings.Contains(m.Line, "fuse.runsc") || strings.Contains(m.Line, e.dir) {
+			leaks = append(leaks, "mount: "+m.Line)
 		}
 	}
 	return leaks
 }
 
-// mount is a line of /proc/self/mountinfo.
-type mount struct{ point, line string }
-
-// mounts lists this mount namespace's mounts.
-func mounts() []mount {
-	var ms []mount
-	data, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 4 {
-			ms = append(ms, mount{point: unescapeMount(f[4]), line: line})
-		}
-	}
-	return ms
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	return regexp.MustCompile(`\\[0-7]{3}`).ReplaceAllStringFunc(s, func(o string) string {
-		n, _ := strconv.ParseUint(o[1:], 8, 8)
-		return string(rune(n))
-	})
-}
-
 // forceCleanup kills and removes what the run left (after the leak check
 // has reported it): its shims, runtime, containerd and ctr processes, the
-// runtime state of its namespace (and the directory itself) and mounts
-// under its directory.
+// runtime state of its namespace (and the directories themselves) and
+// mounts under its directory.
 func (e *ctrEnv) forceCleanup() {
 	// Shims first, so that none restarts or reaps anything meanwhile.
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		var left []proc
+		var left []ctrdenv.Proc
 		for _, p := range processes() {
 			if e.isOfRun(p) {
 				left = append(left, p)
@@ -728,25 +648,27 @@ func (e *ctrEnv) forceCleanup() {
 		}
 		for _, p := range left {
 			if e.isShimOfRun(p) {
-				syscall.Kill(p.pid, syscall.SIGKILL)
+				syscall.Kill(p.Pid, syscall.SIGKILL)
 			}
 		}
 		for _, p := range left {
-			syscall.Kill(p.pid, syscall.SIGKILL)
+			syscall.Kill(p.Pid, syscall.SIGKILL)
 		}
 	}
-	ents, _ := os.ReadDir(e.stateDir())
-	for _, ent := range ents {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		exec.CommandContext(ctx, e.runtime, "--root", e.stateDir(), "delete", "--force", ent.Name()).Run()
-		cancel()
-		os.RemoveAll(filepath.Join(e.stateDir(), ent.Name()))
+	for _, dir := range e.stateDirs() {
+		ents, _ := os.ReadDir(dir)
+		for _, ent := range ents {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			exec.CommandContext(ctx, e.runtime, "--root", dir, "delete", "--force", ent.Name()).Run()
+			cancel()
+			os.RemoveAll(filepath.Join(dir, ent.Name()))
+		}
+		os.Remove(dir)
 	}
-	os.Remove(e.stateDir())
 	var points []string
-	for _, m := range mounts() {
-		if strings.HasPrefix(m.point, e.dir) {
-			points = append(points, m.point)
+	for _, m := range ctrdenv.Mounts() {
+		if strings.HasPrefix(m.Point, e.dir) {
+			points = append(points, m.Point)
 		}
 	}
 	// Deepest first.

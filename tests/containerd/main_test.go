@@ -1,31 +1,39 @@
 // Package containerd holds end-to-end tests that drive Debian's containerd
-// (1.6) and its runc v2 shim with runsc as the runc binary, the way users
-// do with `ctr run --runc-binary $RUNSC`, against a private containerd
-// started for the run (its own configuration, root, state and sockets
-// under a temp dir, in a private network namespace when unshare(1) is
-// there). They need root and containerd; otherwise they skip with a
-// message.
+// (1.6) with ctr against a private containerd started for the run (its
+// own configuration, root, state and sockets under a temp dir, in a
+// private network namespace when unshare(1) is there; see
+// tests/internal/ctrdenv). Every scenario runs twice, as subtests:
+//
+//   - runc-shim: containerd's runc v2 shim with the runtime under test as
+//     its runc binary, as users do with `ctr run --runc-binary $RUNSC`;
+//   - runsc-shim: runsc's own shim, `ctr run --runtime
+//     io.containerd.runsc.v1`: containerd-shim-runsc-v1 (a private copy of
+//     the one next to $RUNSC_BINARY, as `make build` puts it) is found on
+//     containerd's PATH next to the private runsc copy, which it runs by
+//     default.
+//
+// They need root and containerd; otherwise they skip with a message.
 //
 // The runtime under test is $CONTAINERD_TEST_RUNTIME, else $RUNSC_BINARY.
 // CONTAINERD_TEST_RUNTIME=/usr/sbin/runc validates the harness itself (the
-// runsc-only checks then skip). CONTAINERD_TEST_STEP_TIMEOUT (a Go
-// duration, default 30s) bounds every ctr invocation: a hung step fails
-// its test with the step's name and its process group is killed.
+// runsc-only checks and the runsc-shim subtests then skip).
+// CONTAINERD_TEST_STEP_TIMEOUT (a Go duration, default 30s) bounds every
+// ctr invocation: a hung step fails its test with the step's name and its
+// process group is killed.
 //
 // There is no registry: the suite builds an OCI image archive of a busybox
 // root file system (scripts/mkrootfs.sh) and imports it with `ctr images
 // import`.
 //
-// The runc v2 shim keeps its sockets, fifos and the runtime's state under
-// hard-coded /run/containerd/{s,fifo,runc/<namespace>} whatever
-// containerd's state dir, so every run uses its own containerd namespace
-// and removes only /run/containerd/runc/<namespace> afterwards.
+// The shims keep their sockets, fifos and the runtime's state under
+// hard-coded /run/containerd/{s,fifo,runc/<namespace>,runsc/<namespace>}
+// whatever containerd's state dir, so every run uses its own containerd
+// namespace and removes only its own state directories afterwards.
 //
 // After the suite, TestMain checks that nothing is left behind: no
 // process of the run's private copy of the runtime, no shim of the run's
-// namespace, no containerd or ctr of the run, no mount of runsc's FUSE or
-// under the run's directory, and nothing in
-// /run/containerd/runc/<namespace>.
+// containerd, no containerd or ctr of the run, no mount of runsc's FUSE or
+// under the run's directory, and nothing in the run's state directories.
 package containerd
 
 import (
@@ -63,7 +71,7 @@ func testMain(m *testing.M) int {
 		runtime = os.Getenv(envRunsc)
 	}
 	var missing []string
-	for _, bin := range []string{"containerd", "ctr", shimBinary} {
+	for _, bin := range []string{"containerd", "ctr"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			missing = append(missing, bin)
 		}

@@ -21,34 +21,35 @@ import (
 // container's process must be the shim's child for the shim to see the
 // exit), and the container is gone afterwards.
 func TestRunForeground(t *testing.T) {
-	requireEnv(t)
-	name := ctrName(t, "fg")
-	r := run(t, "run --rm in the foreground", runArgs("--rm", imageRef, name, "sh", "-c", "echo hello from the container; echo to-stderr >&2")...)
-	wantCode(t, "foreground run", r, 0)
-	wantOutput(t, "foreground stdout", r.stdout, "hello from the container")
-	if !strings.Contains(r.stderr, "to-stderr") {
-		t.Fatalf("the container's stderr did not reach ctr's stderr: %q", r.stderr)
-	}
-	t.Logf("checked the container's stderr reached ctr's stderr")
-	t.Logf("run --rm returned in %v (not asserted)", r.dur.Round(time.Millisecond))
-
-	exit3 := ctrName(t, "exit3")
-	r = run(t, "run --rm sh -c 'exit 3'", runArgs("--rm", imageRef, exit3, "sh", "-c", "exit 3")...)
-	wantCode(t, "ctr run --rm of sh -c 'exit 3'", r, 3)
-	wantExitEvent(t, exit3, exit3, 3)
-	t.Logf("run --rm of `exit 3` returned in %v (not asserted)", r.dur.Round(time.Millisecond))
-
-	containers := mustRun(t, "container ls -q", "container", "ls", "-q")
-	for _, n := range []string{name, exit3} {
-		if containsLine(containers, n) {
-			t.Fatalf("container %s still listed after run --rm: %q", n, containers)
+	forEachShim(t, func(t *testing.T, m *shimMode) {
+		name := ctrName(t, "fg")
+		r := run(t, "run --rm in the foreground", runArgs(m, "--rm", imageRef, name, "sh", "-c", "echo hello from the container; echo to-stderr >&2")...)
+		wantCode(t, "foreground run", r, 0)
+		wantOutput(t, "foreground stdout", r.stdout, "hello from the container")
+		if !strings.Contains(r.stderr, "to-stderr") {
+			t.Fatalf("the container's stderr did not reach ctr's stderr: %q", r.stderr)
 		}
-	}
-	t.Logf("checked run --rm removed both containers (`ctr container ls -q`: %q)", containers)
-	if ti, ok := tasks(t)[exit3]; ok {
-		t.Fatalf("task %s still listed after run --rm: %+v", exit3, ti)
-	}
-	t.Logf("checked `ctr task ls` lists neither task")
+		t.Logf("checked the container's stderr reached ctr's stderr")
+		t.Logf("run --rm returned in %v (not asserted)", r.dur.Round(time.Millisecond))
+
+		exit3 := ctrName(t, "exit3")
+		r = run(t, "run --rm sh -c 'exit 3'", runArgs(m, "--rm", imageRef, exit3, "sh", "-c", "exit 3")...)
+		wantCode(t, "ctr run --rm of sh -c 'exit 3'", r, 3)
+		wantExitEvent(t, exit3, exit3, 3)
+		t.Logf("run --rm of `exit 3` returned in %v (not asserted)", r.dur.Round(time.Millisecond))
+
+		containers := mustRun(t, "container ls -q", "container", "ls", "-q")
+		for _, n := range []string{name, exit3} {
+			if containsLine(containers, n) {
+				t.Fatalf("container %s still listed after run --rm: %q", n, containers)
+			}
+		}
+		t.Logf("checked run --rm removed both containers (`ctr container ls -q`: %q)", containers)
+		if ti, ok := tasks(t)[exit3]; ok {
+			t.Fatalf("task %s still listed after run --rm: %+v", exit3, ti)
+		}
+		t.Logf("checked `ctr task ls` lists neither task")
+	})
 }
 
 // TestDetached: `ctr run -d` of `sleep 1000`; `ctr task exec` (output and
@@ -58,78 +59,79 @@ func TestRunForeground(t *testing.T) {
 // output to a file (--log-uri), ends with its trap's status on `ctr task
 // kill` (SIGTERM).
 func TestDetached(t *testing.T) {
-	requireEnv(t)
-	name := ctrName(t, "det")
-	r := run(t, "run -d sleep 1000", runArgs("-d", imageRef, name, "sleep", "1000")...)
-	wantCode(t, "run -d", r, 0)
-	ti := task(t, name)
-	if ti.status != "RUNNING" || ti.pid <= 0 {
-		t.Fatalf("ctr task ls after run -d: %+v, want RUNNING with a pid", ti)
-	}
-	t.Logf("checked `ctr task ls` shows %s RUNNING with pid %d", name, ti.pid)
+	forEachShim(t, func(t *testing.T, m *shimMode) {
+		name := ctrName(t, "det")
+		r := run(t, "run -d sleep 1000", runArgs(m, "-d", imageRef, name, "sleep", "1000")...)
+		wantCode(t, "run -d", r, 0)
+		ti := task(t, name)
+		if ti.status != "RUNNING" || ti.pid <= 0 {
+			t.Fatalf("ctr task ls after run -d: %+v, want RUNNING with a pid", ti)
+		}
+		t.Logf("checked `ctr task ls` shows %s RUNNING with pid %d", name, ti.pid)
 
-	r = run(t, "task exec echo", "task", "exec", "--exec-id", "e-echo", name, "sh", "-c", "echo exec-output; echo exec-stderr >&2")
-	wantCode(t, "task exec", r, 0)
-	wantOutput(t, "task exec stdout", r.stdout, "exec-output")
-	if !strings.Contains(r.stderr, "exec-stderr") {
-		t.Fatalf("the exec's stderr did not reach ctr's stderr: %q", r.stderr)
-	}
-	t.Logf("checked the exec's stderr reached ctr's stderr")
-	r = run(t, "task exec exit 5", "task", "exec", "--exec-id", "e-exit5", name, "sh", "-c", "exit 5")
-	wantCode(t, "task exec of sh -c 'exit 5'", r, 5)
-	wantExitEvent(t, name, "e-exit5", 5)
-	r = run(t, "task exec ps", "task", "exec", "--exec-id", "e-ps", name, "ps")
-	wantCode(t, "task exec ps", r, 0)
-	if !strings.Contains(r.stdout, "sleep 1000") {
-		t.Fatalf("ps in the container does not show `sleep 1000`:\n%s", r.stdout)
-	}
-	t.Logf("checked ps in the container shows `sleep 1000`:\n%s", strings.TrimRight(r.stdout, "\n"))
+		r = run(t, "task exec echo", "task", "exec", "--exec-id", "e-echo", name, "sh", "-c", "echo exec-output; echo exec-stderr >&2")
+		wantCode(t, "task exec", r, 0)
+		wantOutput(t, "task exec stdout", r.stdout, "exec-output")
+		if !strings.Contains(r.stderr, "exec-stderr") {
+			t.Fatalf("the exec's stderr did not reach ctr's stderr: %q", r.stderr)
+		}
+		t.Logf("checked the exec's stderr reached ctr's stderr")
+		r = run(t, "task exec exit 5", "task", "exec", "--exec-id", "e-exit5", name, "sh", "-c", "exit 5")
+		wantCode(t, "task exec of sh -c 'exit 5'", r, 5)
+		wantExitEvent(t, name, "e-exit5", 5)
+		r = run(t, "task exec ps", "task", "exec", "--exec-id", "e-ps", name, "ps")
+		wantCode(t, "task exec ps", r, 0)
+		if !strings.Contains(r.stdout, "sleep 1000") {
+			t.Fatalf("ps in the container does not show `sleep 1000`:\n%s", r.stdout)
+		}
+		t.Logf("checked ps in the container shows `sleep 1000`:\n%s", strings.TrimRight(r.stdout, "\n"))
 
-	ps := mustRun(t, "task ps", "task", "ps", name)
-	if !psListsPid(ps, ti.pid) {
-		t.Fatalf("ctr task ps does not list the task's pid %d:\n%s", ti.pid, ps)
-	}
-	t.Logf("checked `ctr task ps` lists the task's pid %d:\n%s", ti.pid, ps)
+		ps := mustRun(t, "task ps", "task", "ps", name)
+		if !psListsPid(ps, ti.pid) {
+			t.Fatalf("ctr task ps does not list the task's pid %d:\n%s", ti.pid, ps)
+		}
+		t.Logf("checked `ctr task ps` lists the task's pid %d:\n%s", ti.pid, ps)
 
-	mustRun(t, "task kill -s SIGKILL", "task", "kill", "--signal", "SIGKILL", name)
-	waitFor(t, "`ctr task ls` to show the task STOPPED", 20*time.Second, func() bool {
-		return tasks(t)[name].status == "STOPPED"
+		mustRun(t, "task kill -s SIGKILL", "task", "kill", "--signal", "SIGKILL", name)
+		waitFor(t, "`ctr task ls` to show the task STOPPED", 20*time.Second, func() bool {
+			return tasks(t)[name].status == "STOPPED"
+		})
+		wantExitEvent(t, name, name, 137)
+		r = run(t, "task delete", "task", "delete", name)
+		wantCode(t, "task delete", r, 0)
+		// ctr 1.6 warns "task X exit with non-zero exit code N" on delete.
+		if !strings.Contains(r.stderr, "exit code 137") {
+			t.Fatalf("ctr task delete does not report exit code 137: %q", r.stderr)
+		}
+		t.Logf("checked ctr task delete reports the exit status: %s", strings.TrimSpace(r.stderr))
+		if _, ok := tasks(t)[name]; ok {
+			t.Fatalf("task %s still listed after ctr task delete", name)
+		}
+		mustRun(t, "container delete", "container", "delete", name)
+		if c := mustRun(t, "container ls -q", "container", "ls", "-q"); containsLine(c, name) {
+			t.Fatalf("container %s still listed after ctr container delete: %q", name, c)
+		}
+		t.Logf("checked the task and the container are gone")
+
+		// SIGTERM to a shell that traps it.
+		term := ctrName(t, "term")
+		logPath := filepath.Join(env.dir, "logs", term+".log")
+		run(t, "run -d (TERM trap)", runArgs(m, "-d", "--log-uri", "file://"+logPath, imageRef, term,
+			"sh", "-c", "trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done")...)
+		waitFor(t, "the TERM trap to be installed (\"ready\" in the --log-uri file)", 20*time.Second, func() bool {
+			data, _ := os.ReadFile(logPath)
+			return strings.Contains(string(data), "ready")
+		})
+		mustRun(t, "task kill (SIGTERM)", "task", "kill", term)
+		waitFor(t, "`ctr task ls` to show the TERM-trapping task STOPPED", 20*time.Second, func() bool {
+			return tasks(t)[term].status == "STOPPED"
+		})
+		wantExitEvent(t, term, term, 3)
+		r = run(t, "task delete (TERM trap)", "task", "delete", term)
+		wantCode(t, "task delete", r, 0)
+		t.Logf("ctr task delete said: %s", strings.TrimSpace(r.stderr))
+		mustRun(t, "container delete (TERM trap)", "container", "delete", term)
 	})
-	wantExitEvent(t, name, name, 137)
-	r = run(t, "task delete", "task", "delete", name)
-	wantCode(t, "task delete", r, 0)
-	// ctr 1.6 warns "task X exit with non-zero exit code N" on delete.
-	if !strings.Contains(r.stderr, "exit code 137") {
-		t.Fatalf("ctr task delete does not report exit code 137: %q", r.stderr)
-	}
-	t.Logf("checked ctr task delete reports the exit status: %s", strings.TrimSpace(r.stderr))
-	if _, ok := tasks(t)[name]; ok {
-		t.Fatalf("task %s still listed after ctr task delete", name)
-	}
-	mustRun(t, "container delete", "container", "delete", name)
-	if c := mustRun(t, "container ls -q", "container", "ls", "-q"); containsLine(c, name) {
-		t.Fatalf("container %s still listed after ctr container delete: %q", name, c)
-	}
-	t.Logf("checked the task and the container are gone")
-
-	// SIGTERM to a shell that traps it.
-	term := ctrName(t, "term")
-	logPath := filepath.Join(env.dir, "logs", term+".log")
-	run(t, "run -d (TERM trap)", runArgs("-d", "--log-uri", "file://"+logPath, imageRef, term,
-		"sh", "-c", "trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done")...)
-	waitFor(t, "the TERM trap to be installed (\"ready\" in the --log-uri file)", 20*time.Second, func() bool {
-		data, _ := os.ReadFile(logPath)
-		return strings.Contains(string(data), "ready")
-	})
-	mustRun(t, "task kill (SIGTERM)", "task", "kill", term)
-	waitFor(t, "`ctr task ls` to show the TERM-trapping task STOPPED", 20*time.Second, func() bool {
-		return tasks(t)[term].status == "STOPPED"
-	})
-	wantExitEvent(t, term, term, 3)
-	r = run(t, "task delete (TERM trap)", "task", "delete", term)
-	wantCode(t, "task delete", r, 0)
-	t.Logf("ctr task delete said: %s", strings.TrimSpace(r.stderr))
-	mustRun(t, "container delete (TERM trap)", "container", "delete", term)
 }
 
 // psListsPid says whether the output of `ctr task ps` lists pid.
@@ -146,65 +148,66 @@ func psListsPid(out string, pid int) bool {
 // the same size, carrying input and output, and passes the exit status
 // through.
 func TestTTY(t *testing.T) {
-	requireEnv(t)
-	name := ctrName(t, "tty")
-	ptm, pts := openPty(t, 40, 100)
-	var out lockedBuffer
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 4096)
-		for {
-			n, err := ptm.Read(buf)
-			out.Write(buf[:n])
-			if err != nil {
-				return
+	forEachShim(t, func(t *testing.T, m *shimMode) {
+		name := ctrName(t, "tty")
+		ptm, pts := openPty(t, 40, 100)
+		var out lockedBuffer
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			buf := make([]byte, 4096)
+			for {
+				n, err := ptm.Read(buf)
+				out.Write(buf[:n])
+				if err != nil {
+					return
+				}
+			}
+		}()
+		// ctr sizes the container's terminal after starting the task, so the
+		// script waits (up to 5s) until the size is set before printing it.
+		script := `if [ -t 0 ] && [ -t 1 ]; then echo stdio-is-a-tty; fi; tty
+	i=0; while s=$(stty size 2>/dev/null); [ -z "$s" ] || [ "$s" = "0 0" ]; do i=$((i+1)); [ $i -ge 50 ] && break; sleep 0.1; done
+	echo "size:$s"; echo waiting-for-input; read line; echo "got:$line"; exit 4`
+		var r result
+		var runErr error
+		ran := make(chan struct{})
+		go func() {
+			defer close(ran)
+			r, runErr = env.ctr(invocation{step: "run -t", args: runArgs(m, "--rm", "-t", imageRef, name, "sh", "-c", script), tty: pts})
+		}()
+		// Type once the container reads (ctr makes our terminal raw first).
+		waitFor(t, "the container to wait for input", 30*time.Second, func() bool {
+			select {
+			case <-ran:
+				return true
+			default:
+			}
+			return strings.Contains(out.String(), "waiting-for-input")
+		})
+		ptm.Write([]byte("typed-line\r"))
+		<-ran
+		pts.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			// Something still holds the terminal; the output so far is enough.
+		}
+		ptm.Close()
+		got := strings.ReplaceAll(out.String(), "\r", "")
+		t.Logf("terminal output: %q", got)
+		if runErr != nil {
+			t.Fatal(runErr)
+		}
+		t.Logf("run -t: `ctr run --rm -t ...` exited %d in %v", r.code, r.dur.Round(time.Millisecond))
+		wantCode(t, "run -t", r, 4)
+		for _, want := range []string{"stdio-is-a-tty\n", "/dev/pts/", "size:40 100\n", "got:typed-line\n"} {
+			if !strings.Contains(got, want) {
+				t.Fatalf("terminal output lacks %q: %q", want, got)
 			}
 		}
-	}()
-	// ctr sizes the container's terminal after starting the task, so the
-	// script waits (up to 5s) until the size is set before printing it.
-	script := `if [ -t 0 ] && [ -t 1 ]; then echo stdio-is-a-tty; fi; tty
-i=0; while s=$(stty size 2>/dev/null); [ -z "$s" ] || [ "$s" = "0 0" ]; do i=$((i+1)); [ $i -ge 50 ] && break; sleep 0.1; done
-echo "size:$s"; echo waiting-for-input; read line; echo "got:$line"; exit 4`
-	var r result
-	var runErr error
-	ran := make(chan struct{})
-	go func() {
-		defer close(ran)
-		r, runErr = env.ctr(invocation{step: "run -t", args: runArgs("--rm", "-t", imageRef, name, "sh", "-c", script), tty: pts})
-	}()
-	// Type once the container reads (ctr makes our terminal raw first).
-	waitFor(t, "the container to wait for input", 30*time.Second, func() bool {
-		select {
-		case <-ran:
-			return true
-		default:
-		}
-		return strings.Contains(out.String(), "waiting-for-input")
+		t.Logf("checked the container's stdio is a terminal (tty printed a /dev/pts name), its size is 40x100 as ours, typed input reached it and its exit status passed through")
 	})
-	ptm.Write([]byte("typed-line\r"))
-	<-ran
-	pts.Close()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		// Something still holds the terminal; the output so far is enough.
-	}
-	ptm.Close()
-	got := strings.ReplaceAll(out.String(), "\r", "")
-	t.Logf("terminal output: %q", got)
-	if runErr != nil {
-		t.Fatal(runErr)
-	}
-	t.Logf("run -t: `ctr run --rm -t ...` exited %d in %v", r.code, r.dur.Round(time.Millisecond))
-	wantCode(t, "run -t", r, 4)
-	for _, want := range []string{"stdio-is-a-tty\n", "/dev/pts/", "size:40 100\n", "got:typed-line\n"} {
-		if !strings.Contains(got, want) {
-			t.Fatalf("terminal output lacks %q: %q", want, got)
-		}
-	}
-	t.Logf("checked the container's stdio is a terminal (tty printed a /dev/pts name), its size is 40x100 as ours, typed input reached it and its exit status passed through")
 }
 
 // openPty opens a pseudo-terminal of rows x cols and returns its two
@@ -258,46 +261,48 @@ func (b *lockedBuffer) String() string {
 // the shim reap it and report its exit; with runsc, exactly one sandbox
 // (`runsc boot`) runs for it.
 func TestProcessModel(t *testing.T) {
-	requireEnv(t)
-	name := ctrName(t, "procs")
-	mustRun(t, "run -d sleep 1000", runArgs("-d", imageRef, name, "sleep", "1000")...)
-	ti := task(t, name)
-	t.Logf("`ctr task ls`: %s pid %d %s", name, ti.pid, ti.status)
+	forEachShim(t, func(t *testing.T, m *shimMode) {
+		name := ctrName(t, "procs")
+		mustRun(t, "run -d sleep 1000", runArgs(m, "-d", imageRef, name, "sleep", "1000")...)
+		ti := task(t, name)
+		t.Logf("`ctr task ls`: %s pid %d %s", name, ti.pid, ti.status)
 
-	t.Run("ShimIsParent", func(t *testing.T) {
-		st, err := procfs.ReadStat("/proc", ti.pid)
-		if err != nil {
-			t.Fatalf("reading /proc/%d/stat: %v", ti.pid, err)
-		}
-		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", st.PPID))
-		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.PPID))
-		cmdline := strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")
-		if filepath.Base(exe) != shimBinary || !strings.Contains(cmdline, "-namespace "+env.ns+" ") || !strings.Contains(cmdline, "-id "+name) {
-			t.Fatalf("the task's process %d (%s) has parent %d (%s: %s), want the %s of namespace %s, id %s",
-				ti.pid, st.Comm, st.PPID, exe, cmdline, shimBinary, env.ns, name)
-		}
-		t.Logf("checked the task's process %d (%s) is a child of its shim %d: %s", ti.pid, st.Comm, st.PPID, cmdline)
-	})
-
-	t.Run("OneSandbox", func(t *testing.T) {
-		requireRunsc(t)
-		var boots []string
-		for _, p := range processes() {
-			if p.exe != env.runtime {
-				continue
+		t.Run("ShimIsParent", func(t *testing.T) {
+			st, err := procfs.ReadStat("/proc", ti.pid)
+			if err != nil {
+				t.Fatalf("reading /proc/%d/stat: %v", ti.pid, err)
 			}
-			if (len(p.args) > 1 && p.args[1] == "boot") || strings.Contains(p.cmdline, " boot ") {
-				boots = append(boots, fmt.Sprintf("%d: %s", p.pid, p.cmdline))
+			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", st.PPID))
+			raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.PPID))
+			cmdline := strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")
+			if filepath.Base(exe) != m.shim || !strings.Contains(cmdline, "-namespace "+env.ns+" ") || !strings.Contains(cmdline, "-id "+name) ||
+				!strings.Contains(cmdline+" ", "-address "+env.sock+" ") {
+				t.Fatalf("the task's process %d (%s) has parent %d (%s: %s), want the %s of namespace %s, id %s, address %s",
+					ti.pid, st.Comm, st.PPID, exe, cmdline, m.shim, env.ns, name, env.sock)
 			}
-		}
-		if len(boots) != 1 {
-			t.Fatalf("%d sandbox (`runsc boot`) processes of this run's runsc while one task runs, want 1:\n%s", len(boots), strings.Join(boots, "\n"))
-		}
-		t.Logf("checked exactly one sandbox runs for the task: %s", boots[0])
-	})
+			t.Logf("checked the task's process %d (%s) is a child of its shim %d: %s", ti.pid, st.Comm, st.PPID, cmdline)
+		})
 
-	mustRun(t, "task kill -s SIGKILL", "task", "kill", "--signal", "SIGKILL", name)
-	wantExitEvent(t, name, name, 137)
+		t.Run("OneSandbox", func(t *testing.T) {
+			requireRunsc(t)
+			var boots []string
+			for _, p := range processes() {
+				if p.Exe != env.runtime {
+					continue
+				}
+				if (len(p.Args) > 1 && p.Args[1] == "boot") || strings.Contains(p.Cmdline, " boot ") {
+					boots = append(boots, fmt.Sprintf("%d: %s", p.Pid, p.Cmdline))
+				}
+			}
+			if len(boots) != 1 {
+				t.Fatalf("%d sandbox (`runsc boot`) processes of this run's runsc while one task runs, want 1:\n%s", len(boots), strings.Join(boots, "\n"))
+			}
+			t.Logf("checked exactly one sandbox runs for the task: %s", boots[0])
+		})
+
+		mustRun(t, "task kill -s SIGKILL", "task", "kill", "--signal", "SIGKILL", name)
+		wantExitEvent(t, name, name, 137)
+	})
 }
 
 // TestDeleteForceStopped: `ctr task delete --force` (`ctr task rm -f`) of
@@ -306,19 +311,20 @@ func TestProcessModel(t *testing.T) {
 // only runc's answers for a stopped container: exit 0, or an error saying
 // "container not running", "no such process" or "does not exist".
 func TestDeleteForceStopped(t *testing.T) {
-	requireEnv(t)
-	name := ctrName(t, "stopped")
-	mustRun(t, "run -d sleep 1000", runArgs("-d", imageRef, name, "sleep", "1000")...)
-	mustRun(t, "task kill -s SIGKILL", "task", "kill", "--signal", "SIGKILL", name)
-	waitFor(t, "`ctr task ls` to show the task STOPPED", 20*time.Second, func() bool {
-		return tasks(t)[name].status == "STOPPED"
+	forEachShim(t, func(t *testing.T, m *shimMode) {
+		name := ctrName(t, "stopped")
+		mustRun(t, "run -d sleep 1000", runArgs(m, "-d", imageRef, name, "sleep", "1000")...)
+		mustRun(t, "task kill -s SIGKILL", "task", "kill", "--signal", "SIGKILL", name)
+		waitFor(t, "`ctr task ls` to show the task STOPPED", 20*time.Second, func() bool {
+			return tasks(t)[name].status == "STOPPED"
+		})
+		wantExitEvent(t, name, name, 137)
+		r := run(t, "task delete --force of a stopped task", "task", "delete", "--force", name)
+		wantCode(t, "ctr task delete --force of a stopped task", r, 0)
+		if _, ok := tasks(t)[name]; ok {
+			t.Fatalf("task %s still listed after ctr task delete --force", name)
+		}
+		t.Logf("checked the stopped task is gone: %s", strings.TrimSpace(r.stderr))
+		mustRun(t, "container delete", "container", "delete", name)
 	})
-	wantExitEvent(t, name, name, 137)
-	r := run(t, "task delete --force of a stopped task", "task", "delete", "--force", name)
-	wantCode(t, "ctr task delete --force of a stopped task", r, 0)
-	if _, ok := tasks(t)[name]; ok {
-		t.Fatalf("task %s still listed after ctr task delete --force", name)
-	}
-	t.Logf("checked the stopped task is gone: %s", strings.TrimSpace(r.stderr))
-	mustRun(t, "container delete", "container", "delete", name)
 }

@@ -1,4 +1,4 @@
-package containerd
+package ctrdenv
 
 import (
 	"archive/tar"
@@ -22,6 +22,59 @@ const (
 	mediaConfig   = "application/vnd.oci.image.config.v1+json"
 	mediaLayer    = "application/vnd.oci.image.layer.v1.tar"
 )
+
+// DefaultPath is the PATH of an image's environment when Image.Env is
+// empty.
+const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Image describes a one-layer OCI image for WriteImage.
+type Image struct {
+	// Rootfs is the directory tree that becomes the image's only layer
+	// (directories, regular files and symbolic links, owned by root).
+	Rootfs string
+	// Entrypoint and Cmd are the image config's; Cmd ["sh"] when both
+	// are empty.
+	Entrypoint, Cmd []string
+	// Env is the config's environment; [DefaultPath] when empty.
+	Env []string
+	// Tag is the index's org.opencontainers.image.ref.name annotation:
+	// `ctr images import --base-name NAME` names the image NAME:Tag.
+	// Default "latest".
+	Tag string
+}
+
+// MakeRootfs makes dir a busybox root file system with the module's
+// scripts/mkrootfs.sh (found by walking up from the working directory to
+// go.mod, so it works from any test package).
+func MakeRootfs(dir string) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if out, err := exec.Command(filepath.Join(root, "scripts", "mkrootfs.sh"), dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("mkrootfs.sh: %v: %s", err, out)
+	}
+	return nil
+}
+
+// moduleRoot returns the nearest directory at or above the working
+// directory that holds go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
 
 // descriptor is an OCI content descriptor.
 type descriptor struct {
@@ -52,21 +105,33 @@ func jsonBlob(v any) (blob, error) {
 	return newBlob(data), nil
 }
 
-// buildImage makes a busybox root file system in rootfs
-// (scripts/mkrootfs.sh) and writes archive, an OCI image layout in a tar
-// (oci-layout, index.json, blobs/sha256/*) holding one image: an
-// uncompressed layer of rootfs, an image config naming the layer's diff_id
-// with Cmd ["sh"], and its manifest, tagged "latest" by the index's
-// org.opencontainers.image.ref.name annotation (`ctr images import
-// --base-name localhost/busybox` names it localhost/busybox:latest). It
-// returns the manifest's digest.
-func buildImage(rootfs, archive string) (string, error) {
-	if out, err := exec.Command("../../scripts/mkrootfs.sh", rootfs).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("mkrootfs.sh: %v: %s", err, out)
-	}
-	layerData, err := tarTree(rootfs)
+// WriteImage writes archive, an OCI image layout in a tar (oci-layout,
+// index.json, blobs/sha256/*) holding img: an uncompressed layer of
+// img.Rootfs, an image config naming the layer's diff_id, and its
+// manifest, tagged img.Tag by the index's org.opencontainers.image.ref.name
+// annotation, for `ctr images import --base-name NAME`. It returns the
+// manifest's digest.
+func WriteImage(archive string, img Image) (string, error) {
+	layerData, err := tarTree(img.Rootfs)
 	if err != nil {
-		return "", fmt.Errorf("layer of %s: %v", rootfs, err)
+		return "", fmt.Errorf("layer of %s: %v", img.Rootfs, err)
+	}
+	cmd, env, tag := img.Cmd, img.Env, img.Tag
+	if len(cmd) == 0 && len(img.Entrypoint) == 0 {
+		cmd = []string{"sh"}
+	}
+	if len(env) == 0 {
+		env = []string{DefaultPath}
+	}
+	if tag == "" {
+		tag = "latest"
+	}
+	cfg := map[string]any{"Env": env}
+	if len(cmd) > 0 {
+		cfg["Cmd"] = cmd
+	}
+	if len(img.Entrypoint) > 0 {
+		cfg["Entrypoint"] = img.Entrypoint
 	}
 	// Uncompressed: the layer's digest is also its diff_id.
 	layer := newBlob(layerData)
@@ -74,11 +139,8 @@ func buildImage(rootfs, archive string) (string, error) {
 		"architecture": runtime.GOARCH,
 		"os":           "linux",
 		"created":      time.Now().UTC().Format(time.RFC3339),
-		"config": map[string]any{
-			"Cmd": []string{"sh"},
-			"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-		},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{layer.digest}},
+		"config":       cfg,
+		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{layer.digest}},
 	})
 	if err != nil {
 		return "", err
@@ -98,7 +160,7 @@ func buildImage(rootfs, archive string) (string, error) {
 			MediaType:   mediaManifest,
 			Digest:      manifest.digest,
 			Size:        int64(len(manifest.data)),
-			Annotations: map[string]string{"org.opencontainers.image.ref.name": "latest"},
+			Annotations: map[string]string{"org.opencontainers.image.ref.name": tag},
 		}},
 	})
 	if err != nil {
