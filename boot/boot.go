@@ -29,9 +29,9 @@ const (
 	mountsDir = "/__mounts__"
 )
 
-// Namespaces are the namespaces the sandbox is started in; the network
-// namespace is added unless the sandbox joins another.
-const Namespaces = unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+// Namespaces are the namespaces every sandbox is started in; the network,
+// ipc and uts namespaces are the pod's, new or not as its spec says.
+const Namespaces = unix.CLONE_NEWNS | unix.CLONE_NEWPID
 
 // Args configures `runsc boot`.
 type Args struct {

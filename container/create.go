@@ -378,11 +378,31 @@ func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, root
 	return cmd, sandboxEnds, fuse != nil, nil
 }
 
+// sandboxNamespaces are the namespaces of a sandbox (so of its pod) that
+// the spec decides, as runc does for a container: a new one when it
+// lists the type without a path, the path's when it gives one, the
+// host's when it does not list the type.
+var sandboxNamespaces = []struct {
+	typ  specs.LinuxNamespaceType
+	flag int
+}{
+	{specs.NetworkNamespace, unix.CLONE_NEWNET},
+	{specs.IPCNamespace, unix.CLONE_NEWIPC},
+	{specs.UTSNamespace, unix.CLONE_NEWUTS},
+}
+
+// nsJoin is a namespace the sandbox is started in: an open namespace
+// file and its type.
+type nsJoin struct {
+	f    *os.File
+	flag int
+	path string
+}
+
 // startSandbox starts `runsc boot` with a listening controller socket in
-// the state directory. The sandbox's network namespace is the pod's: a
-// new one, the host's (--network=host, or a spec without a network
-// namespace, as runc), or the one the spec's path names, which it is
-// started in.
+// the state directory, in new mount and pid namespaces and the network,
+// ipc and uts namespaces the spec asks for (see sandboxNamespaces;
+// --network=host keeps the host's network namespace).
 func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error) {
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.shortPath(controllerSock), Net: "unix"})
 	if err != nil {
@@ -400,21 +420,31 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 	extra, fdArgs := d.TransferExtra(nil)
 	flags := uintptr(boot.Namespaces)
 	args := append(append(append([]string{}, cfg.GlobalArgs...), "boot"), fdArgs...)
-	var netns *os.File
-	path, ownNet := specNetNS(spec)
-	switch {
-	case cfg.HostNetwork, !ownNet:
-	case path != "":
-		if netns, err = os.Open(path); err != nil {
-			return nil, fmt.Errorf("config.json: linux.namespaces network path: %w", err)
+	var joins []nsJoin
+	defer func() {
+		for _, j := range joins {
+			j.f.Close()
 		}
-		defer netns.Close()
-		if t, err := unix.IoctlRetInt(int(netns.Fd()), unix.NS_GET_NSTYPE); err != nil || t != unix.CLONE_NEWNET {
-			return nil, fmt.Errorf("config.json: linux.namespaces network path %q: not a network namespace", path)
+	}()
+	for _, n := range sandboxNamespaces {
+		path, own := specNamespace(spec, n.typ)
+		switch {
+		case !own, n.typ == specs.NetworkNamespace && cfg.HostNetwork:
+		case path != "":
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, fmt.Errorf("config.json: linux.namespaces %s path: %w", n.typ, err)
+			}
+			joins = append(joins, nsJoin{f, n.flag, path})
+			if t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE); err != nil || t != n.flag {
+				return nil, fmt.Errorf("config.json: linux.namespaces %s path %q: not a %s namespace", n.typ, path, n.typ)
+			}
+		default:
+			flags |= uintptr(n.flag)
+			if n.typ == specs.NetworkNamespace {
+				args = append(args, "--new-network")
+			}
 		}
-	default:
-		flags |= unix.CLONE_NEWNET
-		args = append(args, "--new-network")
 	}
 	cmd := exec.Command(cfg.Exe, args...)
 	cmd.ExtraFiles = extra
@@ -423,20 +453,22 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 	// it logs to --log/--debug-log when given, and reports errors
 	// through the controller.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
-	if netns == nil {
+	if len(joins) == 0 {
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("starting sandbox: %w", err)
 		}
 		return cmd, nil
 	}
-	// Started from a thread that joined the network namespace, which
-	// is then discarded with its goroutine.
+	// Started from a thread that joined the namespaces, which is then
+	// discarded with its goroutine.
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked
-		if err := unix.Setns(int(netns.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("joining network namespace %q: %w", path, err)
-			return
+		for _, j := range joins {
+			if err := unix.Setns(int(j.f.Fd()), j.flag); err != nil {
+				done <- fmt.Errorf("joining namespace %q: %w", j.path, err)
+				return
+			}
 		}
 		done <- cmd.Start()
 	}()
@@ -449,11 +481,17 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 // specNetNS returns the path of the spec's network namespace, if any,
 // and whether the spec asks for a network namespace at all.
 func specNetNS(spec *specs.Spec) (string, bool) {
+	return specNamespace(spec, specs.NetworkNamespace)
+}
+
+// specNamespace returns the path of the spec's namespace of type typ, if
+// any, and whether the spec lists that type at all.
+func specNamespace(spec *specs.Spec, typ specs.LinuxNamespaceType) (string, bool) {
 	if spec.Linux == nil {
 		return "", false
 	}
 	for _, ns := range spec.Linux.Namespaces {
-		if ns.Type == specs.NetworkNamespace {
+		if ns.Type == typ {
 			return ns.Path, true
 		}
 	}

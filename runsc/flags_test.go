@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,5 +64,24 @@ func TestDebugLogPerContainer(t *testing.T) {
 	runMain([]string{"--root", t.TempDir(), "--debug-log", dir + "/%ID%/", "state", "../x"}, &stderr)
 	if _, err := os.Stat(filepath.Join(dir, "..", "x")); err == nil {
 		t.Fatal("a bad ID made a directory outside the log directory")
+	}
+}
+
+// TestErrorInJSONLog checks that a failing command leaves runc's error
+// record in a --log-format json log: containerd's runc client reads the
+// last {"level":"error","msg":...} to say why the runtime failed.
+func TestErrorInJSONLog(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "log.json")
+	var stderr bytes.Buffer
+	if st := runMain([]string{"--root", t.TempDir(), "--log", log, "--log-format", "json", "state", "nope"}, &stderr); st != 1 {
+		t.Fatalf("state of a missing container: status %d", st)
+	}
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct{ Level, Msg string }
+	if err := json.Unmarshal(bytes.TrimSpace(data), &rec); err != nil || rec.Level != "error" || !strings.Contains(rec.Msg, `"nope" does not exist`) {
+		t.Fatalf("log %q: %+v %v", data, rec, err)
 	}
 }

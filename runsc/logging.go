@@ -29,7 +29,7 @@ func setupLogging(g *globals, stderr io.Writer) (func(), error) {
 		return f, nil
 	}
 	newHandler := func(w io.Writer, level slog.Level) (slog.Handler, error) {
-		opts := &slog.HandlerOptions{Level: level}
+		opts := &slog.HandlerOptions{Level: level, ReplaceAttr: lowerLevel}
 		switch g.LogFormat {
 		case "text":
 			return slog.NewTextHandler(w, opts), nil
@@ -113,10 +113,27 @@ func (g *globals) resolveDebugLog(id string) error {
 	return open(resolved)
 }
 
-// logError records a command's failure in the log files (stderr gets the
-// one-line message from runMain).
-func logError(err error) {
-	slog.Debug("command failed", "error", err)
+// logError records a command's failure in the log files, as runc does:
+// an "error" record whose message is the error, which containerd's runc
+// client reads back from --log to report why the runtime failed (stderr
+// gets the one-line message from runMain).
+func logError(g *globals, err error) {
+	if g.Log == "" {
+		// The log is stderr, which has the message already.
+		slog.Debug(oneLine(err.Error()))
+		return
+	}
+	slog.Error(oneLine(err.Error()))
+}
+
+// lowerLevel writes levels in lower case ("error"), as runc's logrus
+// does and as containerd's runc client expects in a --log-format json
+// file.
+func lowerLevel(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.LevelKey && len(groups) == 0 {
+		a.Value = slog.StringValue(strings.ToLower(a.Value.String()))
+	}
+	return a
 }
 
 // fanout sends each record to every handler that accepts its level.

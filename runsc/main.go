@@ -122,7 +122,7 @@ func runMain(argv []string, stderr io.Writer) int {
 		case errors.As(err, &ee):
 			return int(ee)
 		}
-		logError(err)
+		logError(g, err)
 		fmt.Fprintf(stderr, "runsc: %s\n", oneLine(err.Error()))
 		return 1
 	}

@@ -115,12 +115,29 @@ func ValidateSpec(s *specs.Spec) error {
 	if err := validateHostname(s.Hostname); err != nil {
 		return err
 	}
+	if s.Hostname != "" && !hasNamespace(s, specs.UTSNamespace) {
+		// As runc: setting it would change the host's hostname.
+		return specErr("hostname %q: needs a uts namespace in linux.namespaces", s.Hostname)
+	}
 	for i, m := range s.Mounts {
 		if err := validateMount(i, m); err != nil {
 			return err
 		}
 	}
 	return validateLinux(s.Linux)
+}
+
+// hasNamespace reports whether the spec lists a namespace of type typ.
+func hasNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == typ {
+			return true
+		}
+	}
+	return false
 }
 
 // validateProcess checks spec.process.

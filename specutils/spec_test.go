@@ -151,6 +151,10 @@ func TestValidateSpecErrors(t *testing.T) {
 		{"masked path", func(s *specs.Spec) { s.Linux = &specs.Linux{MaskedPaths: []string{"/proc/kcore", "proc/keys"}} }, `config.json: linux.maskedPaths[1] "proc/keys": must be absolute`},
 		{"readonly path", func(s *specs.Spec) { s.Linux = &specs.Linux{ReadonlyPaths: []string{"sys"}} }, `config.json: linux.readonlyPaths[0] "sys": must be absolute`},
 		{"sysctl key", func(s *specs.Spec) { s.Linux = &specs.Linux{Sysctl: map[string]string{"": "1"}} }, "config.json: linux.sysctl: keys must not be empty"},
+		{"hostname without uts", func(s *specs.Spec) {
+			s.Hostname = "box"
+			s.Linux = &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: "pid"}}}
+		}, `config.json: hostname "box": needs a uts namespace in linux.namespaces`},
 		{"sysctl of the host", func(s *specs.Spec) {
 			s.Linux = &specs.Linux{Sysctl: map[string]string{"kernel.panic": "1"}}
 		}, `config.json: linux.sysctl["kernel.panic"]: not a namespaced sysctl: it would change the host's`},
@@ -207,7 +211,7 @@ func TestValidateSpecAccepts(t *testing.T) {
 		{Destination: "/sys/fs/cgroup", Type: "cgroup2"},
 	}
 	s.Linux = &specs.Linux{
-		Namespaces: []specs.LinuxNamespace{{Type: "pid"}, {Type: "network", Path: "/proc/1/ns/net"}, {Type: "user"}, {Type: "time"}, {Type: "cgroup"}},
+		Namespaces: []specs.LinuxNamespace{{Type: "pid"}, {Type: "network", Path: "/proc/1/ns/net"}, {Type: "user"}, {Type: "time"}, {Type: "cgroup"}, {Type: "uts"}},
 		Sysctl:     map[string]string{"net.ipv4.ip_forward": "1"},
 		Seccomp:    &specs.LinuxSeccomp{DefaultAction: specs.ActAllow},
 		Resources:  &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: -5}},

@@ -311,13 +311,61 @@ func TestNoHostDevices(t *testing.T) {
 	if !strings.Contains(out, "mknod=1") || !strings.Contains(out, "open=1") || !strings.HasSuffix(out, "1\n") {
 		t.Fatalf("device access: %q (want mknod and image device refused, /dev/zero working)", out)
 	}
-	t.Run("linux.devices block device refused", func(t *testing.T) {
-		spec := testSpec("true")
-		spec.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8, Minor: 0}}
-		b := newBundle(t, spec)
-		r := e.exec("", "run", "--bundle", b.dir, "blockdev")
-		if r.code == 0 || !strings.Contains(r.stderr, "block devices") {
-			t.Fatalf("exit %d %q", r.code, r.stderr)
+	t.Run("linux.devices of host hardware left out", func(t *testing.T) {
+		// As a privileged container's spec lists every host device:
+		// the container runs without the block and mem ones.
+		spec := testSpec("sh", "-c", "ls /dev/sda /dev/kmsg /dev/mem 2>&1; test -c /dev/ttyS9 && echo char-ok")
+		spec.Linux.Devices = []specs.LinuxDevice{
+			{Path: "/dev/sda", Type: "b", Major: 8, Minor: 0},
+			{Path: "/dev/kmsg", Type: "c", Major: 1, Minor: 11},
+			{Path: "/dev/mem", Type: "c", Major: 1, Minor: 1},
+			{Path: "/dev/ttyS9", Type: "c", Major: 4, Minor: 73},
 		}
+		b := newBundle(t, spec)
+		out := e.must("run", "--bundle", b.dir, "hostdevs")
+		if strings.Count(out, "No such file or directory") != 3 || !strings.Contains(out, "char-ok") {
+			t.Fatalf("devices in the container: %q (want sda, kmsg, mem absent, ttyS9 made)", out)
+		}
+	})
+}
+
+// TestHostNamespacesFromSpec checks that the pod's ipc and uts
+// namespaces are the spec's, as runc's are for a container: a type the
+// spec does not list is the host's (Kubernetes hostIPC), a listed one is
+// new.
+func TestHostNamespacesFromSpec(t *testing.T) {
+	e := newEnv(t)
+	spec := testSpec("sleep", "1000")
+	spec.Hostname = ""
+	var kept []specs.LinuxNamespace
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type != specs.IPCNamespace && ns.Type != specs.UTSNamespace {
+			kept = append(kept, ns)
+		}
+	}
+	spec.Linux.Namespaces = kept
+	b := newBundle(t, spec)
+	e.must("run", "-d", "--bundle", b.dir, "hostipc")
+	init := e.saved("hostipc").InitPID
+	for _, ns := range []string{"ipc", "uts"} {
+		if !sameNS(t, init, os.Getpid(), ns) {
+			t.Errorf("the container is not in the host's %s namespace, which its spec does not replace", ns)
+		}
+	}
+	if sameNS(t, init, os.Getpid(), "pid") || sameNS(t, init, os.Getpid(), "mnt") {
+		t.Error("the container shares the host's pid or mount namespace")
+	}
+	e.must("delete", "--force", "hostipc")
+
+	t.Run("listed namespaces are new", func(t *testing.T) {
+		b := newBundle(t, testSpec("sleep", "1000"))
+		e.must("run", "-d", "--bundle", b.dir, "ownipc")
+		init := e.saved("ownipc").InitPID
+		for _, ns := range []string{"ipc", "uts", "net"} {
+			if sameNS(t, init, os.Getpid(), ns) {
+				t.Errorf("the container shares the host's %s namespace", ns)
+			}
+		}
+		e.must("delete", "--force", "ownipc")
 	})
 }
