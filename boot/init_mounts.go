@@ -244,6 +244,11 @@ func mountOne(rootFD int, cid string, m specs.Mount, bind *int) error {
 		if err := unix.Mount(fdPath(sfd), target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind mount: %w", err)
 		}
+		if _, topOnly := specutils.BindReadOnly(m); topOnly {
+			// The gofer makes only the source's own mount read-only;
+			// the FUSE mount here is one mount over all of it.
+			flags &^= unix.MS_RDONLY
+		}
 		if flags&^(unix.MS_BIND|unix.MS_REC) != 0 {
 			// Reopen: the descriptor still names the covered directory.
 			unix.Close(fd)

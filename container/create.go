@@ -310,15 +310,11 @@ func goferTrees(spec *specs.Spec, overlay string, shared map[string]int) ([]gofe
 		}
 		t := gofer.Tree{Source: m.Source}
 		for _, o := range m.Options {
-			switch o {
-			case "ro":
-				t.ReadOnly = true
-			case "rw":
-				t.ReadOnly = false
-			case "rbind":
+			if o == "rbind" {
 				t.Recursive = true
 			}
 		}
+		t.ReadOnly, t.TopReadOnly = specutils.BindReadOnly(m)
 		trees = append(trees, t)
 	}
 	return trees, reuse, nil

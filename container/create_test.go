@@ -42,8 +42,9 @@ func TestGoferTrees(t *testing.T) {
 		{name: "root only, memory overlay is read-only", overlay: boot.OverlayMemory, want: []gofer.Tree{rootRO}},
 		{name: "read-only root", readonly: true, overlay: boot.OverlayNone, want: []gofer.Tree{rootRO}},
 		{name: "bind options", overlay: boot.OverlayNone,
-			mounts: []specs.Mount{tmpfs, bind(a, "ro"), bind(b, "rbind", "rw"), bind(f), {Destination: "/x", Type: "none", Source: a, Options: []string{"rbind", "ro"}}},
-			want:   []gofer.Tree{rootRW, {Source: a, ReadOnly: true}, {Source: b, Recursive: true}, {Source: f}, {Source: a, ReadOnly: true, Recursive: true}}},
+			mounts: []specs.Mount{tmpfs, bind(a, "ro"), bind(b, "rbind", "rw"), bind(f), {Destination: "/x", Type: "none", Source: a, Options: []string{"rbind", "ro"}}, bind(b, "rbind", "rro")},
+			// ro on an rbind is the top mount's only (runc); rro all.
+			want: []gofer.Tree{rootRW, {Source: a, ReadOnly: true}, {Source: b, Recursive: true}, {Source: f}, {Source: a, TopReadOnly: true, Recursive: true}, {Source: b, ReadOnly: true, Recursive: true}}},
 		{name: "last of ro and rw wins", overlay: boot.OverlayNone,
 			mounts: []specs.Mount{bind(a, "ro", "rw"), bind(b, "rw", "ro")},
 			want:   []gofer.Tree{rootRW, {Source: a}, {Source: b, ReadOnly: true}}},

@@ -21,8 +21,12 @@ type Tree struct {
 	// Source is the host path of a directory or regular file.
 	Source string
 	// ReadOnly refuses every mutation with EROFS; the tree is also
-	// mounted read-only inside the gofer.
+	// mounted read-only inside the gofer, the mounts below it too.
 	ReadOnly bool
+	// TopReadOnly, with Recursive, makes only the tree's own mount
+	// read-only, as runc's "ro" on an rbind: the mounts below it keep
+	// their flags. The kernel enforces it on the gofer's mount.
+	TopReadOnly bool
 	// Recursive serves the mounts below Source too (an rbind); otherwise
 	// only the file system Source is on is served (a bind).
 	Recursive bool
@@ -98,7 +102,7 @@ func pivotToTrees(trees []Tree) error {
 		if err := unix.Mount(src, target, "", flags, ""); err != nil {
 			return fmt.Errorf("bind mounting tree %d source %q: %w", i, t.Source, err)
 		}
-		if err := restrictMount(target, t.ReadOnly); err != nil {
+		if err := restrictMount(target, t); err != nil {
 			return fmt.Errorf("restricting tree %d source %q: %w", i, t.Source, err)
 		}
 	}
@@ -110,21 +114,29 @@ func pivotToTrees(trees []Tree) error {
 }
 
 // restrictMount makes the mount tree at target nodev and nosuid, and
-// read-only if ro, recursively where the kernel supports mount_setattr.
-func restrictMount(target string, ro bool) error {
+// read-only as t says: all of it (ReadOnly), or only its top mount
+// (TopReadOnly). Recursively where the kernel supports mount_setattr.
+func restrictMount(target string, t Tree) error {
 	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOSUID}
-	if ro {
+	if t.ReadOnly {
 		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
 	}
 	err := unix.MountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW, attr)
-	if err != unix.ENOSYS {
+	if err == unix.ENOSYS {
+		flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_NODEV | unix.MS_NOSUID)
+		if t.ReadOnly {
+			flags |= unix.MS_RDONLY
+		}
+		err = unix.Mount("", target, "", flags, "")
+	}
+	if err != nil || !t.TopReadOnly || t.ReadOnly {
 		return err
 	}
-	flags := uintptr(unix.MS_REMOUNT | unix.MS_BIND | unix.MS_NODEV | unix.MS_NOSUID)
-	if ro {
-		flags |= unix.MS_RDONLY
+	// Only the top mount: a bind remount is not recursive.
+	if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_NODEV|unix.MS_NOSUID|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("making the top mount read-only: %w", err)
 	}
-	return unix.Mount("", target, "", flags, "")
+	return nil
 }
 
 // checkNamespaced verifies that the process runs as pid 1 of its own pid

@@ -94,8 +94,11 @@ func TreeArgs(trees []Tree) []string {
 	args := make([]string, 0, len(trees))
 	for _, t := range trees {
 		mode := "rw"
-		if t.ReadOnly {
+		switch {
+		case t.ReadOnly:
 			mode = "ro"
+		case t.TopReadOnly:
+			mode = "rotop"
 		}
 		if t.Recursive {
 			mode += "+rec"
@@ -105,19 +108,19 @@ func TreeArgs(trees []Tree) []string {
 	return args
 }
 
-// ParseTree parses a --tree value: "rw:/path" or "ro:/path", with
-// "+rec" after the mode ("ro+rec:/path") to serve the mounts below the
-// path too.
+// ParseTree parses a --tree value: "rw:/path", "ro:/path" or
+// "rotop+rec:/path" (see Tree.TopReadOnly), with "+rec" after the mode
+// ("ro+rec:/path") to serve the mounts below the path too.
 func ParseTree(v string) (Tree, error) {
 	mode, path, ok := strings.Cut(v, ":")
 	mode, rec := strings.CutSuffix(mode, "+rec")
-	if !ok || (mode != "ro" && mode != "rw") {
-		return Tree{}, fmt.Errorf("--tree %q: want ro:PATH or rw:PATH (optionally ro+rec: or rw+rec:)", v)
+	if !ok || (mode != "ro" && mode != "rw" && mode != "rotop") || (mode == "rotop" && !rec) {
+		return Tree{}, fmt.Errorf("--tree %q: want ro:PATH or rw:PATH (optionally ro+rec: or rw+rec:), or rotop+rec:PATH", v)
 	}
 	if !strings.HasPrefix(path, "/") {
 		return Tree{}, fmt.Errorf("--tree %q: path must be absolute", v)
 	}
-	return Tree{Source: path, ReadOnly: mode == "ro", Recursive: rec}, nil
+	return Tree{Source: path, ReadOnly: mode == "ro", TopReadOnly: mode == "rotop", Recursive: rec}, nil
 }
 
 // ParseFDs parses a comma-separated --io-fds or --fuse-fds value (-1,

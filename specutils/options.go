@@ -62,6 +62,29 @@ func Capabilities() []string {
 	return append([]string(nil), capabilities...)
 }
 
+// BindReadOnly says how bind mount m is read-only: ro for all of it (ro
+// on a plain bind, or rro), topOnly for only its own mount, the mounts
+// below keeping their flags (ro on an rbind, as runc does).
+func BindReadOnly(m specs.Mount) (ro, topOnly bool) {
+	recursive, rec := false, false
+	for _, o := range m.Options {
+		switch o {
+		case "ro":
+			ro = true
+		case "rro":
+			ro, recursive = true, true
+		case "rw":
+			ro, recursive = false, false
+		case "rbind":
+			rec = true
+		}
+	}
+	if ro && rec && !recursive {
+		return false, true
+	}
+	return ro, false
+}
+
 // IsBindMount reports whether m is a bind mount: of type "bind", or with
 // a "bind" or "rbind" option (whatever its type, as runc does).
 func IsBindMount(m specs.Mount) bool {
@@ -87,6 +110,7 @@ type mountFlag struct {
 // change nothing are known but have no flag.
 var mountFlagOptions = map[string]mountFlag{
 	"ro":            {false, unix.MS_RDONLY},
+	"rro":           {false, unix.MS_RDONLY},
 	"rw":            {true, unix.MS_RDONLY},
 	"bind":          {false, unix.MS_BIND},
 	"rbind":         {false, unix.MS_BIND | unix.MS_REC},

@@ -14,6 +14,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/internal/testhelp"
+	"golang.org/x/sys/unix"
 )
 
 // alive reports whether host process pid exists and is not a zombie.
@@ -270,6 +271,39 @@ func TestBindMounts(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(ro, "nope")); !os.IsNotExist(err) {
 		t.Fatalf("ro bind was written: %v", err)
+	}
+}
+
+// TestReadOnlyBindOverSubmount checks runc's two read-only binds of a
+// tree holding another mount: "ro" on an rbind makes only the source's
+// own mount read-only (Kubernetes' non-recursive read-only volume), "rro"
+// all of it. Writes that are refused reach nothing on the host.
+func TestReadOnlyBindOverSubmount(t *testing.T) {
+	e := newEnv(t)
+	src := t.TempDir()
+	sub := filepath.Join(src, "tmpfs")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(sub, unix.MNT_DETACH) })
+	spec := testSpec("sh", "-c", "for d in /top /all; do touch $d/top-file 2>/dev/null; echo $d top=$?; touch $d/tmpfs/sub-file 2>/dev/null; echo $d sub=$?; done")
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/top", Type: "bind", Source: src, Options: []string{"rbind", "ro"}},
+		specs.Mount{Destination: "/all", Type: "bind", Source: src, Options: []string{"rbind", "rro"}},
+	)
+	b := newBundle(t, spec)
+	out := e.must("run", "--bundle", b.dir, "robind")
+	if want := "/top top=1\n/top sub=0\n/all top=1\n/all sub=1\n"; out != want {
+		t.Fatalf("writes: %q, want %q", out, want)
+	}
+	if _, err := os.Stat(filepath.Join(src, "top-file")); !os.IsNotExist(err) {
+		t.Fatalf("the read-only top was written: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(sub, "sub-file")); err != nil {
+		t.Fatalf("the write below the non-recursive read-only bind did not reach the host: %v", err)
 	}
 }
 
