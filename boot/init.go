@@ -32,8 +32,9 @@ type InitArgs struct {
 	// ReadyFD is a pipe: init writes one zero byte when the container
 	// is set up, or an error message before it exits.
 	ReadyFD int
-	// StartFD (create only) is a pipe: a byte on it lets init exec the
-	// container's process; EOF makes it exit.
+	// StartFD is a pipe: a byte on it lets init exec the container's
+	// process (at create, on start; at exec, once the process is in the
+	// container's cgroup); EOF makes it exit.
 	StartFD int
 	// ExecStatusFD is a pipe, close-on-exec: EOF on it means the
 	// container's process was exec'd; otherwise the init writes why
@@ -83,15 +84,14 @@ func RunInit(args InitArgs) error {
 		return fmt.Errorf("init: reporting ready: %w", err)
 	}
 	ready.Close()
-	if !args.Exec {
-		start := os.NewFile(uintptr(args.StartFD), "start")
-		var b [1]byte
-		if n, _ := start.Read(b[:]); n != 1 {
-			// The container was deleted before it started.
-			os.Exit(0)
-		}
-		start.Close()
+	start := os.NewFile(uintptr(args.StartFD), "start")
+	var b [1]byte
+	if n, _ := start.Read(b[:]); n != 1 {
+		// The container was deleted before it started, or the exec
+		// was abandoned.
+		os.Exit(0)
 	}
+	start.Close()
 	return reportExec(args.ExecStatusFD, execProcess(spec, path))
 }
 

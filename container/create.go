@@ -15,6 +15,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/cgroup"
 	"github.com/runsc/runsc/cleanup"
 	"github.com/runsc/runsc/donation"
 	"github.com/runsc/runsc/gofer"
@@ -194,6 +195,13 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	cu.Add(p.abandon)
+	// In its cgroup before anything of the container's runs.
+	cg, err := containerCgroup(o.Spec, c.ID, p.pid())
+	if err != nil {
+		return fmt.Errorf("create %q: %w", c.ID, err)
+	}
+	c.Cgroup = cg
+	cu.Add(func() { p.abandon(); cg.Destroy() })
 	args.FilePayload = urpc.FilePayload{Files: append([]*os.File{p.pidfd, p.start, p.execStatus}, goferConns...)}
 	var res boot.CreateResult
 	if err := c.call(boot.MethodCreate, args, &res); err != nil {
@@ -233,6 +241,35 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	c.fresh = true
 	c.child = p.proc
 	return nil
+}
+
+// containerCgroup makes the cgroup of spec's linux.cgroupsPath, applies
+// its linux.resources and moves process pid (the container's init) in.
+// On failure nothing is left.
+func containerCgroup(spec *specs.Spec, id string, pid int) (*cgroup.Cgroup, error) {
+	var path string
+	var res *specs.LinuxResources
+	if spec.Linux != nil {
+		path, res = spec.Linux.CgroupsPath, spec.Linux.Resources
+	}
+	cg, err := cgroup.Resolve(path, id)
+	if err != nil {
+		return nil, err
+	}
+	var cu cleanup.Cleanup
+	defer cu.Clean()
+	cu.Add(func() { cg.Destroy() })
+	if err := cg.Create(); err != nil {
+		return nil, err
+	}
+	if err := cg.Set(res); err != nil {
+		return nil, fmt.Errorf("config.json: %w", err)
+	}
+	if err := cg.Add(pid); err != nil {
+		return nil, err
+	}
+	cu.Release()
+	return cg, nil
 }
 
 // DialConsole connects to a --console-socket and returns the connection

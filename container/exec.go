@@ -54,9 +54,20 @@ func (c *Container) Exec(cfg Config, o ExecOpts) (*os.Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exec in %q: %w", c.ID, err)
 	}
+	if c.Cgroup != nil {
+		if err := c.Cgroup.Add(p.pid()); err != nil {
+			p.abandon()
+			return nil, fmt.Errorf("exec in %q: %w", c.ID, err)
+		}
+	}
 	if err := p.waitReady(); err != nil {
 		p.close()
 		return nil, fmt.Errorf("exec in %q: %w", c.ID, err)
+	}
+	// In the container's cgroup: let it exec the process.
+	if _, err := p.start.Write([]byte{1}); err != nil {
+		p.abandon()
+		return nil, fmt.Errorf("exec in %q: releasing the process: %w", c.ID, err)
 	}
 	if err := p.waitExec(); err != nil {
 		p.abandon()

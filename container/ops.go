@@ -189,6 +189,11 @@ func (c *Container) Delete(force bool) error {
 		}
 		c.deletePodMembers()
 	}
+	if c.Cgroup != nil {
+		if err := c.Cgroup.Destroy(); err != nil {
+			return fmt.Errorf("deleting container %q: %w", c.ID, err)
+		}
+	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("deleting container %q: %w", c.ID, err)
 	}

@@ -278,6 +278,9 @@ func (c *Container) deletePodMembers() {
 			continue
 		}
 		m.Gofer.kill(killTimeout)
+		if m.Cgroup != nil {
+			m.Cgroup.Destroy()
+		}
 		os.RemoveAll(m.dir)
 		m.Close()
 	}

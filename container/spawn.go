@@ -58,8 +58,9 @@ type initProc struct {
 	ready *os.File
 	// execStatus reports the exec: EOF once done, or an error message.
 	execStatus *os.File
-	// start (create only) lets it exec the process: a byte, or EOF to
-	// exit. Handed to the sandbox, which keeps it until start.
+	// start lets it exec the process: a byte, or EOF to exit. At
+	// create it is handed to the sandbox, which keeps it until start;
+	// at exec it is written once the process is in its cgroup.
 	start *os.File
 	// rootReady (create only) lets it set up the container once the
 	// sandbox has mounted the root: a byte, or EOF to exit.
@@ -264,14 +265,14 @@ type initPipe struct {
 	readHere bool
 }
 
-// makePipes makes the init's pipes (with create, the start and root
-// pipes too), keeps this side's ends in p and donates the child's ends
-// to d. It returns the child's ends, for the caller to close once the
-// child has them.
+// makePipes makes the init's pipes (with create, the root pipe too),
+// keeps this side's ends in p and donates the child's ends to d. It
+// returns the child's ends, for the caller to close once the child has
+// them.
 func (p *initProc) makePipes(d *donation.Agency, create bool) ([]*os.File, error) {
-	pipes := []initPipe{{"ready-fd", &p.ready, true}, {"exec-status-fd", &p.execStatus, true}}
+	pipes := []initPipe{{"ready-fd", &p.ready, true}, {"exec-status-fd", &p.execStatus, true}, {"start-fd", &p.start, false}}
 	if create {
-		pipes = append(pipes, initPipe{"start-fd", &p.start, false}, initPipe{"root-fd", &p.rootReady, false})
+		pipes = append(pipes, initPipe{"root-fd", &p.rootReady, false})
 	}
 	var theirs []*os.File
 	for _, pp := range pipes {

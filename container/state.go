@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/cgroup"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
 	"golang.org/x/sys/unix"
@@ -46,6 +47,8 @@ type State struct {
 	Gofer   Proc `json:"gofer"`
 	// Overlay is the root overlay mode.
 	Overlay string `json:"overlay"`
+	// Cgroup is the container's cgroup, which its processes are in.
+	Cgroup *cgroup.Cgroup `json:"cgroup,omitempty"`
 	// SandboxID is the ID of the container whose sandbox this container
 	// runs in: its own ID for the sandbox (pause) container of a pod or a
 	// lone container.

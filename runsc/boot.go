@@ -57,7 +57,7 @@ func runInit(g *globals, args []string) error {
 	fs.StringVar(&a.CID, "cid", "", "container ID")
 	fs.IntVar(&a.SpecFD, "spec-fd", -1, "memfd holding the spec")
 	fs.IntVar(&a.ReadyFD, "ready-fd", -1, "pipe to report setup on")
-	fs.IntVar(&a.StartFD, "start-fd", -1, "pipe that releases the process (create)")
+	fs.IntVar(&a.StartFD, "start-fd", -1, "pipe that releases the process")
 	fs.IntVar(&a.ExecStatusFD, "exec-status-fd", -1, "pipe to report the exec on")
 	fs.IntVar(&a.NSFD, "ns-fd", -1, "pidfd of the process whose mount namespace to enter")
 	fs.IntVar(&a.RootFD, "root-fd", -1, "pipe that signals the container's root is mounted (create)")
@@ -76,13 +76,13 @@ func runInit(g *globals, args []string) error {
 		}
 		return boot.RelayNewPIDNS(argv, *relay, []int{a.SpecFD, a.ReadyFD, a.StartFD, a.ExecStatusFD, a.NSFD, a.RootFD, a.ConsoleFD})
 	}
-	for name, fd := range map[string]int{"spec-fd": a.SpecFD, "ready-fd": a.ReadyFD, "exec-status-fd": a.ExecStatusFD, "ns-fd": a.NSFD} {
+	for name, fd := range map[string]int{"spec-fd": a.SpecFD, "ready-fd": a.ReadyFD, "exec-status-fd": a.ExecStatusFD, "ns-fd": a.NSFD, "start-fd": a.StartFD} {
 		if fd < 3 {
 			return fmt.Errorf("init: --%s is required", name)
 		}
 	}
-	if !a.Exec && (a.StartFD < 3 || a.RootFD < 3) {
-		return fmt.Errorf("init: --start-fd and --root-fd are required without --exec")
+	if !a.Exec && a.RootFD < 3 {
+		return fmt.Errorf("init: --root-fd is required without --exec")
 	}
 	return boot.RunInit(a)
 }

@@ -7,8 +7,7 @@
 // What is runsc's own: the default binary (the runsc next to the shim)
 // and root, CRI's runtime options (a runsc.toml in gVisor's format)
 // mapped to the runc options the task service expects, the runsc flags
-// of that file, and stats that never fail while runsc applies no
-// cgroups.
+// of that file, and stats that never fail.
 package shim
 
 import (

@@ -92,12 +92,13 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	return s.TaskService.Create(ctx, r)
 }
 
-// Stats answers empty metrics: runsc does not put containers in cgroups
-// of their own yet, and the stock service would report the cgroup the
-// container's process happens to be in (the shim's, or the machine's
-// root) as the container's. Empty metrics are valid for crictl stats;
-// an error would break it.
+// Stats returns the metrics of the container's cgroup, which runsc puts
+// the container's processes in; if there are none to read, empty
+// metrics rather than an error, which would break crictl stats.
 func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
+	if resp, err := s.TaskService.Stats(ctx, r); err == nil {
+		return resp, nil
+	}
 	data, err := typeurl.MarshalAny(&stats.Metrics{})
 	if err != nil {
 		return nil, fmt.Errorf("stats %q: %w", r.ID, err)

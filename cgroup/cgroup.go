@@ -1,0 +1,295 @@
+// Package cgroup puts a container's processes in a cgroup of their own
+// and applies the spec's linux.resources to it, as runc does with its
+// cgroupfs driver: on cgroup v1 (one directory per controller
+// hierarchy, hybrid hosts included) and on the unified v2 hierarchy.
+// The container's init is placed before it runs anything of the
+// container's, and every process exec'd into the container joins it.
+package cgroup
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Cgroup is a container's cgroup: one directory per v1 controller
+// hierarchy, or one directory of the v2 hierarchy (under the key "").
+type Cgroup struct {
+	// Paths maps each controller hierarchy (its mount's controllers,
+	// e.g. "memory" or "cpu,cpuacct"; "" for v2) to the cgroup's
+	// directory in it.
+	Paths map[string]string `json:"paths"`
+}
+
+// hierarchy is one mounted cgroup hierarchy.
+type hierarchy struct {
+	// key names it: the v1 controllers of the mount, "" for v2.
+	key string
+	// mount is where it is mounted; self is this process's cgroup in it.
+	mount, self string
+}
+
+// hierarchies lists the cgroup hierarchies this process sees: every v1
+// controller mount (named ones, like systemd's, excluded), or the v2
+// mount alone when it is the only one (a pure v2 host). On a hybrid host
+// the v2 mount holds no controller and is left out.
+func hierarchies() ([]hierarchy, error) {
+	own, err := ownCgroups()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("listing cgroup mounts: %w", err)
+	}
+	defer f.Close()
+	var v1 []hierarchy
+	var v2 *hierarchy
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, fl := range fields {
+			if fl == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 4 || sep+3 >= len(fields) {
+			continue
+		}
+		mount, fstype, super := unescape(fields[4]), fields[sep+1], fields[sep+3]
+		switch fstype {
+		case "cgroup2":
+			if v2 == nil {
+				v2 = &hierarchy{key: "", mount: mount, self: own[""]}
+			}
+		case "cgroup":
+			var ctrls []string
+			for _, o := range strings.Split(super, ",") {
+				if knownControllers[o] {
+					ctrls = append(ctrls, o)
+				}
+			}
+			if len(ctrls) == 0 {
+				continue
+			}
+			key := strings.Join(ctrls, ",")
+			v1 = append(v1, hierarchy{key: key, mount: mount, self: own[key]})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("listing cgroup mounts: %w", err)
+	}
+	if len(v1) > 0 {
+		return v1, nil
+	}
+	if v2 != nil {
+		return []hierarchy{*v2}, nil
+	}
+	return nil, errors.New("no cgroup file system is mounted")
+}
+
+// knownControllers are the v1 controllers runsc manages or places
+// processes in.
+var knownControllers = map[string]bool{
+	"cpu": true, "cpuacct": true, "cpuset": true, "memory": true, "pids": true,
+	"blkio": true, "devices": true, "freezer": true, "hugetlb": true,
+	"net_cls": true, "net_prio": true, "perf_event": true, "rdma": true,
+}
+
+// ownCgroups reads /proc/self/cgroup: this process's cgroup in each
+// hierarchy, by controllers ("" for v2).
+func ownCgroups() (map[string]string, error) {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("reading own cgroups: %w", err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		out[parts[1]] = parts[2]
+	}
+	return out, nil
+}
+
+// unescape undoes mountinfo's octal escapes (\040 for a space).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Resolve returns the cgroup of linux.cgroupsPath: an absolute path is
+// taken from each hierarchy's root, a relative one from this process's
+// own cgroup there (as runc), and an empty one is /runsc/<id>. The path
+// may not climb out of the hierarchy (..).
+func Resolve(cgroupsPath, id string) (*Cgroup, error) {
+	if cgroupsPath == "" {
+		cgroupsPath = "/runsc/" + id
+	}
+	if strings.Contains(cgroupsPath, ":") {
+		return nil, fmt.Errorf("config.json: linux.cgroupsPath %q: a systemd slice:prefix:name path needs --systemd-cgroup, which runsc does not support yet", cgroupsPath)
+	}
+	for _, part := range strings.Split(cgroupsPath, "/") {
+		if part == ".." {
+			return nil, fmt.Errorf("config.json: linux.cgroupsPath %q: must not contain ..", cgroupsPath)
+		}
+	}
+	hs, err := hierarchies()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cgroup{Paths: map[string]string{}}
+	for _, h := range hs {
+		rel := cgroupsPath
+		if !filepath.IsAbs(rel) {
+			rel = filepath.Join(h.self, rel)
+		}
+		c.Paths[h.key] = filepath.Join(h.mount, filepath.Clean("/"+rel))
+	}
+	return c, nil
+}
+
+// Create makes the cgroup's directories (with a cpuset, copying the
+// parent's cpus and mems into each new level, which v1 requires before
+// a process may join) and, on v2, enables the controllers it needs in
+// the levels above.
+func (c *Cgroup) Create() error {
+	for key, dir := range c.Paths {
+		if err := makeDirs(key, dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// makeDirs makes dir and its missing parents in hierarchy key.
+func makeDirs(key, dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if err := makeDirs(key, parent); err != nil {
+		return err
+	}
+	if key == "" {
+		// v2: the parent must delegate the controllers to children.
+		enableControllers(parent)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("making cgroup %s: %w", dir, err)
+	}
+	if hasController(key, "cpuset") {
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			if cur, err := os.ReadFile(filepath.Join(dir, f)); err == nil && strings.TrimSpace(string(cur)) == "" {
+				if v, err := os.ReadFile(filepath.Join(parent, f)); err == nil {
+					os.WriteFile(filepath.Join(dir, f), v, 0)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// enableControllers enables, in v2 cgroup dir, every controller it has
+// for its children (best effort: a controller that cannot be delegated
+// is simply not limited).
+func enableControllers(dir string) {
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return
+	}
+	for _, ctrl := range strings.Fields(string(data)) {
+		os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+ctrl), 0)
+	}
+}
+
+// hasController reports whether hierarchy key holds ctrl (v2 holds
+// every controller).
+func hasController(key, ctrl string) bool {
+	if key == "" {
+		return true
+	}
+	for _, c := range strings.Split(key, ",") {
+		if c == ctrl {
+			return true
+		}
+	}
+	return false
+}
+
+// Add moves process pid into the cgroup.
+func (c *Cgroup) Add(pid int) error {
+	for _, dir := range c.Paths {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(fmt.Sprint(pid)), 0); err != nil {
+			return fmt.Errorf("adding process %d to cgroup %s: %w", pid, dir, err)
+		}
+	}
+	return nil
+}
+
+// Destroy removes the cgroup's directories, waiting briefly for
+// processes that are still exiting to leave them. Levels above it,
+// shared with other containers, are left.
+func (c *Cgroup) Destroy() error {
+	var errs []error
+	for _, dir := range c.Paths {
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			err = unix.Rmdir(dir)
+			if err == nil || errors.Is(err, unix.ENOENT) {
+				err = nil
+				break
+			}
+			if err != unix.EBUSY || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dir, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Set applies linux.resources: memory, cpu, cpuset and pids limits.
+func (c *Cgroup) Set(r *specs.LinuxResources) error {
+	if r == nil {
+		return nil
+	}
+	for key, dir := range c.Paths {
+		for _, w := range writes(key, r) {
+			if err := os.WriteFile(filepath.Join(dir, w.file), []byte(w.value), 0); err != nil {
+				if errors.Is(err, os.ErrNotExist) && w.optional {
+					continue
+				}
+				return fmt.Errorf("linux.resources.%s: writing %s to %s: %w", w.field, w.value, filepath.Join(dir, w.file), err)
+			}
+		}
+	}
+	return nil
+}
