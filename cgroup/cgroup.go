@@ -146,13 +146,13 @@ func unescape(s string) string {
 // Resolve returns the cgroup of linux.cgroupsPath: an absolute path is
 // taken from each hierarchy's root, a relative one from this process's
 // own cgroup there (as runc), and an empty one is /runsc/<id>. The path
-// may not climb out of the hierarchy (..).
+// may not climb out of the hierarchy (..). A systemd-style
+// "slice:prefix:name" (containerd writes one for a ".slice" parent) is,
+// as with runc's cgroupfs driver, a relative path like any other: runsc
+// has no systemd driver.
 func Resolve(cgroupsPath, id string) (*Cgroup, error) {
 	if cgroupsPath == "" {
 		cgroupsPath = "/runsc/" + id
-	}
-	if strings.Contains(cgroupsPath, ":") {
-		return nil, fmt.Errorf("config.json: linux.cgroupsPath %q: a systemd slice:prefix:name path needs --systemd-cgroup, which runsc does not support yet", cgroupsPath)
 	}
 	for _, part := range strings.Split(cgroupsPath, "/") {
 		if part == ".." {

@@ -56,7 +56,7 @@ func TestSharesToWeight(t *testing.T) {
 }
 
 func TestResolveRefuses(t *testing.T) {
-	for _, p := range []string{"/a/../../x", "../x", "system.slice:runsc:x"} {
+	for _, p := range []string{"/a/../../x", "../x"} {
 		if _, err := Resolve(p, "id"); err == nil || !strings.Contains(err.Error(), "linux.cgroupsPath") {
 			t.Errorf("Resolve(%q): %v, want an error naming linux.cgroupsPath", p, err)
 		}
@@ -66,5 +66,17 @@ func TestResolveRefuses(t *testing.T) {
 func TestUnescape(t *testing.T) {
 	if got := unescape(`/a\040b\134c`); got != `/a b\c` {
 		t.Fatalf("unescape = %q", got)
+	}
+}
+
+func TestResolveSystemdStyleIsRelative(t *testing.T) {
+	c, err := Resolve("test.slice:cri-containerd:abc", "abc")
+	if err != nil {
+		t.Skipf("no cgroup hierarchy here: %v", err)
+	}
+	for key, dir := range c.Paths {
+		if !strings.HasSuffix(dir, "/test.slice:cri-containerd:abc") {
+			t.Errorf("%s: %s, want a directory named as the path", key, dir)
+		}
 	}
 }
