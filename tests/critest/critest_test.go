@@ -5,7 +5,7 @@
 // (io.containerd.runsc.v1, bin/containerd-shim-runsc-v1 with
 // $RUNSC_BINARY), in the same run. It prints both counts and fails if
 // runsc fails a spec that runc passes, but for the known gaps (see gaps),
-// each tied to an open issue, which it reports.
+// each with its reason, which it reports.
 //
 // critest is built once per version (`go test -c` of cri-tools' own module
 // from the module proxy) and cached under $TMPDIR/runsc-critest-cache.
@@ -60,9 +60,9 @@ var skips = []skip{
 		"needs the e2e-test-images/nonewprivs image (a setuid test binary) from a public registry"},
 }
 
-// gap is a spec runsc fails while runc passes, for a reason an open
-// issue covers: it does not fail the test, but the day runsc passes it
-// the test fails until the gap is removed, so that the list only
+// gap is a spec runsc fails while runc passes, for a stated reason: it
+// does not fail the test, but the day runsc passes it the test fails
+// until the gap is removed, so that the list only
 // shrinks. pattern matches the spec's full text.
 type gap struct {
 	pattern, reason string
@@ -70,10 +70,6 @@ type gap struct {
 
 // gaps are runsc's known gaps against runc in critest.
 var gaps = []gap{
-	{`Container OOM .*OOMKilled`,
-		"the container's memory limit is a cgroup limit, and runsc does not put containers in cgroups yet (the OCI conformance issue: cgroups)"},
-	{`listing container stats \[Conformance\]`,
-		"container stats come from the container's cgroup; the shim answers empty stats until runsc applies cgroups (the OCI conformance issue)"},
 	{`Container Mount Propagation .*mount with 'rshared'`,
 		"a mount made in the container must appear on the host: the container's volumes come from the gofer over 9P, and the isolation contract keeps every host mount out of the sandbox, so nothing it mounts can reach the host (design limit; gVisor has it too)"},
 }
@@ -199,7 +195,7 @@ func TestCritest(t *testing.T) {
 		t.Logf("passed with %s but not with %s (%d):\n  %s", cand, ref, len(onlyCand), strings.Join(onlyCand, "\n  "))
 	}
 	if len(gapsSeen) > 0 {
-		t.Logf("known gaps: %d spec(s) pass with %s but not with %s, each for an open issue:\n  %s", len(gapsSeen), ref, cand, strings.Join(gapsSeen, "\n  "))
+		t.Logf("known gaps: %d spec(s) pass with %s but not with %s:\n  %s", len(gapsSeen), ref, cand, strings.Join(gapsSeen, "\n  "))
 	}
 	if len(gapsClosed) > 0 {
 		t.Errorf("%d known gap(s) now pass with %s: remove them from gaps:\n  %s", len(gapsClosed), cand, strings.Join(gapsClosed, "\n  "))
