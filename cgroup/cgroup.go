@@ -169,7 +169,14 @@ func Resolve(cgroupsPath, id string) (*Cgroup, error) {
 		if !filepath.IsAbs(rel) {
 			rel = filepath.Join(h.self, rel)
 		}
-		c.Paths[h.key] = filepath.Join(h.mount, filepath.Clean("/"+rel))
+		rel = filepath.Clean("/" + rel)
+		// The container's cgroup is its own: deleting it kills what
+		// is left in it. It may not be the root, nor runsc's own
+		// cgroup or one above it.
+		if self := filepath.Clean("/" + h.self); rel == "/" || rel == self || strings.HasPrefix(self, rel+"/") {
+			return nil, fmt.Errorf("config.json: linux.cgroupsPath %q: names the cgroup %s, which holds more than the container", cgroupsPath, rel)
+		}
+		c.Paths[h.key] = filepath.Join(h.mount, rel)
 	}
 	return c, nil
 }
@@ -252,10 +259,43 @@ func (c *Cgroup) Add(pid int) error {
 	return nil
 }
 
-// Destroy removes the cgroup's directories, waiting briefly for
-// processes that are still exiting to leave them. Levels above it,
-// shared with other containers, are left.
+// Pids lists the processes in the cgroup (host pids), from every
+// hierarchy.
+func (c *Cgroup) Pids() []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, dir := range c.Paths {
+		data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(data)) {
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err == nil && pid > 0 && !seen[pid] {
+				seen[pid] = true
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+// Destroy kills whatever is left in the cgroup (a process of a container
+// that shares another's pid namespace does not die with its init), then
+// removes its directories, waiting briefly for processes that are still
+// exiting to leave them. Levels above it, shared with other containers,
+// are left.
 func (c *Cgroup) Destroy() error {
+	for _, pid := range c.Pids() {
+		// A pid listed in the cgroup is a member at that moment; it
+		// is signalled through a pidfd so that a reused pid is not.
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+			if c.holds(pid) {
+				unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+			}
+			unix.Close(fd)
+		}
+	}
 	var errs []error
 	for _, dir := range c.Paths {
 		var err error
@@ -274,6 +314,16 @@ func (c *Cgroup) Destroy() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// holds reports whether pid is in the cgroup.
+func (c *Cgroup) holds(pid int) bool {
+	for _, p := range c.Pids() {
+		if p == pid {
+			return true
+		}
+	}
+	return false
 }
 
 // Set applies linux.resources: memory, cpu, cpuset and pids limits.

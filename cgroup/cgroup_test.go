@@ -56,7 +56,7 @@ func TestSharesToWeight(t *testing.T) {
 }
 
 func TestResolveRefuses(t *testing.T) {
-	for _, p := range []string{"/a/../../x", "../x"} {
+	for _, p := range []string{"/a/../../x", "../x", "/", "//", "."} {
 		if _, err := Resolve(p, "id"); err == nil || !strings.Contains(err.Error(), "linux.cgroupsPath") {
 			t.Errorf("Resolve(%q): %v, want an error naming linux.cgroupsPath", p, err)
 		}
