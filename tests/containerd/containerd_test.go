@@ -2,23 +2,19 @@ package containerd
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/runsc/runsc/internal/testhelp"
 	"github.com/runsc/runsc/tests/internal/ctrdenv"
+	"github.com/runsc/runsc/tests/internal/e2e"
 )
 
 // shimRunDir is where the shims keep their sockets (s), ctr its fifos
@@ -56,7 +52,6 @@ type ctrEnv struct {
 	// run the same binary.
 	runtimeSrc, runtime string
 	runsc               bool
-	stepTimeout         time.Duration
 	// modes are the shims the tests run each scenario through: the runc
 	// v2 shim (--runc-binary) and runsc's shim (--runtime
 	// io.containerd.runsc.v1, found on containerd's PATH in bin/, next
@@ -68,7 +63,8 @@ type ctrEnv struct {
 	// recording every event of the run.
 	daemon *ctrdenv.Containerd
 	events *exec.Cmd
-	seq    atomic.Int64
+	// runner runs ctr with globalFlags, bounded by the step timeout.
+	runner *e2e.Runner
 }
 
 // runscShim is the base name of runsc's containerd shim.
@@ -78,34 +74,30 @@ const runscShim = "containerd-shim-runsc-v1"
 // and an event recorder, and imports the busybox image. On error, the
 // returned environment (if any) still needs a teardown.
 func setup(runtime string, stepTimeout time.Duration) (*ctrEnv, error) {
-	src, err := filepath.Abs(runtime)
+	src, err := e2e.Resolve(runtime)
 	if err != nil {
 		return nil, err
-	}
-	if src, err = filepath.EvalSymlinks(src); err != nil {
-		return nil, fmt.Errorf("runtime %s: %v", runtime, err)
 	}
 	dir, err := os.MkdirTemp("", "containerd-e2e-")
 	if err != nil {
 		return nil, err
 	}
 	e := &ctrEnv{
-		dir:         dir,
-		ns:          fmt.Sprintf("runsc-e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6),
-		runtimeSrc:  src,
-		stepTimeout: stepTimeout,
+		dir:        dir,
+		ns:         fmt.Sprintf("runsc-e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6),
+		runtimeSrc: src,
 	}
+	e.runner = &e2e.Runner{Program: "ctr", Flags: e.globalFlags, OutDir: filepath.Join(dir, "out"), StepTimeout: stepTimeout}
 	for _, d := range []string{"bin", "image", "out", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return e, err
 		}
 	}
 	e.runtime = filepath.Join(dir, "bin", filepath.Base(src))
-	if out, err := exec.Command("cp", src, e.runtime).CombinedOutput(); err != nil {
-		return e, fmt.Errorf("copying the runtime: %v: %s", err, out)
+	if err := e2e.Copy(src, e.runtime); err != nil {
+		return e, fmt.Errorf("copying the runtime: %v", err)
 	}
-	help, _ := exec.Command(e.runtime, "--help").CombinedOutput()
-	e.runsc = strings.Contains(filepath.Base(src), "runsc") || strings.Contains(string(help), "gofer")
+	e.runsc, _ = e2e.Probe(e.runtime, src)
 	runcMode := &shimMode{name: "runc-shim", shim: "containerd-shim-runc-v2", flags: []string{"--runc-binary", e.runtime},
 		stateDir: filepath.Join(shimRunDir, "runc", e.ns)}
 	runscMode := &shimMode{name: "runsc-shim", shim: runscShim, flags: []string{"--runtime", "io.containerd.runsc.v1"},
@@ -124,8 +116,8 @@ func setup(runtime string, stepTimeout time.Duration) (*ctrEnv, error) {
 		}
 		// A private copy next to the private runsc, which it runs by
 		// default; containerd finds it on its PATH.
-		if out, err := exec.Command("cp", shimSrc, filepath.Join(dir, "bin", runscShim)).CombinedOutput(); err != nil {
-			return e, fmt.Errorf("copying the shim: %v: %s", err, out)
+		if err := e2e.Copy(shimSrc, filepath.Join(dir, "bin", runscShim)); err != nil {
+			return e, fmt.Errorf("copying the shim: %v", err)
 		}
 	}
 	e.modes = []*shimMode{runcMode, runscMode}
@@ -150,26 +142,26 @@ func setup(runtime string, stepTimeout time.Duration) (*ctrEnv, error) {
 	}
 	archive := filepath.Join(dir, "image", "busybox-oci.tar")
 	rootfs := filepath.Join(dir, "image", "rootfs")
-	if err := ctrdenv.MakeRootfs(rootfs); err != nil {
+	if err := e2e.MakeRootfs(rootfs); err != nil {
 		return e, err
 	}
 	digest, err := ctrdenv.WriteImage(archive, ctrdenv.Image{Rootfs: rootfs, Cmd: []string{"sh"}})
 	if err != nil {
 		return e, fmt.Errorf("building the busybox OCI archive: %v", err)
 	}
-	r, err := e.ctr(invocation{step: "import busybox image", args: []string{"images", "import", "--base-name", "localhost/busybox", archive}, timeout: 2 * stepTimeout})
+	r, err := e.ctr(invocation{Step: "import busybox image", Args: []string{"images", "import", "--base-name", "localhost/busybox", archive}, Timeout: 2 * stepTimeout})
 	if err != nil {
 		return e, err
 	}
-	if r.code != 0 {
-		return e, fmt.Errorf("ctr images import: exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		return e, fmt.Errorf("ctr images import: exit %d: %s", r.Code, r.Stderr)
 	}
-	r, err = e.ctr(invocation{step: "list images", args: []string{"images", "ls", "-q"}})
+	r, err = e.ctr(invocation{Step: "list images", Args: []string{"images", "ls", "-q"}})
 	if err != nil {
 		return e, err
 	}
-	if !containsLine(r.stdout, imageRef) {
-		return e, fmt.Errorf("ctr images ls -q after the import: %q, want %s", r.stdout, imageRef)
+	if !containsLine(r.Stdout, imageRef) {
+		return e, fmt.Errorf("ctr images ls -q after the import: %q, want %s", r.Stdout, imageRef)
 	}
 	logf("imported %s (manifest %s) from an OCI archive of a busybox rootfs (scripts/mkrootfs.sh); `ctr images ls -q` lists it", imageRef, digest)
 	return e, nil
@@ -214,123 +206,30 @@ func (e *ctrEnv) globalFlags() []string {
 	return e.daemon.CtrArgs(e.ns)
 }
 
-// invocation is one ctr command.
-type invocation struct {
-	// step names the command in logs and failures.
-	step string
-	args []string
-	// stdin is the command's input; nil means /dev/null.
-	stdin io.Reader
-	// tty, when set, is the command's controlling terminal and its
-	// stdin, stdout and stderr (a pty's replica side); the caller reads
-	// the output from the other side.
-	tty *os.File
-	// timeout bounds the command; zero means the suite's step timeout.
-	timeout time.Duration
-}
-
-// result is a finished ctr command.
-type result struct {
-	stdout, stderr string
-	code           int
-	dur            time.Duration
-}
-
-// errTimeout marks a ctr command killed at its timeout.
-var errTimeout = errors.New("timed out")
+// invocation is one ctr command; result a finished one.
+type (
+	invocation = e2e.Invocation
+	result     = e2e.Result
+)
 
 // ctr runs one ctr command in its own process group, bounded by its
-// timeout: on expiry the whole group is killed and an error wrapping
-// errTimeout names the step. Output goes to files, not pipes, so that a
-// process inheriting them cannot make the wait hang.
-func (e *ctrEnv) ctr(inv invocation) (result, error) {
-	timeout := inv.timeout
-	if timeout == 0 {
-		timeout = e.stepTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ctr", append(e.globalFlags(), inv.args...)...)
-	base := filepath.Join(e.dir, "out", strconv.FormatInt(e.seq.Add(1), 10))
-	var outF, errF *os.File
-	if inv.tty != nil {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = inv.tty, inv.tty, inv.tty
-		// A new session (so also a new process group) with the pty as
-		// its controlling terminal.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	} else {
-		var err error
-		if outF, err = os.Create(base + ".stdout"); err != nil {
-			return result{}, err
-		}
-		defer outF.Close()
-		if errF, err = os.Create(base + ".stderr"); err != nil {
-			return result{}, err
-		}
-		defer errF.Close()
-		cmd.Stdout, cmd.Stderr = outF, errF
-		cmd.Stdin = inv.stdin
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	err := cmd.Run()
-	r := result{dur: time.Since(start), code: -1}
-	if outF != nil {
-		out, _ := os.ReadFile(outF.Name())
-		stderr, _ := os.ReadFile(errF.Name())
-		r.stdout, r.stderr = string(out), string(stderr)
-	}
-	if ctx.Err() != nil {
-		// Whatever ctr had started outside its group (the shim, the
-		// runtime) is left to the test's cleanup and the suite's
-		// teardown.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		return r, fmt.Errorf("step %q: `ctr %s` %w after %v (its process group was killed); stderr: %s",
-			inv.step, strings.Join(inv.args, " "), errTimeout, timeout, strings.TrimSpace(r.stderr))
-	}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		r.code = 0
-	case errors.As(err, &ee) && ee.Exited():
-		r.code = ee.ExitCode()
-	case errors.As(err, &ee):
-		return r, fmt.Errorf("step %q: `ctr %s` died: %v", inv.step, strings.Join(inv.args, " "), err)
-	default:
-		return r, fmt.Errorf("step %q: `ctr %s`: %v", inv.step, strings.Join(inv.args, " "), err)
-	}
-	return r, nil
-}
+// timeout (see e2e.Runner.Run); whatever ctr had started outside its
+// group (the shim, the runtime) is left to the test's cleanup and the
+// suite's teardown.
+func (e *ctrEnv) ctr(inv invocation) (result, error) { return e.runner.Run(inv) }
 
 // run runs ctr for a test: a timeout or a failure to run ctr fails the
 // test; the command, its exit status and its duration are logged.
 func run(t *testing.T, step string, args ...string) result {
 	t.Helper()
-	return runInv(t, invocation{step: step, args: args})
-}
-
-// runInv is run for a full invocation.
-func runInv(t *testing.T, inv invocation) result {
-	t.Helper()
-	r, err := env.ctr(inv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s: `ctr %s` exited %d in %v", inv.step, strings.Join(inv.args, " "), r.code, r.dur.Round(time.Millisecond))
-	return r
+	return env.runner.Test(t, invocation{Step: step, Args: args})
 }
 
 // mustRun runs ctr for a test, requires exit status 0 and returns its
 // trimmed stdout.
 func mustRun(t *testing.T, step string, args ...string) string {
 	t.Helper()
-	r := run(t, step, args...)
-	if r.code != 0 {
-		t.Fatalf("%s: `ctr %s` exited %d, want 0\nstdout: %s\nstderr: %s", step, strings.Join(args, " "), r.code, r.stdout, r.stderr)
-	}
-	return strings.TrimSpace(r.stdout)
+	return env.runner.Must(t, step, args...)
 }
 
 // runArgs is `ctr run` with the flags of mode m, then args.
@@ -360,11 +259,11 @@ func ctrName(t *testing.T, suffix string) string {
 	name := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")) + "-" + suffix
 	t.Cleanup(func() {
 		for _, args := range [][]string{{"task", "delete", "--force", name}, {"container", "delete", name}} {
-			r, err := env.ctr(invocation{step: "cleanup " + name, args: args})
+			r, err := env.ctr(invocation{Step: "cleanup " + name, Args: args})
 			if err != nil {
 				t.Error(err)
-			} else if r.code != 0 && !strings.Contains(r.stderr, "not found") {
-				t.Logf("cleanup: ctr %s exited %d: %s", strings.Join(args, " "), r.code, r.stderr)
+			} else if r.Code != 0 && !strings.Contains(r.Stderr, "not found") {
+				t.Logf("cleanup: ctr %s exited %d: %s", strings.Join(args, " "), r.Code, r.Stderr)
 			}
 		}
 	})
@@ -382,33 +281,13 @@ func containsLine(out, want string) bool {
 }
 
 // wantOutput fails the test unless got (trimmed) equals want, and logs
-// the check.
-func wantOutput(t *testing.T, what, got, want string) {
-	t.Helper()
-	got = strings.TrimSpace(got)
-	if got != want {
-		t.Fatalf("%s: got %q, want %q", what, got, want)
-	}
-	t.Logf("checked %s: %q", what, got)
-}
-
-// wantCode fails the test unless r exited with want, and logs the check.
-func wantCode(t *testing.T, what string, r result, want int) {
-	t.Helper()
-	if r.code != want {
-		t.Fatalf("%s: exit status %d, want %d\nstdout: %s\nstderr: %s", what, r.code, want, r.stdout, r.stderr)
-	}
-	t.Logf("checked %s: exit status %d", what, r.code)
-}
-
-// waitFor polls cond until it holds or timeout passes, fails the test
-// naming what it waited for, and logs what it checked.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	start := time.Now()
-	testhelp.WaitFor(t, what, timeout, cond)
-	t.Logf("checked %s (after %v)", what, time.Since(start).Round(time.Millisecond))
-}
+// the check; wantCode the same for an exit status; waitFor polls cond
+// until it holds or timeout passes and logs the check.
+var (
+	wantOutput = e2e.WantOutput
+	wantCode   = e2e.WantCode
+	waitFor    = e2e.WaitFor
+)
 
 // taskInfo is a row of `ctr task ls`.
 type taskInfo struct {
@@ -494,7 +373,7 @@ func (e *ctrEnv) teardown() []string {
 	if e.daemon != nil {
 		select {
 		case <-e.daemon.Done():
-			problems = append(problems, fmt.Sprintf("containerd exited before the teardown (%v); its log ends:\n%s", e.daemon.ProcessState(), ctrdenv.Tail(e.containerdLog(), 20)))
+			problems = append(problems, fmt.Sprintf("containerd exited before the teardown (%v); its log ends:\n%s", e.daemon.ProcessState(), e2e.Tail(e.containerdLog(), 20)))
 		default:
 			problems = append(problems, e.removeAll()...)
 		}
@@ -505,15 +384,10 @@ func (e *ctrEnv) teardown() []string {
 	}
 
 	// Processes may take a moment to go once their tasks are deleted.
-	var leaks []string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		leaks = append(e.leakedProcesses(), e.leakedState()...)
-		leaks = append(leaks, e.leakedMounts()...)
-		if len(leaks) == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	problems = append(problems, leaks...)
+	problems = append(problems, e2e.PollLeaks(10*time.Second, func() []string {
+		leaks := append(e2e.ProcessLeaks(e.isOfRun), e.leakedState()...)
+		return append(leaks, e.leakedMounts()...)
+	})...)
 
 	var err error
 	for i := 0; i < 5; i++ {
@@ -548,13 +422,13 @@ func (e *ctrEnv) stateDirs() []string {
 func (e *ctrEnv) removeAll() []string {
 	var problems []string
 	do := func(args ...string) string {
-		r, err := e.ctr(invocation{step: "teardown: ctr " + strings.Join(args, " "), args: args})
+		r, err := e.ctr(invocation{Step: "teardown: ctr " + strings.Join(args, " "), Args: args})
 		if err != nil {
 			problems = append(problems, err.Error())
-		} else if r.code != 0 {
-			problems = append(problems, fmt.Sprintf("teardown: ctr %s exited %d: %s", strings.Join(args, " "), r.code, r.stderr))
+		} else if r.Code != 0 {
+			problems = append(problems, fmt.Sprintf("teardown: ctr %s exited %d: %s", strings.Join(args, " "), r.Code, r.Stderr))
 		}
-		return r.stdout
+		return r.Stdout
 	}
 	taskList := strings.Fields(do("task", "ls", "-q"))
 	for _, id := range taskList {
@@ -571,11 +445,8 @@ func (e *ctrEnv) removeAll() []string {
 	return problems
 }
 
-// processes lists live processes, but this one.
-func processes() []ctrdenv.Proc { return ctrdenv.Processes() }
-
 // isShimOfRun says whether p is a shim of the run's containerd.
-func (e *ctrEnv) isShimOfRun(p ctrdenv.Proc) bool {
+func (e *ctrEnv) isShimOfRun(p e2e.Proc) bool {
 	return ctrdenv.IsShimOf(p, e.sock)
 }
 
@@ -583,7 +454,7 @@ func (e *ctrEnv) isShimOfRun(p ctrdenv.Proc) bool {
 // processes, a shim of the run's containerd, or a containerd or ctr (or
 // the unshare starting containerd) whose command line names the run's
 // directory.
-func (e *ctrEnv) isOfRun(p ctrdenv.Proc) bool {
+func (e *ctrEnv) isOfRun(p e2e.Proc) bool {
 	if p.Exe == e.runtime || e.isShimOfRun(p) {
 		return true
 	}
@@ -592,17 +463,6 @@ func (e *ctrEnv) isOfRun(p ctrdenv.Proc) bool {
 		return strings.Contains(p.Cmdline, e.dir)
 	}
 	return false
-}
-
-// leakedProcesses lists the run's live processes.
-func (e *ctrEnv) leakedProcesses() []string {
-	var leaks []string
-	for _, p := range processes() {
-		if e.isOfRun(p) {
-			leaks = append(leaks, fmt.Sprintf("process %d (%s): %s", p.Pid, p.Exe, p.Cmdline))
-		}
-	}
-	return leaks
 }
 
 // leakedState lists the entries of the runtime's state directories for
@@ -621,13 +481,9 @@ func (e *ctrEnv) leakedState() []string {
 // leakedMounts lists mounts of runsc's FUSE file system or under the
 // run's directory.
 func (e *ctrEnv) leakedMounts() []string {
-	var leaks []string
-	for _, m := range ctrdenv.Mounts() {
-		if strings.Contains(m.Line, "fuse.runsc") || strings.Contains(m.Line, e.dir) {
-			leaks = append(leaks, "mount: "+m.Line)
-		}
-	}
-	return leaks
+	return e2e.MountLeaks(func(m e2e.Mount) bool {
+		return strings.Contains(m.Line, "fuse.runsc") || strings.Contains(m.Line, e.dir)
+	})
 }
 
 // forceCleanup kills and removes what the run left (after the leak check
@@ -636,25 +492,7 @@ func (e *ctrEnv) leakedMounts() []string {
 // mounts under its directory.
 func (e *ctrEnv) forceCleanup() {
 	// Shims first, so that none restarts or reaps anything meanwhile.
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		var left []ctrdenv.Proc
-		for _, p := range processes() {
-			if e.isOfRun(p) {
-				left = append(left, p)
-			}
-		}
-		if len(left) == 0 {
-			break
-		}
-		for _, p := range left {
-			if e.isShimOfRun(p) {
-				syscall.Kill(p.Pid, syscall.SIGKILL)
-			}
-		}
-		for _, p := range left {
-			syscall.Kill(p.Pid, syscall.SIGKILL)
-		}
-	}
+	e2e.KillAll(e.isOfRun, e.isShimOfRun)
 	for _, dir := range e.stateDirs() {
 		ents, _ := os.ReadDir(dir)
 		for _, ent := range ents {
@@ -665,15 +503,5 @@ func (e *ctrEnv) forceCleanup() {
 		}
 		os.Remove(dir)
 	}
-	var points []string
-	for _, m := range ctrdenv.Mounts() {
-		if strings.HasPrefix(m.Point, e.dir) {
-			points = append(points, m.Point)
-		}
-	}
-	// Deepest first.
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
-	for _, p := range points {
-		syscall.Unmount(p, syscall.MNT_DETACH)
-	}
+	e2e.UnmountUnder(e.dir)
 }

@@ -39,10 +39,11 @@ package containerd
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runsc/runsc/tests/internal/e2e"
 )
 
 // Names of the environment variables that configure the suite.
@@ -70,12 +71,7 @@ func testMain(m *testing.M) int {
 	if runtime == "" {
 		runtime = os.Getenv(envRunsc)
 	}
-	var missing []string
-	for _, bin := range []string{"containerd", "ctr"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			missing = append(missing, bin)
-		}
-	}
+	missing := e2e.Missing("containerd", "ctr")
 	switch {
 	case os.Geteuid() != 0:
 		skipReason = "needs root (a private containerd and its shim): run `make test` as root"
@@ -88,32 +84,18 @@ func testMain(m *testing.M) int {
 		return m.Run()
 	}
 
-	stepTimeout := 30 * time.Second
-	if s := os.Getenv(envStepTimeout); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			fmt.Fprintf(os.Stderr, "%s=%q: want a positive Go duration (%v)\n", envStepTimeout, s, err)
-			return 1
-		}
-		stepTimeout = d
-	}
-	var err error
-	env, err = setup(runtime, stepTimeout)
+	stepTimeout, err := e2e.StepTimeout(envStepTimeout, 30*time.Second)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "containerd tests: set-up failed: %v\n", err)
-		if env != nil {
-			if problems := env.teardown(); len(problems) > 0 {
-				fmt.Fprintf(os.Stderr, "containerd tests: left behind after a failed set-up:\n  %s\n", strings.Join(problems, "\n  "))
-			}
-		}
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	code := m.Run()
-	if problems := env.teardown(); len(problems) > 0 {
-		fmt.Fprintf(os.Stderr, "containerd tests: left behind after the suite:\n  %s\n", strings.Join(problems, "\n  "))
-		code = 1
-	}
-	return code
+	return e2e.Main(m, "containerd tests", func() (func() []string, error) {
+		var err error
+		if env, err = setup(runtime, stepTimeout); env == nil {
+			return nil, err
+		}
+		return env.teardown, err
+	})
 }
 
 // logf prints a suite-level message (outside any test).

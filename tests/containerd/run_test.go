@@ -1,18 +1,16 @@
 package containerd
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/runsc/runsc/procfs"
-	"golang.org/x/sys/unix"
+	"github.com/runsc/runsc/tests/internal/e2e"
 )
 
 // TestRunForeground: `ctr run --rm` in the foreground prints the
@@ -25,18 +23,18 @@ func TestRunForeground(t *testing.T) {
 		name := ctrName(t, "fg")
 		r := run(t, "run --rm in the foreground", runArgs(m, "--rm", imageRef, name, "sh", "-c", "echo hello from the container; echo to-stderr >&2")...)
 		wantCode(t, "foreground run", r, 0)
-		wantOutput(t, "foreground stdout", r.stdout, "hello from the container")
-		if !strings.Contains(r.stderr, "to-stderr") {
-			t.Fatalf("the container's stderr did not reach ctr's stderr: %q", r.stderr)
+		wantOutput(t, "foreground stdout", r.Stdout, "hello from the container")
+		if !strings.Contains(r.Stderr, "to-stderr") {
+			t.Fatalf("the container's stderr did not reach ctr's stderr: %q", r.Stderr)
 		}
 		t.Logf("checked the container's stderr reached ctr's stderr")
-		t.Logf("run --rm returned in %v (not asserted)", r.dur.Round(time.Millisecond))
+		t.Logf("run --rm returned in %v (not asserted)", r.Dur.Round(time.Millisecond))
 
 		exit3 := ctrName(t, "exit3")
 		r = run(t, "run --rm sh -c 'exit 3'", runArgs(m, "--rm", imageRef, exit3, "sh", "-c", "exit 3")...)
 		wantCode(t, "ctr run --rm of sh -c 'exit 3'", r, 3)
 		wantExitEvent(t, exit3, exit3, 3)
-		t.Logf("run --rm of `exit 3` returned in %v (not asserted)", r.dur.Round(time.Millisecond))
+		t.Logf("run --rm of `exit 3` returned in %v (not asserted)", r.Dur.Round(time.Millisecond))
 
 		containers := mustRun(t, "container ls -q", "container", "ls", "-q")
 		for _, n := range []string{name, exit3} {
@@ -71,9 +69,9 @@ func TestDetached(t *testing.T) {
 
 		r = run(t, "task exec echo", "task", "exec", "--exec-id", "e-echo", name, "sh", "-c", "echo exec-output; echo exec-stderr >&2")
 		wantCode(t, "task exec", r, 0)
-		wantOutput(t, "task exec stdout", r.stdout, "exec-output")
-		if !strings.Contains(r.stderr, "exec-stderr") {
-			t.Fatalf("the exec's stderr did not reach ctr's stderr: %q", r.stderr)
+		wantOutput(t, "task exec stdout", r.Stdout, "exec-output")
+		if !strings.Contains(r.Stderr, "exec-stderr") {
+			t.Fatalf("the exec's stderr did not reach ctr's stderr: %q", r.Stderr)
 		}
 		t.Logf("checked the exec's stderr reached ctr's stderr")
 		r = run(t, "task exec exit 5", "task", "exec", "--exec-id", "e-exit5", name, "sh", "-c", "exit 5")
@@ -81,10 +79,10 @@ func TestDetached(t *testing.T) {
 		wantExitEvent(t, name, "e-exit5", 5)
 		r = run(t, "task exec ps", "task", "exec", "--exec-id", "e-ps", name, "ps")
 		wantCode(t, "task exec ps", r, 0)
-		if !strings.Contains(r.stdout, "sleep 1000") {
-			t.Fatalf("ps in the container does not show `sleep 1000`:\n%s", r.stdout)
+		if !strings.Contains(r.Stdout, "sleep 1000") {
+			t.Fatalf("ps in the container does not show `sleep 1000`:\n%s", r.Stdout)
 		}
-		t.Logf("checked ps in the container shows `sleep 1000`:\n%s", strings.TrimRight(r.stdout, "\n"))
+		t.Logf("checked ps in the container shows `sleep 1000`:\n%s", strings.TrimRight(r.Stdout, "\n"))
 
 		ps := mustRun(t, "task ps", "task", "ps", name)
 		if !psListsPid(ps, ti.pid) {
@@ -100,10 +98,10 @@ func TestDetached(t *testing.T) {
 		r = run(t, "task delete", "task", "delete", name)
 		wantCode(t, "task delete", r, 0)
 		// ctr 1.6 warns "task X exit with non-zero exit code N" on delete.
-		if !strings.Contains(r.stderr, "exit code 137") {
-			t.Fatalf("ctr task delete does not report exit code 137: %q", r.stderr)
+		if !strings.Contains(r.Stderr, "exit code 137") {
+			t.Fatalf("ctr task delete does not report exit code 137: %q", r.Stderr)
 		}
-		t.Logf("checked ctr task delete reports the exit status: %s", strings.TrimSpace(r.stderr))
+		t.Logf("checked ctr task delete reports the exit status: %s", strings.TrimSpace(r.Stderr))
 		if _, ok := tasks(t)[name]; ok {
 			t.Fatalf("task %s still listed after ctr task delete", name)
 		}
@@ -129,7 +127,7 @@ func TestDetached(t *testing.T) {
 		wantExitEvent(t, term, term, 3)
 		r = run(t, "task delete (TERM trap)", "task", "delete", term)
 		wantCode(t, "task delete", r, 0)
-		t.Logf("ctr task delete said: %s", strings.TrimSpace(r.stderr))
+		t.Logf("ctr task delete said: %s", strings.TrimSpace(r.Stderr))
 		mustRun(t, "container delete (TERM trap)", "container", "delete", term)
 	})
 }
@@ -150,20 +148,7 @@ func psListsPid(out string, pid int) bool {
 func TestTTY(t *testing.T) {
 	forEachShim(t, func(t *testing.T, m *shimMode) {
 		name := ctrName(t, "tty")
-		ptm, pts := openPty(t, 40, 100)
-		var out lockedBuffer
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			buf := make([]byte, 4096)
-			for {
-				n, err := ptm.Read(buf)
-				out.Write(buf[:n])
-				if err != nil {
-					return
-				}
-			}
-		}()
+		term := e2e.OpenTerminal(t, 40, 100)
 		// ctr sizes the container's terminal after starting the task, so the
 		// script waits (up to 5s) until the size is set before printing it.
 		script := `if [ -t 0 ] && [ -t 1 ]; then echo stdio-is-a-tty; fi; tty
@@ -174,7 +159,7 @@ func TestTTY(t *testing.T) {
 		ran := make(chan struct{})
 		go func() {
 			defer close(ran)
-			r, runErr = env.ctr(invocation{step: "run -t", args: runArgs(m, "--rm", "-t", imageRef, name, "sh", "-c", script), tty: pts})
+			r, runErr = env.ctr(invocation{Step: "run -t", Args: runArgs(m, "--rm", "-t", imageRef, name, "sh", "-c", script), TTY: term.Pts})
 		}()
 		// Type once the container reads (ctr makes our terminal raw first).
 		waitFor(t, "the container to wait for input", 30*time.Second, func() bool {
@@ -183,23 +168,16 @@ func TestTTY(t *testing.T) {
 				return true
 			default:
 			}
-			return strings.Contains(out.String(), "waiting-for-input")
+			return strings.Contains(term.Output(), "waiting-for-input")
 		})
-		ptm.Write([]byte("typed-line\r"))
+		term.Ptm.Write([]byte("typed-line\r"))
 		<-ran
-		pts.Close()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			// Something still holds the terminal; the output so far is enough.
-		}
-		ptm.Close()
-		got := strings.ReplaceAll(out.String(), "\r", "")
+		got := term.Close()
 		t.Logf("terminal output: %q", got)
 		if runErr != nil {
 			t.Fatal(runErr)
 		}
-		t.Logf("run -t: `ctr run --rm -t ...` exited %d in %v", r.code, r.dur.Round(time.Millisecond))
+		t.Logf("run -t: `ctr run --rm -t ...` exited %d in %v", r.Code, r.Dur.Round(time.Millisecond))
 		wantCode(t, "run -t", r, 4)
 		for _, want := range []string{"stdio-is-a-tty\n", "/dev/pts/", "size:40 100\n", "got:typed-line\n"} {
 			if !strings.Contains(got, want) {
@@ -208,52 +186,6 @@ func TestTTY(t *testing.T) {
 		}
 		t.Logf("checked the container's stdio is a terminal (tty printed a /dev/pts name), its size is 40x100 as ours, typed input reached it and its exit status passed through")
 	})
-}
-
-// openPty opens a pseudo-terminal of rows x cols and returns its two
-// sides.
-func openPty(t *testing.T, rows, cols uint16) (ptm, pts *os.File) {
-	t.Helper()
-	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("opening /dev/ptmx: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlocking the pty: %v", err)
-	}
-	n, err := unix.IoctlGetInt(int(ptm.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("TIOCGPTN: %v", err)
-	}
-	pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("opening the pty's replica: %v", err)
-	}
-	if err := unix.IoctlSetWinsize(int(pts.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
-		t.Fatalf("TIOCSWINSZ: %v", err)
-	}
-	t.Cleanup(func() { ptm.Close(); pts.Close() })
-	return ptm, pts
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p.
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns what was written.
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestProcessModel: while a detached task runs, its process (the pid
@@ -285,15 +217,7 @@ func TestProcessModel(t *testing.T) {
 
 		t.Run("OneSandbox", func(t *testing.T) {
 			requireRunsc(t)
-			var boots []string
-			for _, p := range processes() {
-				if p.Exe != env.runtime {
-					continue
-				}
-				if (len(p.Args) > 1 && p.Args[1] == "boot") || strings.Contains(p.Cmdline, " boot ") {
-					boots = append(boots, fmt.Sprintf("%d: %s", p.Pid, p.Cmdline))
-				}
-			}
+			boots := e2e.Sandboxes(env.runtime)
 			if len(boots) != 1 {
 				t.Fatalf("%d sandbox (`runsc boot`) processes of this run's runsc while one task runs, want 1:\n%s", len(boots), strings.Join(boots, "\n"))
 			}
@@ -324,7 +248,7 @@ func TestDeleteForceStopped(t *testing.T) {
 		if _, ok := tasks(t)[name]; ok {
 			t.Fatalf("task %s still listed after ctr task delete --force", name)
 		}
-		t.Logf("checked the stopped task is gone: %s", strings.TrimSpace(r.stderr))
+		t.Logf("checked the stopped task is gone: %s", strings.TrimSpace(r.Stderr))
 		mustRun(t, "container delete", "container", "delete", name)
 	})
 }

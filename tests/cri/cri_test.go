@@ -15,6 +15,7 @@ import (
 
 	"github.com/runsc/runsc/internal/testhelp"
 	"github.com/runsc/runsc/tests/internal/ctrdenv"
+	"github.com/runsc/runsc/tests/internal/e2e"
 )
 
 // TestPod runs a Kubernetes-shaped pod through CRI with each runtime
@@ -70,7 +71,7 @@ func podFlow(t *testing.T, handler string) {
 	rp, err := e.rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: podCfg, RuntimeHandler: handler})
 	cancel()
 	if err != nil {
-		t.Fatalf("RunPodSandbox (handler %s): %v\ncontainerd's log ends:\n%s", handler, err, ctrdenv.Tail(e.d.Log, 30))
+		t.Fatalf("RunPodSandbox (handler %s): %v\ncontainerd's log ends:\n%s", handler, err, e2e.Tail(e.d.Log, 30))
 	}
 	podID := rp.PodSandboxId
 	removed := false
@@ -119,14 +120,14 @@ func podFlow(t *testing.T, handler string) {
 		cc, err := e.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: podCfg})
 		cancel()
 		if err != nil {
-			t.Fatalf("CreateContainer %s: %v\ncontainerd's log ends:\n%s", name, err, ctrdenv.Tail(e.d.Log, 30))
+			t.Fatalf("CreateContainer %s: %v\ncontainerd's log ends:\n%s", name, err, e2e.Tail(e.d.Log, 30))
 		}
 		ids[name] = cc.ContainerId
 		ctx, cancel = callCtx()
 		_, err = e.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cc.ContainerId})
 		cancel()
 		if err != nil {
-			t.Fatalf("StartContainer %s (%s): %v\ncontainerd's log ends:\n%s", name, cc.ContainerId, err, ctrdenv.Tail(e.d.Log, 30))
+			t.Fatalf("StartContainer %s (%s): %v\ncontainerd's log ends:\n%s", name, cc.ContainerId, err, e2e.Tail(e.d.Log, 30))
 		}
 		if st := containerStatus(t, cc.ContainerId); st.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
 			t.Fatalf("ContainerStatus %s: %v, want CONTAINER_RUNNING", name, st.State)
@@ -214,7 +215,7 @@ func podFlow(t *testing.T, handler string) {
 
 	if handler == "runsc" {
 		var boots []string
-		for _, p := range ctrdenv.Processes() {
+		for _, p := range e2e.Processes() {
 			if p.Exe == e.runsc && strings.Contains(p.Cmdline+" ", " boot ") {
 				boots = append(boots, fmt.Sprintf("%d: %s", p.Pid, p.Cmdline))
 			}
@@ -308,7 +309,7 @@ func podFlow(t *testing.T, handler string) {
 func podLeaks(ids []string, root string) []string {
 	e := suite
 	var leaks []string
-	for _, p := range ctrdenv.Processes() {
+	for _, p := range e2e.Processes() {
 		if p.Exe == e.runsc {
 			leaks = append(leaks, fmt.Sprintf("runsc process %d: %s", p.Pid, p.Cmdline))
 		}
@@ -321,7 +322,7 @@ func podLeaks(ids []string, root string) []string {
 			leaks = append(leaks, "runtime state: "+filepath.Join(root, id))
 		}
 	}
-	for _, m := range ctrdenv.Mounts() {
+	for _, m := range e2e.Mounts() {
 		for _, id := range ids {
 			if strings.Contains(m.Line, id) {
 				leaks = append(leaks, "mount: "+m.Line)

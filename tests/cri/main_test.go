@@ -35,9 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +44,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/runsc/runsc/tests/internal/ctrdenv"
+	"github.com/runsc/runsc/tests/internal/e2e"
 )
 
 // Names of the environment variables that configure the suite.
@@ -97,12 +96,7 @@ func TestMain(m *testing.M) {
 
 func testMain(m *testing.M) int {
 	runsc := os.Getenv(envRunsc)
-	var missing []string
-	for _, bin := range []string{"containerd", "ctr", "containerd-shim-runc-v2", "runc"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			missing = append(missing, bin)
-		}
-	}
+	missing := e2e.Missing("containerd", "ctr", "containerd-shim-runc-v2", "runc")
 	switch {
 	case os.Geteuid() != 0:
 		skipReason = "needs root (a private containerd with CRI): run `make test` as root"
@@ -122,32 +116,18 @@ func testMain(m *testing.M) int {
 		fmt.Printf("cri tests: skipping: %s\n", skipReason)
 		return m.Run()
 	}
-	stepTimeout := 60 * time.Second
-	if s := os.Getenv(envStepTimeout); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			fmt.Fprintf(os.Stderr, "%s=%q: want a positive Go duration (%v)\n", envStepTimeout, s, err)
-			return 1
-		}
-		stepTimeout = d
-	}
-	var err error
-	suite, err = setup(runsc, stepTimeout)
+	stepTimeout, err := e2e.StepTimeout(envStepTimeout, 60*time.Second)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "cri tests: set-up failed: %v\n", err)
-		if suite != nil {
-			if problems := suite.teardown(); len(problems) > 0 {
-				fmt.Fprintf(os.Stderr, "cri tests: left behind after a failed set-up:\n  %s\n", strings.Join(problems, "\n  "))
-			}
-		}
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	code := m.Run()
-	if problems := suite.teardown(); len(problems) > 0 {
-		fmt.Fprintf(os.Stderr, "cri tests: left behind after the suite:\n  %s\n", strings.Join(problems, "\n  "))
-		code = 1
-	}
-	return code
+	return e2e.Main(m, "cri tests", func() (func() []string, error) {
+		var err error
+		if suite, err = setup(runsc, stepTimeout); suite == nil {
+			return nil, err
+		}
+		return suite.teardown, err
+	})
 }
 
 // logf prints a suite-level message (outside any test).
@@ -159,12 +139,9 @@ func logf(format string, args ...any) {
 // starts containerd with CRI, imports the two images and connects to CRI.
 // On error, the returned environment (if any) still needs a teardown.
 func setup(runsc string, stepTimeout time.Duration) (*env, error) {
-	src, err := filepath.Abs(runsc)
+	src, err := e2e.Resolve(runsc)
 	if err != nil {
 		return nil, err
-	}
-	if src, err = filepath.EvalSymlinks(src); err != nil {
-		return nil, fmt.Errorf("%s: %v", runsc, err)
 	}
 	dir, err := os.MkdirTemp("", "cri-e2e-")
 	if err != nil {
@@ -178,8 +155,8 @@ func setup(runsc string, stepTimeout time.Duration) (*env, error) {
 	}
 	e.runsc = filepath.Join(dir, "bin", "runsc")
 	for from, to := range map[string]string{src: e.runsc, filepath.Join(filepath.Dir(src), runscShim): filepath.Join(dir, "bin", runscShim)} {
-		if out, err := exec.Command("cp", from, to).CombinedOutput(); err != nil {
-			return e, fmt.Errorf("copying %s: %v: %s", from, err, out)
+		if err := e2e.Copy(from, to); err != nil {
+			return e, fmt.Errorf("copying %s: %v", from, err)
 		}
 	}
 	runscToml := filepath.Join(dir, "runsc.toml")
@@ -231,7 +208,7 @@ func setup(runsc string, stepTimeout time.Duration) (*env, error) {
 		dir, e.runsc, runscShim, src, runscToml, e.runscLogs)
 
 	rootfs := filepath.Join(dir, "image", "rootfs")
-	if err := ctrdenv.MakeRootfs(rootfs); err != nil {
+	if err := e2e.MakeRootfs(rootfs); err != nil {
 		return e, err
 	}
 	for _, im := range []struct {
@@ -276,7 +253,7 @@ func setup(runsc string, stepTimeout time.Duration) (*env, error) {
 		}
 		last = why
 		if time.Now().After(deadline) {
-			return e, fmt.Errorf("CRI not ready within %v: %s; containerd's log ends:\n%s", stepTimeout, last, ctrdenv.Tail(d.Log, 30))
+			return e, fmt.Errorf("CRI not ready within %v: %s; containerd's log ends:\n%s", stepTimeout, last, e2e.Tail(d.Log, 30))
 		}
 	}
 	logf("CRI reports RuntimeReady and NetworkReady and lists %s and %s", busyboxRef, pauseRef)
@@ -311,7 +288,7 @@ func (e *env) ready(ctx context.Context) (bool, string) {
 // containerd, the private runsc copy's processes (runsc commands, the
 // sandbox, gofers), or a containerd, ctr or unshare naming the run's
 // directory.
-func (e *env) isOfRun(p ctrdenv.Proc) bool {
+func (e *env) isOfRun(p e2e.Proc) bool {
 	if p.Exe == e.runsc || (e.d != nil && ctrdenv.IsShimOf(p, e.d.Socket)) {
 		return true
 	}
@@ -331,7 +308,7 @@ func (e *env) teardown() []string {
 	if e.rt != nil && e.d != nil {
 		select {
 		case <-e.d.Done():
-			problems = append(problems, fmt.Sprintf("containerd exited before the teardown (%v); its log ends:\n%s", e.d.ProcessState(), ctrdenv.Tail(e.d.Log, 20)))
+			problems = append(problems, fmt.Sprintf("containerd exited before the teardown (%v); its log ends:\n%s", e.d.ProcessState(), e2e.Tail(e.d.Log, 20)))
 		default:
 			ctx, cancel := context.WithTimeout(context.Background(), e.stepTimeout)
 			pods, err := e.rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
@@ -358,24 +335,9 @@ func (e *env) teardown() []string {
 	if err := e.d.Stop(); err != nil {
 		problems = append(problems, err.Error())
 	}
-	var leaks []string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		leaks = nil
-		for _, p := range ctrdenv.Processes() {
-			if e.isOfRun(p) {
-				leaks = append(leaks, fmt.Sprintf("process %d (%s): %s", p.Pid, p.Exe, p.Cmdline))
-			}
-		}
-		for _, m := range ctrdenv.Mounts() {
-			if strings.Contains(m.Line, e.dir) {
-				leaks = append(leaks, "mount: "+m.Line)
-			}
-		}
-		if len(leaks) == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	problems = append(problems, leaks...)
+	problems = append(problems, e2e.PollLeaks(10*time.Second, func() []string {
+		return append(e2e.ProcessLeaks(e.isOfRun), e2e.MountLeaks(func(m e2e.Mount) bool { return strings.Contains(m.Line, e.dir) })...)
+	})...)
 	e.forceCleanup()
 	if err := os.RemoveAll(e.dir); err != nil {
 		problems = append(problems, fmt.Sprintf("removing %s: %v", e.dir, err))
@@ -389,35 +351,8 @@ func (e *env) teardown() []string {
 // forceCleanup kills the run's processes (shims first) and detaches the
 // mounts under its directory, deepest first.
 func (e *env) forceCleanup() {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		var left []ctrdenv.Proc
-		for _, p := range ctrdenv.Processes() {
-			if e.isOfRun(p) {
-				left = append(left, p)
-			}
-		}
-		if len(left) == 0 {
-			break
-		}
-		for _, p := range left {
-			if strings.HasPrefix(filepath.Base(p.Exe), "containerd-shim-") {
-				syscall.Kill(p.Pid, syscall.SIGKILL)
-			}
-		}
-		for _, p := range left {
-			syscall.Kill(p.Pid, syscall.SIGKILL)
-		}
-	}
-	var points []string
-	for _, m := range ctrdenv.Mounts() {
-		if strings.HasPrefix(m.Point, e.dir) {
-			points = append(points, m.Point)
-		}
-	}
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
-	for _, p := range points {
-		syscall.Unmount(p, syscall.MNT_DETACH)
-	}
+	e2e.KillAll(e.isOfRun, func(p e2e.Proc) bool { return strings.HasPrefix(filepath.Base(p.Exe), "containerd-shim-") })
+	e2e.UnmountUnder(e.dir)
 }
 
 // requireEnv skips a test when the suite cannot run.

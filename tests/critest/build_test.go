@@ -3,7 +3,6 @@ package critest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,23 +91,4 @@ func buildCritest(t *testing.T) string {
 	}
 	t.Logf("critest %s: built %s from %s in %v", critestVersion, bin, mod.Dir, time.Since(start).Round(time.Second))
 	return bin
-}
-
-// runBounded runs a one-shot command bounded by timeout (its process
-// group is killed at expiry) and returns its combined output.
-func runBounded(timeout time.Duration, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = pgid()
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		return string(out), fmt.Errorf("`%s %s` timed out after %v", name, strings.Join(args, " "), timeout)
-	}
-	if err != nil {
-		return string(out), fmt.Errorf("`%s %s`: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
 }

@@ -34,8 +34,11 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runsc/runsc/tests/internal/e2e"
 )
 
 // skip is a spec critest cannot pass here with any runtime: pattern
@@ -118,12 +121,7 @@ func TestCritest(t *testing.T) {
 	if _, err := os.Stat(shim); err != nil {
 		t.Skipf("no containerd shim next to $RUNSC_BINARY (%v): `make build` builds both", err)
 	}
-	var missing []string
-	for _, bin := range []string{"containerd", "containerd-shim-runc-v2", "runc", "docker-registry", "skopeo", "unshare", "nsenter", "ip"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			missing = append(missing, bin)
-		}
-	}
+	missing := e2e.Missing("containerd", "ctr", "containerd-shim-runc-v2", "runc", "docker-registry", "skopeo", "unshare", "nsenter")
 	for _, p := range []string{"loopback", "bridge", "host-local", "portmap"} {
 		if _, err := os.Stat("/usr/lib/cni/" + p); err != nil {
 			missing = append(missing, "/usr/lib/cni/"+p+" (containernetworking-plugins)")
@@ -213,7 +211,7 @@ func TestCritest(t *testing.T) {
 func (e *env) runCritest(t *testing.T, critest, h string) (map[string]spec, error) {
 	report := filepath.Join(e.dir, "logs", "critest-"+h+".json")
 	logPath := filepath.Join(e.dir, "logs", "critest-"+h+".log")
-	args := append(e.nsenterFlags(), critest,
+	args := e.ns.Nsenter(critest,
 		"-test.timeout=0",
 		"--runtime-endpoint=unix://"+e.sock,
 		"--image-endpoint=unix://"+e.sock,
@@ -238,21 +236,21 @@ func (e *env) runCritest(t *testing.T, critest, h string) (map[string]spec, erro
 	defer logF.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 27*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "nsenter", args...)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Dir = e.dir
 	cmd.Stdout, cmd.Stderr = logF, logF
-	cmd.SysProcAttr = pgid()
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
 	start := time.Now()
 	runErr := cmd.Run()
 	dur := time.Since(start).Round(time.Second)
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("timed out after %v; log %s:\n%s", dur, logPath, tail(logPath, 40))
+		return nil, fmt.Errorf("timed out after %v; log %s:\n%s", dur, logPath, e2e.Tail(logPath, 40))
 	}
 	res, err := readReport(report)
 	if err != nil {
-		return nil, fmt.Errorf("%v (critest: %v); log %s:\n%s", err, runErr, logPath, tail(logPath, 40))
+		return nil, fmt.Errorf("%v (critest: %v); log %s:\n%s", err, runErr, logPath, e2e.Tail(logPath, 40))
 	}
 	t.Logf("critest --runtime-handler=%s: %v, %s (exit: %v); log %s", h, dur, counts(res), runErr, logPath)
 	return res, nil

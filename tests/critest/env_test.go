@@ -1,23 +1,20 @@
 package critest
 
-// A minimal private containerd with CRI, and a registry, in a network
-// namespace of their own. It stands in for tests/internal/ctrdenv, which
-// did not exist yet when this was written; to be unified with it.
+// The run's private containerd with CRI (tests/internal/ctrdenv), and a
+// registry, in network and IPC namespaces of their own.
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/runsc/runsc/tests/internal/ctrdenv"
+	"github.com/runsc/runsc/tests/internal/e2e"
 )
 
 // criID is the form of the IDs containerd's CRI gives containers.
@@ -40,14 +37,14 @@ const sandboxImage = "registry.k8s.io/runsc-critest/pause:1"
 type env struct {
 	t   *testing.T
 	dir string
-	// holder keeps the network namespace alive; everything else is
-	// started in it with nsenter.
-	holder *exec.Cmd
-	netns  string
-	ipcns  string
-	// containerd and registry are daemons in the namespace.
-	containerd, registry *daemon
-	sock                 string
+	// ns are the network and IPC namespaces (the IPC namespace is the
+	// "host" one of HostIpc pods: the segments critest makes with ipcmk
+	// go away with it) that containerd, the registry and critest run in.
+	ns *ctrdenv.Namespaces
+	// containerd and registry are daemons in the namespaces.
+	containerd *ctrdenv.Containerd
+	registry   *e2e.Daemon
+	sock       string
 	// privBin holds private copies of runsc and its shim, so that this
 	// run's runsc processes are those whose executable lies there.
 	privBin              string
@@ -55,99 +52,10 @@ type env struct {
 	runcBinary, shimPath string
 }
 
-// daemon is a long-running process in its own process group.
-type daemon struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  string
-}
-
-func pgid() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
-
-func killGroup(pid int) error { return syscall.Kill(-pid, syscall.SIGKILL) }
-
-// startDaemon starts args in the run's network namespace with its output
-// in logs/<name>.log.
-func (e *env) startDaemon(name string, extraEnv []string, args ...string) (*daemon, error) {
-	log := filepath.Join(e.dir, "logs", name+".log")
-	f, err := os.Create(log)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	cmd := exec.Command("nsenter", append(e.nsenterFlags(), args...)...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = pgid()
-	cmd.Env = append(os.Environ(), extraEnv...)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %v", name, err)
-	}
-	d := &daemon{name: name, cmd: cmd, done: make(chan struct{}), log: log}
-	go func() { cmd.Wait(); close(d.done) }()
-	return d, nil
-}
-
-// stop sends SIGTERM, then SIGKILL to the process group after grace.
-func (d *daemon) stop(grace time.Duration) error {
-	if d == nil {
-		return nil
-	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-		return nil
-	case <-time.After(grace):
-	}
-	killGroup(d.cmd.Process.Pid)
-	<-d.done
-	return fmt.Errorf("%s ignored SIGTERM for %v and was killed", d.name, grace)
-}
-
-// waitFor polls ready every 100ms until it returns nil, the daemon exits
-// or timeout passes.
-func (d *daemon) waitFor(timeout time.Duration, ready func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := ready()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-d.done:
-			return fmt.Errorf("%s exited at start-up (%v); its log:\n%s", d.name, d.cmd.ProcessState, tail(d.log, 30))
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready within %v (%v); its log:\n%s", d.name, timeout, err, tail(d.log, 30))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// tail returns the last n lines of the file at path.
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// inNetns runs a one-shot command in the run's network namespace.
+// inNetns runs a one-shot command in the run's namespaces.
 func (e *env) inNetns(timeout time.Duration, args ...string) (string, error) {
-	return runBounded(timeout, "nsenter", append(e.nsenterFlags(), args...)...)
-}
-
-// nsenterFlags enter the run's network and IPC namespaces (the IPC
-// namespace is the "host" one of HostIpc pods: the segments critest
-// makes with ipcmk go away with it).
-func (e *env) nsenterFlags() []string {
-	return []string{"--net=" + e.netns, "--ipc=" + e.ipcns, "--"}
+	argv := e.ns.Nsenter(args...)
+	return e2e.Output(timeout, argv[0], argv[1:]...)
 }
 
 // newEnv makes the run directory, the network namespace, the registry and
@@ -168,8 +76,8 @@ func newEnv(t *testing.T, runsc, shim string) *env {
 	e.runscRoot = filepath.Join(dir, "runsc-root")
 	e.runcRoot = filepath.Join(dir, "runc-root")
 	for _, src := range []string{runsc, shim} {
-		if out, err := exec.Command("cp", src, e.privBin).CombinedOutput(); err != nil {
-			t.Fatalf("copying %s: %v: %s", src, err, out)
+		if err := e2e.Copy(src, e.privBin); err != nil {
+			t.Fatalf("copying %s: %v", src, err)
 		}
 	}
 	e.shimPath = filepath.Join(e.privBin, filepath.Base(shim))
@@ -177,30 +85,11 @@ func newEnv(t *testing.T, runsc, shim string) *env {
 		t.Skipf("runc not found (the runc handler is the reference): %v", err)
 	}
 
-	// The namespace: unshare --net runs a sleep that holds it.
-	holder := exec.Command("unshare", "--net", "--ipc", "--", "sleep", "86400")
-	holder.SysProcAttr = pgid()
-	if err := holder.Start(); err != nil {
-		t.Fatalf("unshare --net: %v", err)
-	}
-	e.holder = holder
-	go holder.Wait()
-	e.netns = fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid)
-	e.ipcns = fmt.Sprintf("/proc/%d/ns/ipc", holder.Process.Pid)
-	self, _ := os.Readlink("/proc/self/ns/net")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		ns, err := os.Readlink(e.netns)
-		if err == nil && ns != self {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("unshare --net: no new network namespace after 10s (%v)", err)
-		}
-	}
-	if _, err := e.inNetns(10*time.Second, "ip", "link", "set", "lo", "up"); err != nil {
+	// The namespaces: unshare --net --ipc runs a sleep that holds them.
+	if e.ns, err = ctrdenv.NewNamespaces(true); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("run directory %s; network and IPC namespaces of pid %d (unshare --net --ipc)", dir, holder.Process.Pid)
+	t.Logf("run directory %s; %s", dir, e.ns.What)
 
 	e.startRegistry()
 	e.startContainerd()
@@ -226,12 +115,12 @@ http:
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := e.startDaemon("registry", nil, "docker-registry", "serve", path)
+	d, err := e2e.StartDaemon("registry", filepath.Join(e.dir, "logs", "registry.log"), nil, e.ns.Nsenter("docker-registry", "serve", path)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.registry = d
-	if err := d.waitFor(30*time.Second, func() error {
+	if err := d.WaitReady(30*time.Second, 100*time.Millisecond, func() error {
 		// The registry's API root answers 200 once it serves.
 		_, err := e.inNetns(5*time.Second, "busybox", "wget", "-q", "-O", "/dev/null", "http://"+registryAddr+"/v2/")
 		return err
@@ -272,77 +161,44 @@ func (e *env) startContainerd() {
 	for _, r := range mirrored {
 		fmt.Fprintf(&mirrors, "[%s.registry.mirrors.%q]\n  endpoint = [\"http://%s\"]\n", cri, r, registryAddr)
 	}
-	conf := fmt.Sprintf(`version = 2
-root = %[1]q
-state = %[2]q
-disabled_plugins = [
-  "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
-]
-
-[grpc]
-  address = %[3]q
-
-[ttrpc]
-  address = %[4]q
-
-[%[5]s]
-  sandbox_image = %[6]q
+	conf := fmt.Sprintf(`[%[1]s]
+  sandbox_image = %[2]q
   # root lacks CAP_SYS_RESOURCE here.
   restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
 
-[%[5]s.containerd]
+[%[1]s.containerd]
   snapshotter = "overlayfs"
   default_runtime_name = "runc"
 
-[%[5]s.containerd.runtimes.runc]
+[%[1]s.containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
-[%[5]s.containerd.runtimes.runc.options]
-  BinaryName = %[7]q
-  Root = %[8]q
+[%[1]s.containerd.runtimes.runc.options]
+  BinaryName = %[3]q
+  Root = %[4]q
 
-[%[5]s.containerd.runtimes.runsc]
+[%[1]s.containerd.runtimes.runsc]
   runtime_type = "io.containerd.runsc.v1"
-[%[5]s.containerd.runtimes.runsc.options]
+[%[1]s.containerd.runtimes.runsc.options]
   TypeUrl = "io.containerd.runsc.v1.options"
-  ConfigPath = %[9]q
+  ConfigPath = %[5]q
 
-[%[5]s.cni]
+[%[1]s.cni]
   bin_dir = "/usr/lib/cni"
-  conf_dir = %[10]q
+  conf_dir = %[6]q
 
-%[11]s`, filepath.Join(e.dir, "root"), filepath.Join(e.dir, "state"), e.sock, e.sock+".ttrpc",
-		cri, sandboxImage, e.runcBinary, e.runcRoot, runscTomlPath, filepath.Join(e.dir, "cni"), mirrors.String())
-	path := filepath.Join(e.dir, "config.toml")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+%[7]s`, cri, sandboxImage, e.runcBinary, e.runcRoot, runscTomlPath, filepath.Join(e.dir, "cni"), mirrors.String())
 	// The runsc shim is found on containerd's PATH: the private copy first.
-	envPath := "PATH=" + e.privBin + ":" + os.Getenv("PATH")
-	d, err := e.startDaemon("containerd", []string{envPath}, "containerd", "--config", path, "--log-level", "info")
+	start := time.Now()
+	d, err := ctrdenv.Start(ctrdenv.Config{Dir: e.dir, Path: []string{e.privBin}, CRI: conf, Namespaces: e.ns,
+		Log: filepath.Join(e.dir, "logs", "containerd.log")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.containerd = d
-	start := time.Now()
-	if err := d.waitFor(60*time.Second, func() error {
-		c, err := net.Dial("unix", e.sock)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("containerd (pid %d) listening on %s after %v; runc root %s, runsc root %s", d.cmd.Process.Pid, e.sock,
+	e.containerd, e.sock = d, d.Socket
+	t.Logf("containerd (pid %d) listening on %s after %v; runc root %s, runsc root %s", d.Pid(), e.sock,
 		time.Since(start).Round(time.Millisecond), e.runcRoot, e.runscRoot)
 }
 
@@ -363,7 +219,7 @@ func (e *env) teardown() {
 		if _, err := os.Stat(root); err != nil {
 			continue
 		}
-		out, err := runBounded(30*time.Second, rt.bin, "--root", root, "list", "-q")
+		out, err := e2e.Output(30*time.Second, rt.bin, "--root", root, "list", "-q")
 		if err != nil {
 			note("%v", err)
 			continue
@@ -373,40 +229,31 @@ func (e *env) teardown() {
 				continue
 			}
 			note("container %s left in %s: deleted", id, root)
-			if _, err := runBounded(30*time.Second, rt.bin, "--root", root, "delete", "--force", id); err != nil {
+			if _, err := e2e.Output(30*time.Second, rt.bin, "--root", root, "delete", "--force", id); err != nil {
 				note("%v", err)
 			}
 		}
 	}
-	if e.containerd != nil {
-		if err := e.containerd.stop(15 * time.Second); err != nil {
-			note("%v", err)
-		}
+	if err := e.containerd.Stop(); err != nil {
+		note("%v", err)
 	}
 	// Shims outlive containerd: those of this containerd name its socket.
-	for _, p := range procsMatching(func(pid int, exe, cmdline string) bool {
-		return strings.Contains(exe, "containerd-shim") && strings.Contains(cmdline, e.sock)
-	}) {
+	isShim := func(p e2e.Proc) bool { return ctrdenv.IsShimOf(p, e.sock) }
+	for _, p := range procsMatching(isShim) {
 		note("shim left: %s", p)
 	}
-	killMatching(func(pid int, exe, cmdline string) bool {
-		return strings.Contains(exe, "containerd-shim") && strings.Contains(cmdline, e.sock)
-	})
+	e2e.KillAll(isShim, nil)
 	if e.privBin != "" {
-		for _, p := range procsMatching(func(pid int, exe, cmdline string) bool { return strings.HasPrefix(exe, e.privBin+"/") }) {
+		isRunsc := func(p e2e.Proc) bool { return strings.HasPrefix(p.Exe, e.privBin+"/") }
+		for _, p := range procsMatching(isRunsc) {
 			note("runsc process left: %s", p)
 		}
-		killMatching(func(pid int, exe, cmdline string) bool { return strings.HasPrefix(exe, e.privBin+"/") })
+		e2e.KillAll(isRunsc, nil)
 	}
-	if e.registry != nil {
-		e.registry.stop(5 * time.Second)
-	}
-	if e.holder != nil {
-		killGroup(e.holder.Process.Pid)
-	}
-	for _, m := range mountsUnder(e.dir) {
+	e.registry.Stop(5 * time.Second)
+	e.ns.Close()
+	for _, m := range e2e.UnmountUnder(e.dir + "/") {
 		note("mount left: %s (unmounted)", m)
-		syscall.Unmount(m, syscall.MNT_DETACH)
 	}
 	for _, n := range notes {
 		t.Logf("cleanup: %s", n)
@@ -425,54 +272,12 @@ func (e *env) teardown() {
 }
 
 // procsMatching lists "pid exe cmdline" of the processes match accepts.
-func procsMatching(match func(pid int, exe, cmdline string) bool) []string {
+func procsMatching(match func(e2e.Proc) bool) []string {
 	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		cmdline := strings.TrimSpace(strings.ReplaceAll(string(raw), "\x00", " "))
-		if match(pid, exe, cmdline) {
-			out = append(out, fmt.Sprintf("%d %s %s", pid, exe, cmdline))
+	for _, p := range e2e.Processes() {
+		if match(p) {
+			out = append(out, fmt.Sprintf("%d %s %s", p.Pid, p.Exe, p.Cmdline))
 		}
 	}
-	return out
-}
-
-// killMatching SIGKILLs the processes match accepts, repeatedly until none
-// is left or 10s have passed.
-func killMatching(match func(pid int, exe, cmdline string) bool) {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		ps := procsMatching(match)
-		if len(ps) == 0 {
-			return
-		}
-		for _, p := range ps {
-			pid, _ := strconv.Atoi(strings.Fields(p)[0])
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-}
-
-// mountsUnder lists the mount points under dir, deepest first.
-func mountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			out = append(out, fields[4])
-		}
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(out)))
 	return out
 }

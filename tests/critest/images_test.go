@@ -1,21 +1,15 @@
 package critest
 
 import (
-	"archive/tar"
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runsc/runsc/tests/internal/ctrdenv"
+	"github.com/runsc/runsc/tests/internal/e2e"
 )
 
 // image is one image pushed to the private registry as repo:tag (the path
@@ -78,28 +72,14 @@ func testImages() []image {
 	return imgs
 }
 
-// OCI media types.
-const (
-	mediaManifest = "application/vnd.oci.image.manifest.v1+json"
-	mediaConfig   = "application/vnd.oci.image.config.v1+json"
-	mediaLayer    = "application/vnd.oci.image.layer.v1.tar"
-)
-
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
 // pushImages builds an OCI image layout holding every test image (one
 // busybox layer from scripts/mkrootfs.sh, one config per variant) and
 // pushes each into the private registry with skopeo.
 func (e *env) pushImages(t *testing.T) {
 	start := time.Now()
 	rootfs := filepath.Join(e.dir, "rootfs")
-	if out, err := exec.Command("../../scripts/mkrootfs.sh", rootfs).CombinedOutput(); err != nil {
-		t.Fatalf("mkrootfs.sh: %v: %s", err, out)
+	if err := e2e.MakeRootfs(rootfs); err != nil {
+		t.Fatal(err)
 	}
 	// The user the predefined-group image names, in a group of the image
 	// (images/image-predefined-group in cri-tools).
@@ -125,66 +105,34 @@ func (e *env) pushImages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	layer, err := tarTree(rootfs)
+	// Fixed times, so that the layer is reproducible; links to
+	// "busybox" become hard links, as in the busybox images, so that
+	// masking an applet (MaskedPaths /bin/ls) does not mask busybox
+	// itself.
+	layer, err := ctrdenv.TarTree(rootfs, ctrdenv.TreeOptions{ModTime: time.Unix(1704067200, 0), HardLinkTarget: "busybox"})
 	if err != nil {
 		t.Fatalf("layer of %s: %v", rootfs, err)
 	}
-	layout := filepath.Join(e.dir, "oci")
-	if err := os.MkdirAll(filepath.Join(layout, "blobs", "sha256"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeBlob := func(data []byte) descriptor {
-		sum := sha256.Sum256(data)
-		d := descriptor{Digest: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(data))}
-		if err := os.WriteFile(filepath.Join(layout, "blobs", "sha256", hex.EncodeToString(sum[:])), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	mustJSON := func(v any) []byte {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	layerDesc := writeBlob(layer)
-	layerDesc.MediaType = mediaLayer
+	var l ctrdenv.Layout
+	layerDesc := l.AddLayer(layer)
 	// A fixed creation time: equal variants give equal configs.
 	created := "2024-01-01T00:00:00Z"
-	var index []descriptor
 	imgs := testImages()
 	for _, img := range imgs {
 		cfg := map[string]any{
 			"Cmd":    []string{"sh"},
-			"Env":    []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			"Env":    []string{ctrdenv.DefaultPath},
 			"Labels": map[string]string{"org.runsc.critest.variant": img.variant},
 		}
 		for k, v := range img.config {
 			cfg[k] = v
 		}
-		cd := writeBlob(mustJSON(map[string]any{
-			"architecture": runtime.GOARCH,
-			"os":           "linux",
-			"created":      created,
-			"config":       cfg,
-			"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{layerDesc.Digest}},
-		}))
-		cd.MediaType = mediaConfig
-		md := writeBlob(mustJSON(map[string]any{
-			"schemaVersion": 2,
-			"mediaType":     mediaManifest,
-			"config":        cd,
-			"layers":        []descriptor{layerDesc},
-		}))
-		md.MediaType = mediaManifest
-		md.Annotations = map[string]string{"org.opencontainers.image.ref.name": refName(img)}
-		index = append(index, md)
+		if _, err := l.AddImage(refName(img), created, cfg, layerDesc); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := os.WriteFile(filepath.Join(layout, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(layout, "index.json"), mustJSON(map[string]any{"schemaVersion": 2, "manifests": index}), 0o644); err != nil {
+	layout := filepath.Join(e.dir, "oci")
+	if err := l.WriteDir(layout); err != nil {
 		t.Fatal(err)
 	}
 	for _, img := range imgs {
@@ -202,78 +150,4 @@ func (e *env) pushImages(t *testing.T) {
 // refName is img's name inside the OCI layout.
 func refName(img image) string {
 	return strings.ReplaceAll(img.repo, "/", "-") + "-" + img.tag
-}
-
-// tarTree returns an uncompressed tar of the tree at root (directories,
-// regular files and symbolic links), names relative to root, owned by
-// root, with fixed times so that the layer is reproducible. Links to
-// "busybox" become hard links.
-func tarTree(root string) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	mtime := time.Unix(1704067200, 0)
-	var links []*tar.Header
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, path)
-		if err != nil || rel == "." {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(path); err != nil {
-				return err
-			}
-			// An applet: a hard link to busybox, as in the busybox
-			// images, so that masking one (MaskedPaths /bin/ls) does
-			// not mask busybox itself.
-			// They go last, after their target.
-			if link == "busybox" {
-				links = append(links, &tar.Header{Typeflag: tar.TypeLink, Name: filepath.ToSlash(rel),
-					Linkname: filepath.ToSlash(filepath.Join(filepath.Dir(rel), "busybox")), Mode: 0o755, ModTime: mtime})
-				return nil
-			}
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(rel)
-		if info.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
-		hdr.ModTime, hdr.AccessTime, hdr.ChangeTime = mtime, time.Time{}, time.Time{}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if !info.Mode().IsRegular() {
-			return nil
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(tw, f)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, hdr := range links {
-		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

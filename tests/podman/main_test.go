@@ -22,9 +22,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 
-	"testing"
+	"github.com/runsc/runsc/tests/internal/e2e"
 )
 
 // Names of the environment variables that configure the suite.
@@ -66,48 +67,34 @@ func testMain(m *testing.M) int {
 		return m.Run()
 	}
 
-	stepTimeout := 30 * time.Second
-	if s := os.Getenv(envStepTimeout); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s=%q: %v\n", envStepTimeout, s, err)
-			return 1
-		}
-		stepTimeout = d
-	}
-	var err error
-	env, err = setup(runtime, stepTimeout)
+	stepTimeout, err := e2e.StepTimeout(envStepTimeout, 30*time.Second)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "podman tests: set-up failed: %v\n", err)
-		if env != nil {
-			env.teardown()
-		}
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	code := m.Run()
-	if problems := env.teardown(); len(problems) > 0 {
-		fmt.Fprintf(os.Stderr, "podman tests: left behind after the suite:\n  %s\n", strings.Join(problems, "\n  "))
-		code = 1
-	}
-	return code
+	return e2e.Main(m, "podman tests", func() (func() []string, error) {
+		var err error
+		if env, err = setup(runtime, stepTimeout); env == nil {
+			return nil, err
+		}
+		return env.teardown, err
+	})
 }
 
 // setup makes the run's directory, podman configuration and busybox
 // image. On error, the returned environment (if any) still needs a
 // teardown.
 func setup(runtime string, stepTimeout time.Duration) (*podmanEnv, error) {
-	src, err := filepath.Abs(runtime)
+	src, err := e2e.Resolve(runtime)
 	if err != nil {
 		return nil, err
-	}
-	if src, err = filepath.EvalSymlinks(src); err != nil {
-		return nil, fmt.Errorf("runtime %s: %v", runtime, err)
 	}
 	dir, err := os.MkdirTemp("", "podman-e2e-")
 	if err != nil {
 		return nil, err
 	}
-	e := &podmanEnv{dir: dir, runtimeSrc: src, stepTimeout: stepTimeout, driver: os.Getenv(envDriver)}
+	e := &podmanEnv{dir: dir, runtimeSrc: src, driver: os.Getenv(envDriver)}
+	e.runner = &e2e.Runner{Program: "podman", Flags: e.globalFlags, OutDir: filepath.Join(dir, "out"), StepTimeout: stepTimeout}
 	if e.driver == "" {
 		e.driver = "overlay"
 	}
@@ -120,26 +107,26 @@ func setup(runtime string, stepTimeout time.Duration) (*podmanEnv, error) {
 	// The busybox image: scripts/mkrootfs.sh, tarred, podman import.
 	rootfs := filepath.Join(dir, "image", "rootfs")
 	tarball := filepath.Join(dir, "image", "busybox.tar")
-	if out, err := exec.Command("../../scripts/mkrootfs.sh", rootfs).CombinedOutput(); err != nil {
-		return e, fmt.Errorf("mkrootfs.sh: %v: %s", err, out)
+	if err := e2e.MakeRootfs(rootfs); err != nil {
+		return e, err
 	}
 	if out, err := exec.Command("tar", "-C", rootfs, "-cf", tarball, ".").CombinedOutput(); err != nil {
 		return e, fmt.Errorf("tar: %v: %s", err, out)
 	}
-	r, err := e.podman(invocation{step: "import busybox image", args: []string{"import", tarball, image}, timeout: 2 * stepTimeout})
-	if err == nil && r.code != 0 && e.driver == "overlay" && os.Getenv(envDriver) == "" {
-		logf("import with the overlay storage driver failed (%s); retrying with vfs", strings.TrimSpace(r.stderr))
-		e.podman(invocation{step: "reset overlay storage", args: []string{"system", "reset", "--force"}})
+	r, err := e.podman(invocation{Step: "import busybox image", Args: []string{"import", tarball, image}, Timeout: 2 * stepTimeout})
+	if err == nil && r.Code != 0 && e.driver == "overlay" && os.Getenv(envDriver) == "" {
+		logf("import with the overlay storage driver failed (%s); retrying with vfs", strings.TrimSpace(r.Stderr))
+		e.podman(invocation{Step: "reset overlay storage", Args: []string{"system", "reset", "--force"}})
 		e.driver = "vfs"
-		r, err = e.podman(invocation{step: "import busybox image (vfs)", args: []string{"import", tarball, image}, timeout: 2 * stepTimeout})
+		r, err = e.podman(invocation{Step: "import busybox image (vfs)", Args: []string{"import", tarball, image}, Timeout: 2 * stepTimeout})
 	}
 	if err != nil {
 		return e, err
 	}
-	if r.code != 0 {
-		return e, fmt.Errorf("podman import: exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		return e, fmt.Errorf("podman import: exit %d: %s", r.Code, r.Stderr)
 	}
-	logf("imported %s from a busybox rootfs (scripts/mkrootfs.sh) as %s", image, strings.TrimSpace(r.stdout))
+	logf("imported %s from a busybox rootfs (scripts/mkrootfs.sh) as %s", image, strings.TrimSpace(r.Stdout))
 	return e, nil
 }
 

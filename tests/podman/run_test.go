@@ -1,17 +1,15 @@
 package podman
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/runsc/runsc/tests/internal/e2e"
 )
 
 // TestRunForeground: `podman run` prints the container's stdout and
@@ -21,9 +19,9 @@ func TestRunForeground(t *testing.T) {
 	name := ctrName(t, "fg")
 	r := pm(t, "run in the foreground", runArgs("--name", name, image, "sh", "-c", "echo hello from the container; echo to-stderr >&2")...)
 	wantCode(t, "foreground run", r, 0)
-	wantOutput(t, "foreground stdout", r.stdout, "hello from the container")
-	if !strings.Contains(r.stderr, "to-stderr") {
-		t.Fatalf("the container's stderr did not reach podman's stderr: %q", r.stderr)
+	wantOutput(t, "foreground stdout", r.Stdout, "hello from the container")
+	if !strings.Contains(r.Stderr, "to-stderr") {
+		t.Fatalf("the container's stderr did not reach podman's stderr: %q", r.Stderr)
 	}
 	t.Logf("checked the container's stderr reached podman's stderr")
 	wantOutput(t, "status after the run", inspect(t, name, "{{.State.Status}}"), "exited")
@@ -44,17 +42,17 @@ func TestExitCodes(t *testing.T) {
 	var fgErr error
 	go func() {
 		defer close(done)
-		fg, fgErr = env.podman(invocation{step: "foreground sleep 1000", args: runArgs("--name", name, image, "sleep", "1000")})
+		fg, fgErr = env.podman(invocation{Step: "foreground sleep 1000", Args: runArgs("--name", name, image, "sleep", "1000")})
 	}()
 	waitFor(t, "the foreground container to run", 20*time.Second, func() bool {
-		return pm(t, "inspect", "inspect", "--format", "{{.State.Running}}", name).stdout == "true\n"
+		return pm(t, "inspect", "inspect", "--format", "{{.State.Running}}", name).Stdout == "true\n"
 	})
 	mustPM(t, "kill the foreground container", "kill", name)
 	<-done
 	if fgErr != nil {
 		t.Fatal(fgErr)
 	}
-	t.Logf("foreground run returned %v after it started", fg.dur.Round(time.Millisecond))
+	t.Logf("foreground run returned %v after it started", fg.Dur.Round(time.Millisecond))
 	wantCode(t, "foreground podman run killed by SIGKILL", fg, 137)
 	wantOutput(t, "exit code in inspect", inspect(t, name, "{{.State.ExitCode}}"), "137")
 }
@@ -65,12 +63,12 @@ func TestExitCodes(t *testing.T) {
 func TestRunRm(t *testing.T) {
 	requireEnv(t)
 	name := ctrName(t, "rm")
-	r := pmInv(t, invocation{step: "run --rm true", args: runArgs("--rm", "--name", name, image, "true"), timeout: 30 * time.Second})
+	r := pmInv(t, invocation{Step: "run --rm true", Args: runArgs("--rm", "--name", name, image, "true"), Timeout: 30 * time.Second})
 	wantCode(t, "run --rm true", r, 0)
-	t.Logf("run --rm of `true` returned in %v (not asserted)", r.dur.Round(time.Millisecond))
-	r = pmInv(t, invocation{step: "run --rm sleep 1", args: runArgs("--rm", image, "sleep", "1"), timeout: 30 * time.Second})
+	t.Logf("run --rm of `true` returned in %v (not asserted)", r.Dur.Round(time.Millisecond))
+	r = pmInv(t, invocation{Step: "run --rm sleep 1", Args: runArgs("--rm", image, "sleep", "1"), Timeout: 30 * time.Second})
 	wantCode(t, "run --rm sleep 1", r, 0)
-	t.Logf("run --rm of `sleep 1` returned in %v (not asserted)", r.dur.Round(time.Millisecond))
+	t.Logf("run --rm of `sleep 1` returned in %v (not asserted)", r.Dur.Round(time.Millisecond))
 	wantCode(t, "container exists after --rm (1: it does not)", pm(t, "container exists", "container", "exists", name), 1)
 }
 
@@ -90,16 +88,16 @@ func TestDetached(t *testing.T) {
 
 	waitFor(t, "`podman logs` to show the container's stdout and stderr", 20*time.Second, func() bool {
 		r := pm(t, "logs", "logs", name)
-		return strings.Contains(r.stdout, "started-detached") && strings.Contains(r.stdout+r.stderr, "err-detached")
+		return strings.Contains(r.Stdout, "started-detached") && strings.Contains(r.Stdout+r.Stderr, "err-detached")
 	})
 
 	r := pm(t, "exec echo", "exec", name, "sh", "-c", "echo exec-output; cat /proc/1/cmdline | tr '\\0' ' '")
 	wantCode(t, "exec", r, 0)
-	wantOutput(t, "exec output (and the container's pid 1)", r.stdout, "exec-output\nsleep 1000")
+	wantOutput(t, "exec output (and the container's pid 1)", r.Stdout, "exec-output\nsleep 1000")
 	wantCode(t, "exec sh -c 'exit 5'", pm(t, "exec exit 5", "exec", name, "sh", "-c", "exit 5"), 5)
 	r = pm(t, "exec -w -e", "exec", "-w", "/tmp", "-e", "EXECVAR=xv", name, "sh", "-c", "echo $PWD $EXECVAR")
 	wantCode(t, "exec -w -e", r, 0)
-	wantOutput(t, "exec -w /tmp -e EXECVAR=xv", r.stdout, "/tmp xv")
+	wantOutput(t, "exec -w /tmp -e EXECVAR=xv", r.Stdout, "/tmp xv")
 
 	top := mustPM(t, "top", "top", name)
 	if !strings.Contains(top, "sleep 1000") {
@@ -114,7 +112,7 @@ func TestDetached(t *testing.T) {
 	mustPM(t, "start the stopped container again", "start", name)
 	wantOutput(t, "running again after start", inspect(t, name, "{{.State.Running}}"), "true")
 	waitFor(t, "the restarted container's output in `podman logs` (twice)", 20*time.Second, func() bool {
-		return strings.Count(pm(t, "logs", "logs", name).stdout, "started-detached") == 2
+		return strings.Count(pm(t, "logs", "logs", name).Stdout, "started-detached") == 2
 	})
 	wantOutput(t, "exec in the restarted container", mustPM(t, "exec after restart", "exec", name, "echo", "again"), "again")
 
@@ -123,29 +121,29 @@ func TestDetached(t *testing.T) {
 	// `exec sleep` as pid 1 has no SIGTERM handler: pid 1 of a pid
 	// namespace ignores it, so stop must end in SIGKILL.
 	wantOutput(t, "exit code after stop of a pid 1 without a TERM handler", inspect(t, name, "{{.State.ExitCode}}"), "137")
-	t.Logf("stop took %v (not asserted)", r.dur.Round(time.Millisecond))
+	t.Logf("stop took %v (not asserted)", r.Dur.Round(time.Millisecond))
 
 	// SIGTERM honoured.
 	term := ctrName(t, "term")
 	mustPM(t, "run -d (TERM handler)", runArgs("-d", "--name", term, image, "sh", "-c", "trap 'exit 3' TERM; echo ready; while :; do sleep 0.1; done")...)
 	waitFor(t, "the TERM handler to be installed", 20*time.Second, func() bool {
-		return strings.Contains(pm(t, "logs", "logs", term).stdout, "ready")
+		return strings.Contains(pm(t, "logs", "logs", term).Stdout, "ready")
 	})
 	r = pm(t, "stop --time 10 (TERM handled)", "stop", "--time", "10", term)
 	wantCode(t, "stop", r, 0)
 	wantOutput(t, "exit code after stop (the TERM handler's exit 3)", inspect(t, term, "{{.State.ExitCode}}"), "3")
-	t.Logf("stop of a container that handles SIGTERM took %v (not asserted)", r.dur.Round(time.Millisecond))
+	t.Logf("stop of a container that handles SIGTERM took %v (not asserted)", r.Dur.Round(time.Millisecond))
 
 	// SIGTERM ignored: SIGKILL after --time.
 	stubborn := ctrName(t, "stubborn")
 	mustPM(t, "run -d (ignoring TERM)", runArgs("-d", "--name", stubborn, image, "sh", "-c", `trap "" TERM; echo ready; sleep 1000`)...)
 	waitFor(t, "the container to ignore TERM", 20*time.Second, func() bool {
-		return strings.Contains(pm(t, "logs", "logs", stubborn).stdout, "ready")
+		return strings.Contains(pm(t, "logs", "logs", stubborn).Stdout, "ready")
 	})
 	r = pm(t, "stop --time 2 (TERM ignored)", "stop", "--time", "2", stubborn)
 	wantCode(t, "stop", r, 0)
 	wantOutput(t, "exit code after stop of a container ignoring TERM (SIGKILL)", inspect(t, stubborn, "{{.State.ExitCode}}"), "137")
-	t.Logf("stop --time 2 of a container ignoring SIGTERM took %v (not asserted)", r.dur.Round(time.Millisecond))
+	t.Logf("stop --time 2 of a container ignoring SIGTERM took %v (not asserted)", r.Dur.Round(time.Millisecond))
 
 	mustPM(t, "rm", "rm", name, term, stubborn)
 	for _, n := range []string{name, term, stubborn} {
@@ -161,47 +159,27 @@ func TestInteractive(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		fmt.Fprintf(&in, "line %d of the piped input\n", i)
 	}
-	r := pmInv(t, invocation{step: "run -i cat", args: runArgs("--rm", "-i", image, "cat"), stdin: strings.NewReader(in.String())})
+	r := pmInv(t, invocation{Step: "run -i cat", Args: runArgs("--rm", "-i", image, "cat"), Stdin: strings.NewReader(in.String())})
 	wantCode(t, "run -i cat", r, 0)
-	if r.stdout != in.String() {
-		t.Fatalf("cat echoed %d bytes, want the %d bytes of input (got %.200q...)", len(r.stdout), in.Len(), r.stdout)
+	if r.Stdout != in.String() {
+		t.Fatalf("cat echoed %d bytes, want the %d bytes of input (got %.200q...)", len(r.Stdout), in.Len(), r.Stdout)
 	}
 	t.Logf("checked cat echoed all %d bytes of piped stdin and ended at EOF", in.Len())
-	r = pmInv(t, invocation{step: "run -i wc", args: runArgs("--rm", "-i", image, "wc", "-l"), stdin: strings.NewReader("a\nb\nc\n")})
+	r = pmInv(t, invocation{Step: "run -i wc", Args: runArgs("--rm", "-i", image, "wc", "-l"), Stdin: strings.NewReader("a\nb\nc\n")})
 	wantCode(t, "run -i wc -l", r, 0)
-	wantOutput(t, "wc -l of 3 piped lines", r.stdout, "3")
+	wantOutput(t, "wc -l of 3 piped lines", r.Stdout, "3")
 }
 
 // TestTTY: `podman run -it` from a terminal gives the container a
 // terminal of the same size, carrying input and output.
 func TestTTY(t *testing.T) {
 	requireEnv(t)
-	ptm, pts := openPty(t, 40, 100)
-	var out lockedBuffer
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 4096)
-		for {
-			n, err := ptm.Read(buf)
-			out.Write(buf[:n])
-			if err != nil {
-				return
-			}
-		}
-	}()
+	term := e2e.OpenTerminal(t, 40, 100)
 	// Typed input, buffered by the terminal until the container reads it.
-	ptm.Write([]byte("typed-line\n"))
+	term.Ptm.Write([]byte("typed-line\n"))
 	script := `if [ -t 0 ] && [ -t 1 ]; then echo stdio-is-a-tty; fi; tty; stty size; read line; echo "got:$line"; exit 4`
-	r := pmInv(t, invocation{step: "run -it", args: runArgs("--rm", "-it", image, "sh", "-c", script), tty: pts})
-	pts.Close()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		// Something still holds the terminal; the output so far is enough.
-	}
-	ptm.Close()
-	got := strings.ReplaceAll(out.String(), "\r", "")
+	r := pmInv(t, invocation{Step: "run -it", Args: runArgs("--rm", "-it", image, "sh", "-c", script), TTY: term.Pts})
+	got := term.Close()
 	t.Logf("terminal output: %q", got)
 	wantCode(t, "run -it", r, 4)
 	for _, want := range []string{"stdio-is-a-tty\n", "/dev/pts/", "40 100\n", "got:typed-line\n"} {
@@ -212,64 +190,18 @@ func TestTTY(t *testing.T) {
 	t.Logf("checked the container's stdio is a terminal, its size is 40x100 as ours, typed input reached it and its exit status passed through")
 }
 
-// openPty opens a pseudo-terminal of rows x cols and returns its two
-// sides.
-func openPty(t *testing.T, rows, cols uint16) (ptm, pts *os.File) {
-	t.Helper()
-	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("opening /dev/ptmx: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlocking the pty: %v", err)
-	}
-	n, err := unix.IoctlGetInt(int(ptm.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("TIOCGPTN: %v", err)
-	}
-	pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("opening the pty's replica: %v", err)
-	}
-	if err := unix.IoctlSetWinsize(int(pts.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
-		t.Fatalf("TIOCSWINSZ: %v", err)
-	}
-	t.Cleanup(func() { ptm.Close(); pts.Close() })
-	return ptm, pts
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p.
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns what was written.
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestReadOnly: with --read-only the root refuses writes, a --tmpfs path
 // takes them.
 func TestReadOnly(t *testing.T) {
 	requireEnv(t)
 	r := pm(t, "write to a read-only root", runArgs("--rm", "--read-only", "--tmpfs", "/scratch", image, "sh", "-c", "echo x > /written")...)
-	if r.code == 0 {
+	if r.Code == 0 {
 		t.Fatalf("writing /written on a --read-only root succeeded")
 	}
-	t.Logf("checked writing / fails on --read-only (exit %d: %s)", r.code, strings.TrimSpace(r.stderr))
+	t.Logf("checked writing / fails on --read-only (exit %d: %s)", r.Code, strings.TrimSpace(r.Stderr))
 	r = pm(t, "write to a tmpfs on a read-only root", runArgs("--rm", "--read-only", "--tmpfs", "/scratch", image, "sh", "-c", "echo data > /scratch/f && cat /scratch/f")...)
 	wantCode(t, "write to --tmpfs /scratch under --read-only", r, 0)
-	wantOutput(t, "read back from /scratch", r.stdout, "data")
+	wantOutput(t, "read back from /scratch", r.Stdout, "data")
 }
 
 // TestUser: --user sets the process's uid and gid.
@@ -277,9 +209,9 @@ func TestUser(t *testing.T) {
 	requireEnv(t)
 	r := pm(t, "run --user 1000:1000", runArgs("--rm", "--user", "1000:1000", image, "sh", "-c", "id -u; id -g; id")...)
 	wantCode(t, "run --user", r, 0)
-	lines := strings.SplitN(strings.TrimSpace(r.stdout), "\n", 3)
+	lines := strings.SplitN(strings.TrimSpace(r.Stdout), "\n", 3)
 	if len(lines) < 3 || lines[0] != "1000" || lines[1] != "1000" {
-		t.Fatalf("id: got %q, want uid 1000 and gid 1000", r.stdout)
+		t.Fatalf("id: got %q, want uid 1000 and gid 1000", r.Stdout)
 	}
 	t.Logf("checked id shows uid 1000 gid 1000: %s", lines[2])
 }
@@ -289,7 +221,7 @@ func TestHostname(t *testing.T) {
 	requireEnv(t)
 	r := pm(t, "run --hostname", runArgs("--rm", "--hostname", "e2e-host", image, "sh", "-c", "hostname; cat /proc/sys/kernel/hostname")...)
 	wantCode(t, "run --hostname", r, 0)
-	wantOutput(t, "hostname and /proc/sys/kernel/hostname", r.stdout, "e2e-host\ne2e-host")
+	wantOutput(t, "hostname and /proc/sys/kernel/hostname", r.Stdout, "e2e-host\ne2e-host")
 }
 
 // TestVolumes: -v binds a host directory read-write (a write shows on
@@ -302,7 +234,7 @@ func TestVolumes(t *testing.T) {
 	}
 	r := pm(t, "run -v rw", runArgs("--rm", "-v", host+":/data", image, "sh", "-c", "cat /data/from-host; echo ctr-data > /data/from-ctr")...)
 	wantCode(t, "run -v host:/data", r, 0)
-	wantOutput(t, "host file read in the container", r.stdout, "host-data")
+	wantOutput(t, "host file read in the container", r.Stdout, "host-data")
 	got, err := os.ReadFile(filepath.Join(host, "from-ctr"))
 	if err != nil {
 		t.Fatalf("the container's write did not reach the host: %v", err)
@@ -310,14 +242,14 @@ func TestVolumes(t *testing.T) {
 	wantOutput(t, "the container's write, read on the host", string(got), "ctr-data")
 
 	r = pm(t, "run -v ro", runArgs("--rm", "-v", host+":/data:ro", image, "sh", "-c", "cat /data/from-host; echo y > /data/ro-write")...)
-	if r.code == 0 {
+	if r.Code == 0 {
 		t.Fatalf("writing to a :ro volume succeeded")
 	}
-	wantOutput(t, "host file read through a :ro volume", r.stdout, "host-data")
+	wantOutput(t, "host file read through a :ro volume", r.Stdout, "host-data")
 	if _, err := os.Stat(filepath.Join(host, "ro-write")); err == nil {
 		t.Fatalf("a write to a :ro volume reached the host")
 	}
-	t.Logf("checked writing to a :ro volume fails (exit %d: %s) and nothing reached the host", r.code, strings.TrimSpace(r.stderr))
+	t.Logf("checked writing to a :ro volume fails (exit %d: %s) and nothing reached the host", r.Code, strings.TrimSpace(r.Stderr))
 }
 
 // TestTmpfs: --tmpfs mounts a writable tmpfs.
@@ -325,9 +257,9 @@ func TestTmpfs(t *testing.T) {
 	requireEnv(t)
 	r := pm(t, "run --tmpfs", runArgs("--rm", "--tmpfs", "/scratch", image, "sh", "-c", "echo t > /scratch/f && cat /scratch/f && grep ' /scratch ' /proc/mounts")...)
 	wantCode(t, "run --tmpfs /scratch", r, 0)
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
 	if len(lines) < 2 || lines[0] != "t" || !strings.Contains(lines[1], "tmpfs") {
-		t.Fatalf("--tmpfs /scratch: got %q, want the file's content then a tmpfs mount line", r.stdout)
+		t.Fatalf("--tmpfs /scratch: got %q, want the file's content then a tmpfs mount line", r.Stdout)
 	}
 	t.Logf("checked /scratch is writable and a tmpfs: %s", lines[1])
 }
@@ -337,10 +269,10 @@ func TestEnvAndWorkdir(t *testing.T) {
 	requireEnv(t)
 	r := pm(t, "run -e", runArgs("--rm", "-e", "FOO=bar", "-e", "SPACED=a b", image, "sh", "-c", `echo "$FOO|$SPACED"`)...)
 	wantCode(t, "run -e", r, 0)
-	wantOutput(t, "-e FOO=bar -e 'SPACED=a b'", r.stdout, "bar|a b")
+	wantOutput(t, "-e FOO=bar -e 'SPACED=a b'", r.Stdout, "bar|a b")
 	r = pm(t, "run -w", runArgs("--rm", "-w", "/tmp", image, "pwd")...)
 	wantCode(t, "run -w /tmp", r, 0)
-	wantOutput(t, "pwd with -w /tmp", r.stdout, "/tmp")
+	wantOutput(t, "pwd with -w /tmp", r.Stdout, "/tmp")
 }
 
 // TestPod: two containers in a pod share its UTS and IPC namespaces;
@@ -349,7 +281,7 @@ func TestPod(t *testing.T) {
 	requireEnv(t)
 	pod := ctrName(t, "pod")
 	t.Cleanup(func() {
-		if _, err := env.podman(invocation{step: "cleanup pod", args: []string{"pod", "rm", "--force", "--ignore", "--time", "0", pod}}); err != nil {
+		if _, err := env.podman(invocation{Step: "cleanup pod", Args: []string{"pod", "rm", "--force", "--ignore", "--time", "0", pod}}); err != nil {
 			t.Error(err)
 		}
 	})
@@ -362,7 +294,7 @@ func TestPod(t *testing.T) {
 	a := ctrName(t, "a")
 	mustPM(t, "run -d first member", append(member, "-d", "--name", a, image, "sh", "-c", "echo shared-by-a > /dev/shm/marker; echo ready; exec sleep 1000")...)
 	waitFor(t, "the first member to write /dev/shm/marker", 20*time.Second, func() bool {
-		return strings.Contains(pm(t, "logs", "logs", a).stdout, "ready")
+		return strings.Contains(pm(t, "logs", "logs", a).Stdout, "ready")
 	})
 	infra := inspectPod(t, pod, "{{.InfraContainerID}}")
 	t.Logf("pod infra container %s, image %s", infra, inspect(t, infra, "{{.ImageName}}"))
@@ -372,19 +304,11 @@ func TestPod(t *testing.T) {
 	r := pm(t, "run second member", append(member, "--name", b, image, "sh", "-c", "hostname; cat /dev/shm/marker")...)
 	wantCode(t, "second member", r, 0)
 	hostA := mustPM(t, "hostname of the first member", "exec", a, "hostname")
-	wantOutput(t, "second member's hostname (same as the first's: shared UTS) and /dev/shm/marker (shared IPC)", r.stdout, hostA+"\nshared-by-a")
+	wantOutput(t, "second member's hostname (same as the first's: shared UTS) and /dev/shm/marker (shared IPC)", r.Stdout, hostA+"\nshared-by-a")
 
 	t.Run("OneSandbox", func(t *testing.T) {
 		requireRunsc(t)
-		var boots []string
-		for _, p := range processes() {
-			if p.exe != env.runtime {
-				continue
-			}
-			if (len(p.args) > 1 && p.args[1] == "boot") || strings.Contains(p.cmdline, " boot ") {
-				boots = append(boots, fmt.Sprintf("%d: %s", p.pid, p.cmdline))
-			}
-		}
+		boots := e2e.Sandboxes(env.runtime)
 		if len(boots) != 1 {
 			t.Fatalf("%d sandbox (`runsc boot`) processes for the pod, want 1:\n%s", len(boots), strings.Join(boots, "\n"))
 		}

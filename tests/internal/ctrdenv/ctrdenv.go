@@ -4,8 +4,11 @@
 // sockets under a directory of the test, in a private network namespace
 // (unshare --net, its loopback up), optionally with the CRI plugin; and
 // it writes OCI image archives of a local root file system for `ctr
-// images import`, since the tests have no registry to pull from. It also
-// lists processes and mounts for the tests' leak checks.
+// images import`, since the tests have no registry to pull from, or an
+// OCI image layout of several images for a test's own registry. A test
+// that needs containerd in namespaces shared with other daemons (a
+// registry) makes them with NewNamespaces and passes them in
+// Config.Namespaces.
 //
 // The API:
 //
@@ -15,9 +18,10 @@
 //	d.NetnsPath(), d.Dial("tcp", "127.0.0.1:PORT", timeout) // its network namespace
 //	d.Done()                      // closed when containerd exits
 //	d.Stop()                      // SIGTERM, then SIGKILL to its group after 10s
-//	ctrdenv.MakeRootfs(dir)       // busybox root (scripts/mkrootfs.sh)
+//	ns, err := ctrdenv.NewNamespaces(true)  // net+IPC held by a process; ns.Nsenter(argv...)
 //	ctrdenv.WriteImage(archive, ctrdenv.Image{Rootfs: dir, Entrypoint: ...})
-//	ctrdenv.Processes(), ctrdenv.Mounts(), ctrdenv.IsShimOf(p, d.Socket), ctrdenv.Tail(d.Log, 30)
+//	l := &ctrdenv.Layout{}; l.AddImage(ref, created, cfg, layer); l.WriteDir(dir)  // several images
+//	ctrdenv.IsShimOf(p, d.Socket)
 package ctrdenv
 
 import (
@@ -27,16 +31,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/runsc/runsc/internal/testhelp"
+	"github.com/runsc/runsc/tests/internal/e2e"
 )
 
 // Config configures Start.
@@ -54,6 +56,12 @@ type Config struct {
 	CRI string
 	// Timeout bounds the start-up; default 60s.
 	Timeout time.Duration
+	// Namespaces, when set, are the namespaces containerd runs in
+	// (nsenter(1) into them), shared with the test's other daemons;
+	// otherwise containerd gets a network namespace of its own.
+	Namespaces *Namespaces
+	// Log is containerd's log file; default Dir/containerd.log.
+	Log string
 }
 
 // Containerd is a running private containerd.
@@ -66,25 +74,28 @@ type Containerd struct {
 	Netns string
 	// Version is `ctr version`'s output, on one line.
 	Version string
-	cmd     *exec.Cmd
-	done    chan struct{}
+	daemon  *e2e.Daemon
 	// private says containerd runs in a network namespace of its own.
 	private bool
 }
 
-// Start writes containerd's configuration under c.Dir and starts it, in a
-// private network namespace when unshare(1) is there, in its own process
-// group, then waits (bounded by c.Timeout) until `ctr version` answers on
-// its socket. On error after containerd started, it stops it.
+// Start writes containerd's configuration under c.Dir and starts it, in
+// c.Namespaces or else in a private network namespace when unshare(1) is
+// there, in its own process group, then waits (bounded by c.Timeout)
+// until `ctr version` answers on its socket. On error after containerd
+// started, it stops it.
 func Start(c Config) (*Containerd, error) {
 	if c.Timeout == 0 {
 		c.Timeout = 60 * time.Second
+	}
+	if c.Log == "" {
+		c.Log = filepath.Join(c.Dir, "containerd.log")
 	}
 	d := &Containerd{
 		Dir:        c.Dir,
 		Socket:     filepath.Join(c.Dir, "containerd.sock"),
 		ConfigPath: filepath.Join(c.Dir, "config.toml"),
-		Log:        filepath.Join(c.Dir, "containerd.log"),
+		Log:        c.Log,
 	}
 	disabled := `  "io.containerd.internal.v1.opt",
   "io.containerd.snapshotter.v1.aufs",
@@ -119,54 +130,44 @@ disabled_plugins = [
 	}
 	args := []string{"containerd", "--config", d.ConfigPath, "--log-level", "info"}
 	d.Netns = "in the host's network namespace (no unshare(1))"
-	if unshare, err := exec.LookPath("unshare"); err == nil {
+	if c.Namespaces != nil {
+		// nsenter execs containerd (it forks only for a pid namespace).
+		args = c.Namespaces.Nsenter(args...)
+		d.Netns = "in the " + c.Namespaces.What
+	} else if unshare, err := exec.LookPath("unshare"); err == nil {
 		// unshare execs containerd: the child is containerd itself.
 		args = append([]string{unshare, "--net"}, args...)
 		d.Netns = "in a private network namespace (unshare --net) with lo up"
 		d.private = true
 	}
-	logFile, err := os.Create(d.Log)
+	var env []string
+	if len(c.Path) > 0 {
+		env = []string{"PATH=" + strings.Join(c.Path, ":") + ":" + os.Getenv("PATH")}
+	}
+	daemon, err := e2e.StartDaemon("containerd", d.Log, env, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = os.Environ()
-	if len(c.Path) > 0 {
-		cmd.Env = append(cmd.Env, "PATH="+strings.Join(c.Path, ":")+":"+os.Getenv("PATH"))
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting containerd: %v", err)
-	}
-	d.cmd = cmd
-	d.done = make(chan struct{})
-	go func() { cmd.Wait(); close(d.done) }()
+	d.daemon = daemon
 
 	fail := func(err error) (*Containerd, error) {
 		d.Stop()
 		return nil, err
 	}
-	for deadline := time.Now().Add(c.Timeout); ; time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-d.done:
-			return nil, fmt.Errorf("containerd exited at start-up (%v); its log:\n%s", cmd.ProcessState, Tail(d.Log, 30))
-		default:
-		}
-		if conn, err := net.Dial("unix", d.Socket); err == nil {
+	if err := daemon.WaitReady(c.Timeout, 50*time.Millisecond, func() error {
+		conn, err := net.Dial("unix", d.Socket)
+		if err == nil {
 			conn.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			return fail(fmt.Errorf("containerd did not listen on %s within %v; its log:\n%s", d.Socket, c.Timeout, Tail(d.Log, 30)))
-		}
+		return err
+	}); err != nil {
+		return fail(err)
 	}
 	if d.private {
 		// unshare --net leaves the namespace's loopback down: bring it
 		// up, so that 127.0.0.1 (CRI's streaming server, a test's
 		// registry) is reachable there.
-		if err := d.inNetns(loopbackUp); err != nil {
+		if err := inNetns(d.NetnsPath(), loopbackUp); err != nil {
 			return fail(fmt.Errorf("bringing lo up in containerd's network namespace: %v", err))
 		}
 	}
@@ -189,7 +190,7 @@ func (d *Containerd) NetnsPath() string { return fmt.Sprintf("/proc/%d/ns/net", 
 // inside containerd's network namespace.
 func (d *Containerd) Dial(network, addr string, timeout time.Duration) (net.Conn, error) {
 	var conn net.Conn
-	err := d.inNetns(func() error {
+	err := inNetns(d.NetnsPath(), func() error {
 		var err error
 		conn, err = net.DialTimeout(network, addr, timeout)
 		return err
@@ -197,14 +198,14 @@ func (d *Containerd) Dial(network, addr string, timeout time.Duration) (net.Conn
 	return conn, err
 }
 
-// inNetns runs f on a locked OS thread that joined containerd's network
-// namespace; sockets f makes belong to that namespace. The thread is
-// never unlocked: it exits with its goroutine and runs nothing else.
-func (d *Containerd) inNetns(f func() error) error {
+// inNetns runs f on a locked OS thread that joined the network
+// namespace at path; sockets f makes belong to that namespace. The thread
+// is never unlocked: it exits with its goroutine and runs nothing else.
+func inNetns(path string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		ns, err := os.Open(d.NetnsPath())
+		ns, err := os.Open(path)
 		if err != nil {
 			errc <- err
 			return
@@ -241,14 +242,14 @@ func loopbackUp() error {
 	return nil
 }
 
-// Pid is containerd's pid (unshare execs it).
-func (d *Containerd) Pid() int { return d.cmd.Process.Pid }
+// Pid is containerd's pid (unshare and nsenter exec it).
+func (d *Containerd) Pid() int { return d.daemon.Pid() }
 
 // Done is closed when containerd has exited.
-func (d *Containerd) Done() <-chan struct{} { return d.done }
+func (d *Containerd) Done() <-chan struct{} { return d.daemon.Done() }
 
 // ProcessState is containerd's exit state once Done is closed.
-func (d *Containerd) ProcessState() *os.ProcessState { return d.cmd.ProcessState }
+func (d *Containerd) ProcessState() *os.ProcessState { return d.daemon.ProcessState() }
 
 // CtrArgs returns the arguments of a ctr command against d in containerd
 // namespace ns: the global flags, then args.
@@ -260,92 +261,88 @@ func (d *Containerd) CtrArgs(ns string, args ...string) []string {
 // it has not exited within 10s (which it reports as an error). It may be
 // called more than once.
 func (d *Containerd) Stop() error {
-	if d == nil || d.cmd == nil {
+	if d == nil {
 		return nil
 	}
-	select {
-	case <-d.done:
-		return nil
-	default:
-	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-		return nil
-	case <-time.After(10 * time.Second):
-	}
-	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-	<-d.done
-	return fmt.Errorf("containerd ignored SIGTERM for 10s and was killed")
+	return d.daemon.Stop(10 * time.Second)
 }
 
-// Tail returns the last n lines of file path (or the error reading it).
-func Tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+// Namespaces are a network namespace, and optionally an IPC namespace,
+// held by a process of their own (unshare(1) running sleep), with the
+// loopback up: containerd (Config.Namespaces) and a test's other daemons
+// (a registry, with Nsenter) run there and reach each other on 127.0.0.1.
+type Namespaces struct {
+	// Net and IPC are the namespaces' paths (/proc/PID/ns/...); IPC is
+	// empty without an IPC namespace.
+	Net, IPC string
+	// What describes them, e.g. "network and IPC namespaces of pid N
+	// (unshare --net --ipc)".
+	What   string
+	holder *exec.Cmd
 }
 
-// Proc is a live (not zombie) process.
-type Proc struct {
-	Pid int
-	// Exe is /proc/PID/exe's target; Args its command line, Cmdline
-	// the same joined by spaces.
-	Exe     string
-	Args    []string
-	Cmdline string
-}
-
-// Processes lists the live processes but the caller.
-func Processes() []Proc {
-	var ps []Proc
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil || pid == os.Getpid() || !testhelp.Alive(pid) {
-			continue
+// NewNamespaces makes a network namespace, and an IPC namespace too if
+// ipc, held by an unshare(1)d sleep in a process group of its own, and
+// brings its loopback up. Close ends it.
+func NewNamespaces(ipc bool) (*Namespaces, error) {
+	args := []string{"--net"}
+	if ipc {
+		args = append(args, "--ipc")
+	}
+	holder := exec.Command("unshare", append(args, "--", "sleep", "86400")...)
+	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := holder.Start(); err != nil {
+		return nil, fmt.Errorf("unshare %s: %v", strings.Join(args, " "), err)
+	}
+	go holder.Wait()
+	pid := holder.Process.Pid
+	n := &Namespaces{Net: fmt.Sprintf("/proc/%d/ns/net", pid), holder: holder,
+		What: fmt.Sprintf("network namespace of pid %d (unshare %s)", pid, strings.Join(args, " "))}
+	if ipc {
+		n.IPC = fmt.Sprintf("/proc/%d/ns/ipc", pid)
+		n.What = fmt.Sprintf("network and IPC namespaces of pid %d (unshare %s)", pid, strings.Join(args, " "))
+	}
+	// unshare execs sleep once it has unshared: wait for that.
+	self, _ := os.Readlink("/proc/self/ns/net")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ns, err := os.Readlink(n.Net)
+		if err == nil && ns != self {
+			break
 		}
-		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
-		ps = append(ps, Proc{Pid: pid, Exe: exe, Args: args, Cmdline: strings.Join(args, " ")})
+		if time.Now().After(deadline) {
+			n.Close()
+			return nil, fmt.Errorf("unshare --net: no new network namespace after 10s (%v)", err)
+		}
 	}
-	return ps
+	if err := inNetns(n.Net, loopbackUp); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("bringing lo up in the %s: %v", n.What, err)
+	}
+	return n, nil
+}
+
+// Nsenter returns the command line that runs args in the namespaces.
+func (n *Namespaces) Nsenter(args ...string) []string {
+	flags := []string{"nsenter", "--net=" + n.Net}
+	if n.IPC != "" {
+		flags = append(flags, "--ipc="+n.IPC)
+	}
+	return append(append(flags, "--"), args...)
+}
+
+// Pid is the pid of the process holding the namespaces.
+func (n *Namespaces) Pid() int { return n.holder.Process.Pid }
+
+// Close kills the holding process; the namespaces go with their last
+// process. It may be called on nil.
+func (n *Namespaces) Close() {
+	if n != nil {
+		syscall.Kill(-n.holder.Process.Pid, syscall.SIGKILL)
+	}
 }
 
 // IsShimOf says whether p is a containerd shim (containerd-shim-*) started
 // by the containerd listening on socket: shims carry `-address SOCKET`.
-func IsShimOf(p Proc, socket string) bool {
+func IsShimOf(p e2e.Proc, socket string) bool {
 	return strings.HasPrefix(filepath.Base(p.Exe), "containerd-shim-") && strings.Contains(p.Cmdline+" ", "-address "+socket+" ")
-}
-
-// Mount is a line of /proc/self/mountinfo with its mount point unescaped.
-type Mount struct{ Point, Line string }
-
-// Mounts lists the caller's mount namespace's mounts.
-func Mounts() []Mount {
-	var ms []Mount
-	data, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 4 {
-			ms = append(ms, Mount{Point: unescapeMount(f[4]), Line: line})
-		}
-	}
-	return ms
-}
-
-var octalEscape = regexp.MustCompile(`\\[0-7]{3}`)
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	return octalEscape.ReplaceAllStringFunc(s, func(o string) string {
-		n, _ := strconv.ParseUint(o[1:], 8, 8)
-		return string(rune(n))
-	})
 }
