@@ -15,10 +15,12 @@ import (
 
 // Controller methods, called by the runsc CLI over urpc.
 const (
-	// MethodCreate mounts a container's root and takes its init, which
-	// the caller forked into the sandbox and which waits for
-	// MethodStart.
+	// MethodCreate mounts a container's root.
 	MethodCreate = "containerManager.Create"
+	// MethodInit takes the init of a created container, which the
+	// caller forked into the sandbox once its root was mounted and
+	// which waits for MethodStart.
+	MethodInit = "containerManager.Init"
 	// MethodStart lets a created container's init exec the process.
 	MethodStart = "containerManager.Start"
 	// MethodWait waits for a container's init to exit.
@@ -32,14 +34,10 @@ const (
 
 // CreateArgs are the arguments of MethodCreate.
 //
-// FilePayload carries, in order: a pidfd of the container's init (forked
-// by the caller into the sandbox's pid namespace, waiting for its root);
-// the write end of the init's start pipe (a byte lets it exec the
-// process, EOF makes it exit); the read end of its exec-status pipe (EOF
-// once the process is exec'd, otherwise why not); then one connected 9P
-// socket per gofer tree: the root file system first, then each bind
-// mount of Spec.Mounts in spec order, except those in SharedBinds; then,
-// with RootFUSE, a /dev/fuse descriptor.
+// FilePayload carries, in order: one connected 9P socket per gofer tree:
+// the root file system first, then each bind mount of Spec.Mounts in
+// spec order, except those in SharedBinds; then, with RootFUSE, a
+// /dev/fuse descriptor.
 type CreateArgs struct {
 	// CID is the container ID, validated again here.
 	CID string
@@ -60,9 +58,17 @@ type CreateArgs struct {
 	urpc.FilePayload
 }
 
-// createInitFiles is the number of files of CreateArgs before the 9P
-// sockets: init pidfd, start pipe, exec-status pipe.
-const createInitFiles = 3
+// AdoptArgs are the arguments of MethodInit.
+//
+// FilePayload carries, in order: a pidfd of the container's init (forked
+// by the caller into the sandbox's namespaces); the write end of the
+// init's start pipe (a byte lets it exec the process, EOF makes it
+// exit); the read end of its exec-status pipe (EOF once the process is
+// exec'd, otherwise why not).
+type AdoptArgs struct {
+	CID string
+	urpc.FilePayload
+}
 
 // CreateResult is the result of MethodCreate.
 type CreateResult struct {
@@ -122,8 +128,8 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 	if args.RootFUSE {
 		nfuse = 1
 	}
-	if want := createInitFiles + 1 + len(binds) - len(args.SharedBinds) + nfuse; len(files) != want {
-		return fmt.Errorf("create %q: got %d files, want %d for the init, 1 root and %d bind mount connections and %d /dev/fuse", args.CID, len(files), createInitFiles, len(binds)-len(args.SharedBinds), nfuse)
+	if want := 1 + len(binds) - len(args.SharedBinds) + nfuse; len(files) != want {
+		return fmt.Errorf("create %q: got %d files, want 1 root and %d bind mount connections and %d /dev/fuse", args.CID, len(files), len(binds)-len(args.SharedBinds), nfuse)
 	}
 	s := m.s
 	c := &ctr{cid: args.CID, spec: args.Spec, status: StatusCreated, stopped: make(chan struct{})}
@@ -149,41 +155,65 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 		}
 		s.mu.Unlock()
 	})
-	// Every file is kept past the call, which closes the payload: dup
-	// them out of it.
-	kept := make([]*os.File, 0, len(files))
-	for _, f := range files {
-		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			closeFiles(kept)
-			return fmt.Errorf("create %q: %w", args.CID, err)
-		}
-		kept = append(kept, os.NewFile(uintptr(fd), f.Name()))
+	// The 9P sockets are kept past the call, which closes the payload:
+	// dup them out of it.
+	conns, err := dupFiles(files)
+	if err != nil {
+		return fmt.Errorf("create %q: %w", args.CID, err)
 	}
-	pidfd, conns := kept[0], kept[createInitFiles:]
-	c.start, c.execStatus = kept[1], kept[2]
-	cu.Add(func() { c.start.Close(); c.execStatus.Close() })
 	var rootFUSE *os.File
 	if args.RootFUSE {
 		rootFUSE = conns[len(conns)-1]
 		conns = conns[:len(conns)-1]
 	}
-	if err := s.watchInit(c, pidfd); err != nil {
-		pidfd.Close()
-		closeFiles(conns)
-		if rootFUSE != nil {
-			rootFUSE.Close()
-		}
-		return fmt.Errorf("create %q: %w", args.CID, err)
-	}
-	// From here on the watch holds the pidfd; the init is killed if
-	// the root cannot be made.
-	cu.Add(func() { c.kill(unix.SIGKILL) })
 	if err := s.mountTrees(c, conns, args.Overlay, args.SharedBinds, rootFUSE); err != nil {
 		c.removeRoot()
 		return fmt.Errorf("create %q: %w", args.CID, err)
 	}
 	cu.Release()
+	return nil
+}
+
+// dupFiles duplicates files (close-on-exec); on error none is left open.
+func dupFiles(files []*os.File) ([]*os.File, error) {
+	out := make([]*os.File, 0, len(files))
+	for _, f := range files {
+		fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			closeFiles(out)
+			return nil, err
+		}
+		out = append(out, os.NewFile(uintptr(fd), f.Name()))
+	}
+	return out, nil
+}
+
+// Init implements MethodInit.
+func (m *containerManager) Init(args *AdoptArgs, res *CreateResult) error {
+	c, err := m.s.get(args.CID)
+	if err != nil {
+		return err
+	}
+	if len(args.Files) != 3 {
+		return fmt.Errorf("init of %q: got %d files, want a pidfd, a start and an exec-status pipe", args.CID, len(args.Files))
+	}
+	m.s.mu.Lock()
+	taken := c.initFD != nil
+	m.s.mu.Unlock()
+	if taken {
+		return fmt.Errorf("init of %q: the container has an init already", args.CID)
+	}
+	kept, err := dupFiles(args.Files)
+	if err != nil {
+		return fmt.Errorf("init of %q: %w", args.CID, err)
+	}
+	if err := m.s.watchInit(c, kept[0]); err != nil {
+		closeFiles(kept)
+		return fmt.Errorf("init of %q: %w", args.CID, err)
+	}
+	m.s.mu.Lock()
+	c.start, c.execStatus = kept[1], kept[2]
+	m.s.mu.Unlock()
 	res.PID = c.initPID
 	return nil
 }
@@ -227,22 +257,27 @@ func (m *containerManager) Destroy(args *CIDArgs, _ *Empty) error {
 		c.execStatus.Close()
 		c.execStatus = nil
 	}
+	initFD := c.initFD
 	m.s.mu.Unlock()
-	// The init is pid 1 of the container's pid namespace: killing it
-	// kills every process of the container.
-	if err := c.kill(unix.SIGKILL); err != nil {
-		return fmt.Errorf("killing container %q: %w", c.cid, err)
-	}
-	select {
-	case <-c.stopped:
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("container %q did not exit after SIGKILL", c.cid)
+	if initFD != nil {
+		// The init is pid 1 of the container's pid namespace:
+		// killing it kills every process of the container.
+		if err := c.kill(unix.SIGKILL); err != nil {
+			return fmt.Errorf("killing container %q: %w", c.cid, err)
+		}
+		select {
+		case <-c.stopped:
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("container %q did not exit after SIGKILL", c.cid)
+		}
 	}
 	c.removeRoot()
 	m.s.mu.Lock()
 	delete(m.s.containers, c.cid)
 	m.s.mu.Unlock()
-	c.initFD.Close()
+	if initFD != nil {
+		initFD.Close()
+	}
 	return nil
 }
 

@@ -42,14 +42,11 @@ type InitArgs struct {
 	ExecStatusFD int
 	// NSFD is a pidfd of the process whose mount namespace the init
 	// enters: the sandbox (create), whose namespace holds the
-	// container's root at ContainersDir/<cid>, or the container's init
-	// (exec), whose namespace is the container's.
+	// container's root at ContainersDir/<cid>, mounted before the init
+	// is forked, or the container's init (exec), whose namespace is the
+	// container's. The init is forked in the sandbox's mount namespace
+	// already: it never runs in the host's.
 	NSFD int
-	// RootFD (create only) is a pipe on which the creator sends a byte
-	// once the sandbox has mounted the container's root (EOF: give
-	// up). The init forks before that, so that its start-up overlaps
-	// the mounting.
-	RootFD int
 	// ConsoleFD, if not -1, is the console socket that receives the pty
 	// master when the process has a terminal.
 	ConsoleFD int
@@ -130,9 +127,6 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 			return nil, "", err
 		}
 	} else {
-		if err := waitRoot(args.RootFD); err != nil {
-			return nil, "", err
-		}
 		if err := enterMountNS(args.NSFD); err != nil {
 			return nil, "", err
 		}
@@ -183,22 +177,6 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 		return nil, "", err
 	}
 	return &spec, path, nil
-}
-
-// waitRoot waits until the sandbox has mounted the container's root.
-func waitRoot(fd int) error {
-	if fd < 0 {
-		return errors.New("--root-fd is required")
-	}
-	f := os.NewFile(uintptr(fd), "root-ready")
-	var b [1]byte
-	n, _ := f.Read(b[:])
-	f.Close()
-	if n != 1 {
-		// The creator gave up on the container.
-		os.Exit(0)
-	}
-	return nil
 }
 
 // enterMountNS moves the calling thread (locked, and the one that goes

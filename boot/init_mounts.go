@@ -310,7 +310,7 @@ func makeDevices(rootFD int, spec *specs.Spec) error {
 			if errors.Is(err, errDeviceLeftOut) {
 				// A privileged container gets every host device
 				// in its spec: it runs, without those.
-				slog.Warn("linux.devices: device left out: a sandbox has no block, mem, kmem or port device", "path", d.Path, "type", d.Type, "major", d.Major, "minor", d.Minor)
+				slog.Warn("linux.devices: device left out: a sandbox has no device that reaches host hardware", "path", d.Path, "type", d.Type, "major", d.Major, "minor", d.Minor)
 				continue
 			}
 			if err != nil {
@@ -330,15 +330,25 @@ func makeDevices(rootFD int, spec *specs.Spec) error {
 }
 
 // errDeviceLeftOut is makeDevice's answer for a device a sandbox never
-// has: a block device (the host's disks are reached only through the
-// gofer) or a mem-major one other than null, zero, full, random and
-// urandom (mem, kmem, port: host memory and I/O ports). There is no
-// device cgroup, so the node would reach the host's hardware.
+// has: every block device (the host's disks are reached only through
+// the gofer) and every character device but the few that reach no
+// hardware (see allowedDevice). There is no device cgroup, so a node
+// would reach the host's hardware: /dev/sg*, NVMe passthrough, msr,
+// kvm, mem, port...
 var errDeviceLeftOut = errors.New("device left out of the sandbox")
 
-// safeMemDevices are the minors of major 1 a container may have: null,
-// zero, full, random, urandom.
-var safeMemDevices = map[int64]bool{3: true, 5: true, 7: true, 8: true, 9: true}
+// allowedDevice reports whether a character device may be made in a
+// sandbox: null, zero, full, random, urandom (1:3,5,7,8,9), tty,
+// console, ptmx (5:0,1,2) and pty slaves (136-143:*).
+func allowedDevice(major, minor int64) bool {
+	switch major {
+	case 1:
+		return minor == 3 || minor == 5 || minor == 7 || minor == 8 || minor == 9
+	case 5:
+		return minor <= 2
+	}
+	return major >= 136 && major <= 143
+}
 
 // makeDevice makes one linux.devices node.
 func makeDevice(rootFD int, d specs.LinuxDevice) error {
@@ -346,7 +356,7 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 	switch d.Type {
 	case "c", "u":
 		mode = unix.S_IFCHR
-		if d.Major == 1 && !safeMemDevices[d.Minor] {
+		if !allowedDevice(d.Major, d.Minor) {
 			return errDeviceLeftOut
 		}
 	case "b":

@@ -145,14 +145,15 @@ func unescape(s string) string {
 
 // Resolve returns the cgroup of linux.cgroupsPath: an absolute path is
 // taken from each hierarchy's root, a relative one from this process's
-// own cgroup there (as runc), and an empty one is /runsc/<id>. The path
+// own cgroup there (as runc), and an empty one is /runsc/<instance>/<id>,
+// instance naming the runsc --root (two roots may hold the same ID). The path
 // may not climb out of the hierarchy (..). A systemd-style
 // "slice:prefix:name" (containerd writes one for a ".slice" parent) is,
 // as with runc's cgroupfs driver, a relative path like any other: runsc
 // has no systemd driver.
-func Resolve(cgroupsPath, id string) (*Cgroup, error) {
+func Resolve(cgroupsPath, instance, id string) (*Cgroup, error) {
 	if cgroupsPath == "" {
-		cgroupsPath = "/runsc/" + id
+		cgroupsPath = "/runsc/" + instance + "/" + id
 	}
 	for _, part := range strings.Split(cgroupsPath, "/") {
 		if part == ".." {

@@ -57,7 +57,7 @@ func TestSharesToWeight(t *testing.T) {
 
 func TestResolveRefuses(t *testing.T) {
 	for _, p := range []string{"/a/../../x", "../x", "/", "//", "."} {
-		if _, err := Resolve(p, "id"); err == nil || !strings.Contains(err.Error(), "linux.cgroupsPath") {
+		if _, err := Resolve(p, "inst", "id"); err == nil || !strings.Contains(err.Error(), "linux.cgroupsPath") {
 			t.Errorf("Resolve(%q): %v, want an error naming linux.cgroupsPath", p, err)
 		}
 	}
@@ -70,7 +70,7 @@ func TestUnescape(t *testing.T) {
 }
 
 func TestResolveSystemdStyleIsRelative(t *testing.T) {
-	c, err := Resolve("test.slice:cri-containerd:abc", "abc")
+	c, err := Resolve("test.slice:cri-containerd:abc", "inst", "abc")
 	if err != nil {
 		t.Skipf("no cgroup hierarchy here: %v", err)
 	}

@@ -1,6 +1,8 @@
 package container
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -173,9 +175,18 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	if err := c.saveSpec(o.Spec); err != nil {
 		return err
 	}
+	// The root first: the init is forked in the sandbox's mount
+	// namespace once the sandbox has set it up, and never runs where
+	// host paths resolve.
+	args.FilePayload = urpc.FilePayload{Files: goferConns}
+	if err := c.call(boot.MethodCreate, args, &boot.CreateResult{}); err != nil {
+		return err
+	}
+	cu.Add(func() { c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}) })
+	raiseFUSEReadAhead(c.Sandbox.PID)
 	io := initOpts{
-		exe: cfg.Exe, globalArgs: cfg.GlobalArgs, cid: c.ID, spec: o.Spec,
-		stdio: o.Stdio, join: sandboxFD, newPIDNS: peer == nil, pidPeer: peer,
+		exe: cfg.Exe, cid: c.ID, spec: o.Spec,
+		stdio: o.Stdio, join: sandboxFD, sandbox: sandboxFD, newPIDNS: peer == nil, pidPeer: peer,
 	}
 	if o.Spec.Process.Terminal {
 		io.stdio, io.console = nil, o.Console
@@ -188,44 +199,31 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 			io.console = console
 		}
 	}
-	// The init starts up (a Go runtime, its spec) while the sandbox
-	// mounts the root.
 	p, err := forkInit(io)
 	if err != nil {
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	cu.Add(p.abandon)
 	// In its cgroup before anything of the container's runs.
-	cg, err := containerCgroup(o.Spec, c.ID, p.pid())
+	cg, err := containerCgroup(o.Spec, c.root, c.ID, p.pid())
 	if err != nil {
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	c.Cgroup = cg
 	cu.Add(func() { p.abandon(); cg.Destroy() })
-	args.FilePayload = urpc.FilePayload{Files: append([]*os.File{p.pidfd, p.start, p.execStatus}, goferConns...)}
-	var res boot.CreateResult
-	if err := c.call(boot.MethodCreate, args, &res); err != nil {
+	init := &boot.AdoptArgs{CID: c.ID, FilePayload: urpc.FilePayload{Files: []*os.File{p.pidfd, p.start, p.execStatus}}}
+	if err := c.call(boot.MethodInit, init, &boot.CreateResult{}); err != nil {
 		return err
 	}
 	// The sandbox keeps the start and exec-status pipes.
 	p.start.Close()
 	p.execStatus.Close()
 	p.start, p.execStatus = nil, nil
-	if c.IsSubcontainer() {
-		// The pod's sandbox stays: take this container out of it.
-		cu.Add(func() { c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}) })
-	}
-	raiseFUSEReadAhead(c.Sandbox.PID)
-	if _, err := p.rootReady.Write([]byte{1}); err != nil {
-		return fmt.Errorf("create %q: releasing the init: %w", c.ID, err)
-	}
-	p.rootReady.Close()
-	p.rootReady = nil
 	if err := p.waitReady(); err != nil {
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
-	init := procOf(p.pid())
-	c.InitPID, c.InitStart = init.PID, init.Start
+	initProc := procOf(p.pid())
+	c.InitPID, c.InitStart = initProc.PID, initProc.Start
 	if o.PIDFile != "" {
 		if err := WritePIDFile(o.PIDFile, c.InitPID); err != nil {
 			return err
@@ -246,13 +244,15 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 // containerCgroup makes the cgroup of spec's linux.cgroupsPath, applies
 // its linux.resources and moves process pid (the container's init) in.
 // On failure nothing is left.
-func containerCgroup(spec *specs.Spec, id string, pid int) (*cgroup.Cgroup, error) {
+func containerCgroup(spec *specs.Spec, root, id string, pid int) (*cgroup.Cgroup, error) {
 	var path string
 	var res *specs.LinuxResources
 	if spec.Linux != nil {
 		path, res = spec.Linux.CgroupsPath, spec.Linux.Resources
 	}
-	cg, err := cgroup.Resolve(path, id)
+	// Without a cgroupsPath: /runsc/<hash of --root>/<id>.
+	sum := sha256.Sum256([]byte(root))
+	cg, err := cgroup.Resolve(path, hex.EncodeToString(sum[:6]), id)
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +261,12 @@ func containerCgroup(spec *specs.Spec, id string, pid int) (*cgroup.Cgroup, erro
 	cu.Add(func() { cg.Destroy() })
 	if err := cg.Create(); err != nil {
 		return nil, err
+	}
+	// Deleting the container kills what is left in its cgroup: it must
+	// be the container's alone, as runc requires.
+	if pids := cg.Pids(); len(pids) > 0 {
+		cu.Release()
+		return nil, fmt.Errorf("config.json: linux.cgroupsPath %q: the cgroup already holds processes (%d of them): another container's?", path, len(pids))
 	}
 	if err := cg.Set(res); err != nil {
 		return nil, fmt.Errorf("config.json: %w", err)
@@ -335,7 +341,7 @@ func goferTrees(spec *specs.Spec, overlay string, shared map[string]int) ([]gofe
 			continue
 		}
 		ordinal++
-		if k, ok := shared[filepath.Clean(m.Source)]; ok {
+		if k, ok := shared[bindKey(m)]; ok {
 			reuse[ordinal] = k
 			continue
 		}
@@ -357,20 +363,33 @@ func goferTrees(spec *specs.Spec, overlay string, shared map[string]int) ([]gofe
 	return trees, reuse, nil
 }
 
-// bindSources maps the cleaned sources of spec's bind mounts to their
-// ordinal (from 1).
+// bindSources maps the bind mounts of spec, by bindKey, to their ordinal
+// (from 1).
 func bindSources(spec *specs.Spec) map[string]int {
 	out := map[string]int{}
 	ordinal := 0
 	for _, m := range spec.Mounts {
 		if specutils.IsBindMount(m) {
 			ordinal++
-			if _, dup := out[filepath.Clean(m.Source)]; !dup {
-				out[filepath.Clean(m.Source)] = ordinal
+			if _, dup := out[bindKey(m)]; !dup {
+				out[bindKey(m)] = ordinal
 			}
 		}
 	}
 	return out
+}
+
+// bindKey identifies a bind mount's gofer tree: its cleaned source and
+// how it is served (read-only or not, recursively or not). Two binds
+// share a tree only if they agree on all of it: a pod member's read-only
+// bind is never served by the sandbox container's writable tree.
+func bindKey(m specs.Mount) string {
+	ro, top := specutils.BindReadOnly(m)
+	rec := false
+	for _, o := range m.Options {
+		rec = rec || o == "rbind"
+	}
+	return fmt.Sprintf("%s\x00ro=%v,top=%v,rec=%v", filepath.Clean(m.Source), ro, top, rec)
 }
 
 // startGofer starts the gofer for trees and returns it with the sandbox

@@ -53,7 +53,7 @@ func TestGoferTrees(t *testing.T) {
 			want:   []gofer.Tree{rootRO, {Source: a}}},
 		{name: "shared sources reused, ordinals counted", overlay: boot.OverlayNone,
 			mounts:    []specs.Mount{bind(a), tmpfs, bind(b + "/"), bind(f, "ro")},
-			shared:    map[string]int{b: 4, "/elsewhere": 1},
+			shared:    map[string]int{bindKey(bind(b)): 4, bindKey(bind("/elsewhere")): 1, bindKey(bind(f)): 3},
 			want:      []gofer.Tree{rootRW, {Source: a}, {Source: f, ReadOnly: true}},
 			wantReuse: map[int]int{2: 4}},
 		{name: "relative source refused", overlay: boot.OverlayNone,
@@ -103,9 +103,15 @@ func TestBindSources(t *testing.T) {
 		want   map[string]int
 	}{
 		{"none", nil, map[string]int{}},
-		{"only binds count", []specs.Mount{m("proc", "proc"), m("bind", "/a"), m("tmpfs", "tmpfs"), m("none", "/b", "rbind")}, map[string]int{"/a": 1, "/b": 2}},
-		{"first ordinal of a repeated source", []specs.Mount{m("bind", "/a"), m("bind", "/b"), m("bind", "/a/")}, map[string]int{"/a": 1, "/b": 2}},
-		{"sources cleaned", []specs.Mount{m("bind", "/x/../a//b/")}, map[string]int{"/a/b": 1}},
+		{"only binds count", []specs.Mount{m("proc", "proc"), m("bind", "/a"), m("tmpfs", "tmpfs"), m("none", "/b", "rbind")},
+			map[string]int{bindKey(m("bind", "/a")): 1, bindKey(m("none", "/b", "rbind")): 2}},
+		{"first ordinal of a repeated source", []specs.Mount{m("bind", "/a"), m("bind", "/b"), m("bind", "/a/")},
+			map[string]int{bindKey(m("bind", "/a")): 1, bindKey(m("bind", "/b")): 2}},
+		{"sources cleaned", []specs.Mount{m("bind", "/x/../a//b/")}, map[string]int{bindKey(m("bind", "/a/b")): 1}},
+		// A read-only bind of a source never shares a writable one's
+		// tree (nor an rbind a bind's).
+		{"modes kept apart", []specs.Mount{m("bind", "/a"), m("bind", "/a", "ro"), m("bind", "/a", "rbind", "ro"), m("bind", "/a", "rbind")},
+			map[string]int{bindKey(m("bind", "/a")): 1, bindKey(m("bind", "/a", "ro")): 2, bindKey(m("bind", "/a", "rbind", "ro")): 3, bindKey(m("bind", "/a", "rbind")): 4}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := bindSources(&specs.Spec{Mounts: c.mounts}); !reflect.DeepEqual(got, c.want) {

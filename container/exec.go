@@ -46,7 +46,15 @@ func (c *Container) Exec(cfg Config, o ExecOpts) (*os.Process, error) {
 		return nil, fmt.Errorf("cannot exec in container %q: it is stopped", c.ID)
 	}
 	defer initFD.Close()
-	io := initOpts{exe: cfg.Exe, globalArgs: cfg.GlobalArgs, cid: c.ID, spec: spec, stdio: o.Stdio, join: initFD, exec: true}
+	sandboxFD, err := c.Sandbox.open()
+	if err != nil {
+		return nil, fmt.Errorf("exec in %q: %w", c.ID, err)
+	}
+	if sandboxFD == nil {
+		return nil, fmt.Errorf("cannot exec in container %q: its sandbox is gone", c.ID)
+	}
+	defer sandboxFD.Close()
+	io := initOpts{exe: cfg.Exe, cid: c.ID, spec: spec, stdio: o.Stdio, join: initFD, sandbox: sandboxFD, exec: true}
 	if o.Process.Terminal {
 		io.stdio, io.console = nil, o.Console
 	}

@@ -24,10 +24,9 @@ const joinedNamespaces = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWU
 
 // initOpts say how to fork a `runsc init`.
 type initOpts struct {
-	// exe is the runsc binary; globalArgs its global flags.
-	exe        string
-	globalArgs []string
-	cid        string
+	// exe is the runsc binary.
+	exe string
+	cid string
 	// spec holds the process to run (and, at create, the mounts).
 	spec *specs.Spec
 	// stdio is the process's stdin, stdout and stderr.
@@ -39,6 +38,10 @@ type initOpts struct {
 	// namespaces the init gets, and whose mount namespace it enters
 	// itself: the sandbox at create, the container's init at exec.
 	join *os.File
+	// sandbox is a pidfd of the sandbox: the init is forked in its mount
+	// namespace (an empty tmpfs root and the pod's /proc), so that it
+	// never runs in the host's where a container could see it.
+	sandbox *os.File
 	// newPIDNS gives the init a pid namespace of its own, nested in
 	// join's (create); pidPeer, if not nil, is a pidfd of a container
 	// init whose pid namespace it gets instead (a pod's shared pid
@@ -62,9 +65,6 @@ type initProc struct {
 	// create it is handed to the sandbox, which keeps it until start;
 	// at exec it is written once the process is in its cgroup.
 	start *os.File
-	// rootReady (create only) lets it set up the container once the
-	// sandbox has mounted the root: a byte, or EOF to exit.
-	rootReady *os.File
 }
 
 // pid returns the init's host pid.
@@ -72,7 +72,7 @@ func (p *initProc) pid() int { return p.proc.Pid }
 
 // close closes this side's pipes.
 func (p *initProc) close() {
-	for _, f := range []*os.File{p.pidfd, p.ready, p.execStatus, p.start, p.rootReady} {
+	for _, f := range []*os.File{p.pidfd, p.ready, p.execStatus, p.start} {
 		if f != nil {
 			f.Close()
 		}
@@ -121,7 +121,7 @@ func forkInit(o initOpts) (*initProc, error) {
 	d.Donate("spec-fd", specFile)
 	d.Donate("ns-fd", o.join)
 	// The child's ends are closed here once it is started.
-	theirs, err := p.makePipes(&d, !o.exec)
+	theirs, err := p.makePipes(&d)
 	defer func() { closeAll(theirs) }()
 	if err != nil {
 		return nil, err
@@ -136,8 +136,18 @@ func forkInit(o initOpts) (*initProc, error) {
 		defer devNull.Close()
 		stdio = []*os.File{devNull, devNull, devNull}
 	}
+	exe, err := sealedExe(o.exe)
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
 	files, fdArgs := d.Transfer(append([]*os.File{}, stdio...))
-	args := append(append(append([]string{"runsc"}, o.globalArgs...), "init", "--cid="+o.cid), fdArgs...)
+	// Started by descriptor (see sealedExe); the init has no global
+	// flags: the log files they may name are host paths, and it reports
+	// its errors to this process.
+	exePath := "/proc/self/fd/" + strconv.Itoa(len(files))
+	files = append(files, exe)
+	args := append([]string{"runsc", "init", "--cid=" + o.cid}, fdArgs...)
 	if o.exec {
 		args = append(args, "--exec")
 	}
@@ -179,7 +189,17 @@ func forkInit(o initOpts) (*initProc, error) {
 				return
 			}
 		}
-		proc, err := os.StartProcess(o.exe, args, &os.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys})
+		// The mount namespace is the thread's own only once it shares
+		// no root and working directory with the others.
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			done <- result{err: fmt.Errorf("unshare fs: %w", err)}
+			return
+		}
+		if err := unix.Setns(int(o.sandbox.Fd()), unix.CLONE_NEWNS); err != nil {
+			done <- result{err: fmt.Errorf("entering the sandbox's mount namespace: %w", err)}
+			return
+		}
+		proc, err := os.StartProcess(exePath, args, &os.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys})
 		done <- result{proc, err}
 	}()
 	r := <-done
@@ -265,15 +285,11 @@ type initPipe struct {
 	readHere bool
 }
 
-// makePipes makes the init's pipes (with create, the root pipe too),
-// keeps this side's ends in p and donates the child's ends to d. It
-// returns the child's ends, for the caller to close once the child has
-// them.
-func (p *initProc) makePipes(d *donation.Agency, create bool) ([]*os.File, error) {
+// makePipes makes the init's pipes, keeps this side's ends in p and
+// donates the child's ends to d. It returns the child's ends, for the
+// caller to close once the child has them.
+func (p *initProc) makePipes(d *donation.Agency) ([]*os.File, error) {
 	pipes := []initPipe{{"ready-fd", &p.ready, true}, {"exec-status-fd", &p.execStatus, true}, {"start-fd", &p.start, false}}
-	if create {
-		pipes = append(pipes, initPipe{"root-fd", &p.rootReady, false})
-	}
 	var theirs []*os.File
 	for _, pp := range pipes {
 		r, w, err := os.Pipe()

@@ -314,17 +314,21 @@ func TestNoHostDevices(t *testing.T) {
 	t.Run("linux.devices of host hardware left out", func(t *testing.T) {
 		// As a privileged container's spec lists every host device:
 		// the container runs without the block and mem ones.
-		spec := testSpec("sh", "-c", "ls /dev/sda /dev/kmsg /dev/mem 2>&1; test -c /dev/ttyS9 && echo char-ok")
+		spec := testSpec("sh", "-c", "ls /dev/sda /dev/kmsg /dev/mem /dev/sg0 /dev/ttyS9 /dev/kvm 2>&1; test -c /dev/console && test -c /dev/pts9 && echo char-ok")
 		spec.Linux.Devices = []specs.LinuxDevice{
 			{Path: "/dev/sda", Type: "b", Major: 8, Minor: 0},
 			{Path: "/dev/kmsg", Type: "c", Major: 1, Minor: 11},
 			{Path: "/dev/mem", Type: "c", Major: 1, Minor: 1},
+			{Path: "/dev/sg0", Type: "c", Major: 21, Minor: 0},
 			{Path: "/dev/ttyS9", Type: "c", Major: 4, Minor: 73},
+			{Path: "/dev/kvm", Type: "c", Major: 10, Minor: 232},
+			{Path: "/dev/console", Type: "c", Major: 5, Minor: 1},
+			{Path: "/dev/pts9", Type: "c", Major: 136, Minor: 9},
 		}
 		b := newBundle(t, spec)
 		out := e.must("run", "--bundle", b.dir, "hostdevs")
-		if strings.Count(out, "No such file or directory") != 3 || !strings.Contains(out, "char-ok") {
-			t.Fatalf("devices in the container: %q (want sda, kmsg, mem absent, ttyS9 made)", out)
+		if strings.Count(out, "No such file or directory") != 6 || !strings.Contains(out, "char-ok") {
+			t.Fatalf("devices in the container: %q (want only console and the pty made)", out)
 		}
 	})
 }
