@@ -287,16 +287,7 @@ func (c *Cgroup) Pids() []int {
 // exiting to leave them. Levels above it, shared with other containers,
 // are left.
 func (c *Cgroup) Destroy() error {
-	for _, pid := range c.Pids() {
-		// A pid listed in the cgroup is a member at that moment; it
-		// is signalled through a pidfd so that a reused pid is not.
-		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
-			if c.holds(pid) {
-				unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
-			}
-			unix.Close(fd)
-		}
-	}
+	c.Signal(unix.SIGKILL)
 	var errs []error
 	for _, dir := range c.Paths {
 		var err error
@@ -315,6 +306,22 @@ func (c *Cgroup) Destroy() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Signal sends sig to every process in the cgroup. Each is pinned with
+// a pidfd and checked to be a member still, so that a pid reused since
+// the listing is not signalled.
+func (c *Cgroup) Signal(sig unix.Signal) {
+	for _, pid := range c.Pids() {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue
+		}
+		if c.holds(pid) {
+			unix.PidfdSendSignal(fd, sig, nil, 0)
+		}
+		unix.Close(fd)
+	}
 }
 
 // holds reports whether pid is in the cgroup.

@@ -96,6 +96,12 @@ func (c *Container) Kill(sig unix.Signal, all bool) error {
 	if !all {
 		return c.Init().Signal(sig)
 	}
+	if c.Cgroup != nil {
+		// Every process of the container is in its cgroup, whatever
+		// namespaces it has since made.
+		c.Cgroup.Signal(sig)
+		return nil
+	}
 	for _, p := range c.hostPIDs() {
 		if err := p.Signal(sig); err != nil {
 			return err
@@ -228,14 +234,23 @@ func (c *Container) Processes() ([]HostProcess, error) {
 }
 
 // hostPIDs lists the processes of the container, init first: those in
-// its init's pid namespace and mount namespace (containers sharing a pid
-// namespace still each have their own mount namespace).
+// its cgroup, or, for a container made before runsc used cgroups, those
+// in its init's pid namespace and mount namespace (containers sharing a
+// pid namespace still each have their own mount namespace).
 func (c *Container) hostPIDs() []Proc {
 	init := c.Init()
 	if !init.Alive() {
 		return nil
 	}
 	out := []Proc{init}
+	if c.Cgroup != nil {
+		for _, pid := range c.Cgroup.Pids() {
+			if p := procOf(pid); pid != init.PID && p.Alive() {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
