@@ -40,6 +40,11 @@ type Args struct {
 	// NewNetwork is set when the sandbox got a new, empty network
 	// namespace: its loopback interface is brought up.
 	NewNetwork bool
+	// LifelineFD, if not -1, is the read end of a pipe its creator
+	// holds: EOF on it before a byte (the creator died before its
+	// container was made) ends the sandbox, and with it whatever it
+	// holds; a byte means the sandbox lives on its own.
+	LifelineFD int
 }
 
 // Run sets up the sandbox and serves the controller until the process is
@@ -67,6 +72,9 @@ func Run(args Args) error {
 		}
 	}
 	ignoreTerminalSignals()
+	if args.LifelineFD >= 0 {
+		go watchLifeline(os.NewFile(uintptr(args.LifelineFD), "lifeline"))
+	}
 	s := newSandbox()
 	go s.reap()
 	srv := urpc.NewServer()
@@ -75,6 +83,19 @@ func Run(args Args) error {
 	}
 	slog.Debug("sandbox serving", "pid", os.Getpid())
 	return srv.Serve(ul)
+}
+
+// watchLifeline ends the sandbox if its creator dies before it has
+// made its container (see Args.LifelineFD).
+func watchLifeline(f *os.File) {
+	var b [1]byte
+	n, _ := f.Read(b[:])
+	f.Close()
+	if n == 1 {
+		return
+	}
+	slog.Warn("the sandbox's creator died before its container was made: exiting")
+	os.Exit(1)
 }
 
 // setupRoot makes an empty tmpfs the sandbox's root: it holds only the

@@ -21,9 +21,12 @@ type Status string
 
 // Container statuses.
 const (
-	StatusCreated Status = "created"
-	StatusRunning Status = "running"
-	StatusStopped Status = "stopped"
+	// StatusCreating is recorded while create runs: if create is killed
+	// half-way, the state names what to clean up.
+	StatusCreating Status = "creating"
+	StatusCreated  Status = "created"
+	StatusRunning  Status = "running"
+	StatusStopped  Status = "stopped"
 )
 
 // CodeNotInSandbox is the urpc error code of a call naming a container

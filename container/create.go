@@ -137,6 +137,9 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	c.Sandbox = procOf(bootCmd.Process.Pid)
 	cu.Add(func() { c.Sandbox.kill(killTimeout); bootCmd.Wait() })
+	if err := c.saveCreating(); err != nil {
+		return nil, err
+	}
 	// Not reaped yet: the pid names the sandbox.
 	sfd, err := unix.PidfdOpen(bootCmd.Process.Pid, 0)
 	if err != nil {
@@ -152,12 +155,20 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	c.Gofer = procOf(goferCmd.Process.Pid)
 	cu.Add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
 	defer closeAll(sandboxEnds)
+	if err := c.saveCreating(); err != nil {
+		return nil, err
+	}
 
 	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay, RootFUSE: rootFUSE}
 	if err := c.createInSandbox(cfg, o, args, sandboxFD, nil, sandboxEnds, &cu); err != nil {
 		return nil, err
 	}
 	// The processes outlive this command: let them go.
+	if _, err := c.lifeline.Write([]byte{1}); err != nil {
+		return nil, fmt.Errorf("create %q: releasing the sandbox: %w", o.ID, err)
+	}
+	c.lifeline.Close()
+	c.lifeline = nil
 	goferCmd.Process.Release()
 	bootCmd.Process.Release()
 	cu.Release()
@@ -211,6 +222,9 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	}
 	c.Cgroup = cg
 	cu.Add(func() { p.abandon(); cg.Destroy() })
+	if err := c.saveCreating(); err != nil {
+		return err
+	}
 	init := &boot.AdoptArgs{CID: c.ID, FilePayload: urpc.FilePayload{Files: []*os.File{p.pidfd, p.start, p.execStatus}}}
 	if err := c.call(boot.MethodInit, init, &boot.CreateResult{}); err != nil {
 		return err
@@ -239,6 +253,14 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	c.fresh = true
 	c.child = p.proc
 	return nil
+}
+
+// saveCreating records what create has made so far, with the status
+// creating: a create killed half-way then leaves a state that delete
+// --force cleans up (its sandbox, gofer and cgroup), as runc's does.
+func (c *Container) saveCreating() error {
+	c.Status = boot.StatusCreating
+	return c.save()
 }
 
 // containerCgroup makes the cgroup of spec's linux.cgroupsPath, applies
@@ -467,8 +489,15 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 		return nil, err
 	}
 	defer lf.Close()
+	lifeR, lifeW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox lifeline: %w", err)
+	}
+	defer lifeR.Close()
+	c.lifeline = lifeW
 	var d donation.Agency
 	d.Donate("controller-fd", lf)
+	d.Donate("lifeline-fd", lifeR)
 	extra, fdArgs := d.TransferExtra(nil)
 	flags := uintptr(boot.Namespaces)
 	args := append(append(append([]string{}, cfg.GlobalArgs...), "boot"), fdArgs...)

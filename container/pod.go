@@ -162,6 +162,9 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	defer closeAll(sandboxEnds)
 	c.Gofer = procOf(goferCmd.Process.Pid)
 	cu.Add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
+	if err := c.saveCreating(); err != nil {
+		return err
+	}
 	args := &boot.CreateArgs{CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharedBinds: reuse, RootFUSE: rootFUSE}
 	if err := c.createInSandbox(cfg, o, args, sandboxFD, peer, sandboxEnds, &cu); err != nil {
 		return err

@@ -76,6 +76,9 @@ type Container struct {
 	// child is the container's init when this process forked it (and
 	// so may wait for it), nil otherwise.
 	child *os.Process
+	// lifeline, while this process creates a sandbox, keeps it alive
+	// (see boot.Args.LifelineFD).
+	lifeline *os.File
 }
 
 // Init returns the container's init process.

@@ -36,13 +36,14 @@ func runBoot(g *globals, args []string) error {
 	fs := newFlagSet("boot", "")
 	controller := fs.Int("controller-fd", -1, "listening unix socket of the controller")
 	newNet := fs.Bool("new-network", false, "the sandbox has a new network namespace: bring up loopback")
+	lifeline := fs.Int("lifeline-fd", -1, "pipe from the creator: EOF before a byte ends the sandbox")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *controller < 3 {
 		return fmt.Errorf("boot: --controller-fd is required")
 	}
-	return boot.Run(boot.Args{ControllerFD: *controller, NewNetwork: *newNet})
+	return boot.Run(boot.Args{ControllerFD: *controller, NewNetwork: *newNet, LifelineFD: *lifeline})
 }
 
 // runInit implements `runsc init --cid=ID --spec-fd=N ...`: see

@@ -469,3 +469,32 @@ func TestConcurrentCommands(t *testing.T) {
 		t.Fatalf("state left: %v", err)
 	}
 }
+
+// TestKilledCreateCleanedByDeleteForce kills `runsc create` at several
+// points (as containerd does when its create times out), then checks
+// that `delete --force` of the ID leaves nothing: no process, state or
+// mount (the suite's leak check runs at the end too).
+func TestKilledCreateCleanedByDeleteForce(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, testSpec("sleep", "1000"))
+	for i, delay := range []time.Duration{5, 20, 40, 80, 150} {
+		id := "killed" + strconv.Itoa(i)
+		cmd := e.cmd("create", "--bundle", b.dir, id)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+		r := e.exec("", "delete", "--force", id)
+		if r.code != 0 {
+			t.Fatalf("delete --force after create was killed at %v: %q", delay*time.Millisecond, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(e.root, id)); !os.IsNotExist(err) {
+			t.Fatalf("state of %s left: %v", id, err)
+		}
+	}
+	for _, l := range findLeaks() {
+		t.Errorf("left: %s", l)
+	}
+}
