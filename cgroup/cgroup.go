@@ -7,7 +7,6 @@
 package cgroup
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,35 +45,21 @@ func hierarchies() ([]hierarchy, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open("/proc/self/mountinfo")
+	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("listing cgroup mounts: %w", err)
 	}
-	defer f.Close()
 	var v1 []hierarchy
 	var v2 *hierarchy
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, fl := range fields {
-			if fl == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 4 || sep+3 >= len(fields) {
-			continue
-		}
-		mount, fstype, super := unescape(fields[4]), fields[sep+1], fields[sep+3]
-		switch fstype {
+	for _, m := range procfs.ParseMountinfo(data) {
+		switch m.FSType {
 		case "cgroup2":
 			if v2 == nil {
-				v2 = &hierarchy{key: "", mount: mount, self: own[""]}
+				v2 = &hierarchy{key: "", mount: m.Point, self: own[""]}
 			}
 		case "cgroup":
 			var ctrls []string
-			for _, o := range strings.Split(super, ",") {
+			for _, o := range strings.Split(m.Super, ",") {
 				if knownControllers[o] {
 					ctrls = append(ctrls, o)
 				}
@@ -82,11 +68,8 @@ func hierarchies() ([]hierarchy, error) {
 				continue
 			}
 			key := strings.Join(ctrls, ",")
-			v1 = append(v1, hierarchy{key: key, mount: mount, self: own[key]})
+			v1 = append(v1, hierarchy{key: key, mount: m.Point, self: own[key]})
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("listing cgroup mounts: %w", err)
 	}
 	if len(v1) > 0 {
 		return v1, nil
@@ -121,26 +104,6 @@ func ownCgroups() (map[string]string, error) {
 		out[parts[1]] = parts[2]
 	}
 	return out, nil
-}
-
-// unescape undoes mountinfo's octal escapes (\040 for a space).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Resolve returns the cgroup of linux.cgroupsPath: an absolute path is

@@ -63,12 +63,6 @@ func TestResolveRefuses(t *testing.T) {
 	}
 }
 
-func TestUnescape(t *testing.T) {
-	if got := unescape(`/a\040b\134c`); got != `/a b\c` {
-		t.Fatalf("unescape = %q", got)
-	}
-}
-
 func TestResolveSystemdStyleIsRelative(t *testing.T) {
 	c, err := Resolve("test.slice:cri-containerd:abc", "inst", "abc")
 	if err != nil {

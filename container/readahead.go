@@ -1,11 +1,12 @@
 package container
 
 import (
-	"bufio"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/runsc/runsc/procfs"
 )
 
 // fuseReadAheadKB is the read-ahead window given to the sandbox's FUSE
@@ -21,33 +22,18 @@ const fuseReadAheadKB = "1024"
 // the sandbox with host pid pid, as listed by the kernel in its
 // mountinfo. Failing only costs speed: it is logged, not returned.
 func raiseFUSEReadAhead(pid int) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
 	if err != nil {
 		slog.Debug("fuse read-ahead: reading sandbox mounts", "err", err)
 		return
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// mountinfo: ID parent MAJ:MIN root point options [optional...] - fstype source superoptions
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, fl := range fields {
-			if fl == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 3 || sep+1 >= len(fields) || fields[sep+1] != "fuse.runsc" {
+	for _, m := range procfs.ParseMountinfo(data) {
+		if m.FSType != "fuse.runsc" || strings.ContainsAny(m.MajorMinor, "/.") {
 			continue
 		}
-		dev := fields[2]
-		p := "/sys/class/bdi/" + dev + "/read_ahead_kb"
-		if strings.ContainsAny(dev, "/.") {
-			continue
-		}
+		p := "/sys/class/bdi/" + m.MajorMinor + "/read_ahead_kb"
 		if err := os.WriteFile(p, []byte(fuseReadAheadKB), 0); err != nil {
-			slog.Debug("fuse read-ahead", "bdi", dev, "err", err)
+			slog.Debug("fuse read-ahead", "bdi", m.MajorMinor, "err", err)
 		}
 	}
 }

@@ -122,3 +122,60 @@ func trim(s string) string {
 	}
 	return s
 }
+
+// Mount is one line of a mountinfo file.
+type Mount struct {
+	// MajorMinor is the device ("0:42").
+	MajorMinor string
+	// Point is the mount point, unescaped.
+	Point string
+	// FSType, Source and Super are the file system type, source and
+	// super-block options (after the " - " separator).
+	FSType, Source, Super string
+}
+
+// ParseMountinfo parses a /proc/<pid>/mountinfo file; malformed lines
+// are skipped.
+func ParseMountinfo(data []byte) []Mount {
+	var out []Mount
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		sep := -1
+		for i, f := range fields {
+			if f == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 5 || sep+3 >= len(fields) {
+			continue
+		}
+		out = append(out, Mount{
+			MajorMinor: fields[2],
+			Point:      unescapeOctal(fields[4]),
+			FSType:     fields[sep+1],
+			Source:     fields[sep+2],
+			Super:      fields[sep+3],
+		})
+	}
+	return out
+}
+
+// unescapeOctal undoes mountinfo's octal escapes (\040 for a space).
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
