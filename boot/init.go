@@ -47,6 +47,11 @@ type InitArgs struct {
 	// container's. The init is forked in the sandbox's mount namespace
 	// already: it never runs in the host's.
 	NSFD int
+	// RootFD (create only) is a pipe on which the creator sends a byte
+	// once the sandbox has mounted the container's root (EOF: give
+	// up): the init starts up meanwhile, in the sandbox's mount
+	// namespace.
+	RootFD int
 	// ConsoleFD, if not -1, is the console socket that receives the pty
 	// master when the process has a terminal.
 	ConsoleFD int
@@ -127,6 +132,9 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 			return nil, "", err
 		}
 	} else {
+		if err := waitRoot(args.RootFD); err != nil {
+			return nil, "", err
+		}
 		if err := enterMountNS(args.NSFD); err != nil {
 			return nil, "", err
 		}
@@ -177,6 +185,22 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 		return nil, "", err
 	}
 	return &spec, path, nil
+}
+
+// waitRoot waits until the sandbox has mounted the container's root.
+func waitRoot(fd int) error {
+	if fd < 0 {
+		return errors.New("--root-fd is required")
+	}
+	f := os.NewFile(uintptr(fd), "root-ready")
+	var b [1]byte
+	n, _ := f.Read(b[:])
+	f.Close()
+	if n != 1 {
+		// The creator gave up on the container.
+		os.Exit(0)
+	}
+	return nil
 }
 
 // enterMountNS moves the calling thread (locked, and the one that goes

@@ -58,6 +58,9 @@ type CreateOpts struct {
 	Console *os.File
 	// Stdio is the container's stdin, stdout and stderr.
 	Stdio []*os.File
+	// exeCopy is the sealed copy of runsc the init starts from, made
+	// while the sandbox starts.
+	exeCopy *exeCopy
 }
 
 // killTimeout bounds the wait for a killed process to exit.
@@ -96,6 +99,8 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	var cu cleanup.Cleanup
 	defer cu.Clean()
+	// The init's binary is copied while the sandbox and gofer start.
+	o.exeCopy = startExeCopy(cfg.Exe)
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("making --root %s: %w", cfg.Root, err)
 	}
@@ -186,17 +191,30 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	if err := c.saveSpec(o.Spec); err != nil {
 		return err
 	}
-	// The root first: the init is forked in the sandbox's mount
-	// namespace once the sandbox has set it up, and never runs where
-	// host paths resolve.
+	// The init is forked in the sandbox's mount namespace, so only once
+	// the sandbox has set it up (it answers calls only then): it never
+	// runs where host paths resolve. It then starts up while the
+	// sandbox mounts the container's root, and waits for that.
+	if !c.IsSubcontainer() {
+		err := c.call(boot.MethodState, &boot.CIDArgs{CID: c.ID}, &boot.StateResult{})
+		if err != nil && !urpc.HasCode(err, boot.CodeNotInSandbox) {
+			return err
+		}
+	}
 	args.FilePayload = urpc.FilePayload{Files: goferConns}
-	if err := c.call(boot.MethodCreate, args, &boot.CreateResult{}); err != nil {
+	mounted := make(chan error, 1)
+	go func() { mounted <- c.call(boot.MethodCreate, args, &boot.CreateResult{}) }()
+	// Whatever happens next, the root is undone once it is made.
+	mountErr := func() error {
+		err := <-mounted
+		mounted <- err
+		if err == nil {
+			cu.Add(func() { c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}) })
+		}
 		return err
 	}
-	cu.Add(func() { c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}) })
-	raiseFUSEReadAhead(c.Sandbox.PID)
 	io := initOpts{
-		exe: cfg.Exe, cid: c.ID, spec: o.Spec,
+		exe: cfg.Exe, exeCopy: o.exeCopy, cid: c.ID, spec: o.Spec,
 		stdio: o.Stdio, join: sandboxFD, sandbox: sandboxFD, newPIDNS: peer == nil, pidPeer: peer,
 	}
 	if o.Spec.Process.Terminal {
@@ -212,9 +230,14 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	}
 	p, err := forkInit(io)
 	if err != nil {
+		mountErr()
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	cu.Add(p.abandon)
+	if err := mountErr(); err != nil {
+		return err
+	}
+	raiseFUSEReadAhead(c.Sandbox.PID)
 	// In its cgroup before anything of the container's runs.
 	cg, err := containerCgroup(o.Spec, c.root, c.ID, p.pid())
 	if err != nil {
@@ -229,6 +252,15 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	if err := c.call(boot.MethodInit, init, &boot.CreateResult{}); err != nil {
 		return err
 	}
+	if _, err := p.rootReady.Write([]byte{1}); err != nil {
+		// The init is gone: its own report says why.
+		if rerr := p.waitReady(); rerr != nil {
+			return fmt.Errorf("create %q: %w", c.ID, rerr)
+		}
+		return fmt.Errorf("create %q: releasing the init: %w", c.ID, err)
+	}
+	p.rootReady.Close()
+	p.rootReady = nil
 	// The sandbox keeps the start and exec-status pipes.
 	p.start.Close()
 	p.execStatus.Close()

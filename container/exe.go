@@ -46,3 +46,27 @@ func sealedExe(exe string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// exeCopy is a sealed copy of the runsc binary made in the background,
+// while the sandbox and the gofer start.
+type exeCopy struct {
+	done chan struct{}
+	f    *os.File
+	err  error
+}
+
+// startExeCopy starts making the sealed copy of exe.
+func startExeCopy(exe string) *exeCopy {
+	c := &exeCopy{done: make(chan struct{})}
+	go func() {
+		c.f, c.err = sealedExe(exe)
+		close(c.done)
+	}()
+	return c
+}
+
+// file waits for the copy and returns it; the caller closes it.
+func (c *exeCopy) file() (*os.File, error) {
+	<-c.done
+	return c.f, c.err
+}

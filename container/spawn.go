@@ -24,9 +24,11 @@ const joinedNamespaces = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWU
 
 // initOpts say how to fork a `runsc init`.
 type initOpts struct {
-	// exe is the runsc binary.
-	exe string
-	cid string
+	// exe is the runsc binary; exeCopy, if not nil, a sealed copy of it
+	// under way (see sealedExe).
+	exe     string
+	exeCopy *exeCopy
+	cid     string
 	// spec holds the process to run (and, at create, the mounts).
 	spec *specs.Spec
 	// stdio is the process's stdin, stdout and stderr.
@@ -61,10 +63,21 @@ type initProc struct {
 	ready *os.File
 	// execStatus reports the exec: EOF once done, or an error message.
 	execStatus *os.File
+	// rootReady (create only) lets it set the container up once the
+	// sandbox has mounted the root: a byte, or EOF to exit.
+	rootReady *os.File
 	// start lets it exec the process: a byte, or EOF to exit. At
 	// create it is handed to the sandbox, which keeps it until start;
 	// at exec it is written once the process is in its cgroup.
 	start *os.File
+}
+
+// exeFile returns the sealed copy of runsc to start the init from.
+func (o *initOpts) exeFile() (*os.File, error) {
+	if o.exeCopy != nil {
+		return o.exeCopy.file()
+	}
+	return sealedExe(o.exe)
 }
 
 // pid returns the init's host pid.
@@ -72,7 +85,7 @@ func (p *initProc) pid() int { return p.proc.Pid }
 
 // close closes this side's pipes.
 func (p *initProc) close() {
-	for _, f := range []*os.File{p.pidfd, p.ready, p.execStatus, p.start} {
+	for _, f := range []*os.File{p.pidfd, p.ready, p.execStatus, p.start, p.rootReady} {
 		if f != nil {
 			f.Close()
 		}
@@ -121,7 +134,7 @@ func forkInit(o initOpts) (*initProc, error) {
 	d.Donate("spec-fd", specFile)
 	d.Donate("ns-fd", o.join)
 	// The child's ends are closed here once it is started.
-	theirs, err := p.makePipes(&d)
+	theirs, err := p.makePipes(&d, !o.exec)
 	defer func() { closeAll(theirs) }()
 	if err != nil {
 		return nil, err
@@ -136,7 +149,7 @@ func forkInit(o initOpts) (*initProc, error) {
 		defer devNull.Close()
 		stdio = []*os.File{devNull, devNull, devNull}
 	}
-	exe, err := sealedExe(o.exe)
+	exe, err := o.exeFile()
 	if err != nil {
 		return nil, err
 	}
@@ -285,11 +298,14 @@ type initPipe struct {
 	readHere bool
 }
 
-// makePipes makes the init's pipes, keeps this side's ends in p and
+// makePipes makes the init's pipes (with create, the root pipe too), keeps this side's ends in p and
 // donates the child's ends to d. It returns the child's ends, for the
 // caller to close once the child has them.
-func (p *initProc) makePipes(d *donation.Agency) ([]*os.File, error) {
+func (p *initProc) makePipes(d *donation.Agency, create bool) ([]*os.File, error) {
 	pipes := []initPipe{{"ready-fd", &p.ready, true}, {"exec-status-fd", &p.execStatus, true}, {"start-fd", &p.start, false}}
+	if create {
+		pipes = append(pipes, initPipe{"root-fd", &p.rootReady, false})
+	}
 	var theirs []*os.File
 	for _, pp := range pipes {
 		r, w, err := os.Pipe()

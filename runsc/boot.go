@@ -57,6 +57,7 @@ func runInit(g *globals, args []string) error {
 	fs.IntVar(&a.StartFD, "start-fd", -1, "pipe that releases the process")
 	fs.IntVar(&a.ExecStatusFD, "exec-status-fd", -1, "pipe to report the exec on")
 	fs.IntVar(&a.NSFD, "ns-fd", -1, "pidfd of the process whose mount namespace to enter")
+	fs.IntVar(&a.RootFD, "root-fd", -1, "pipe that signals the container's root is mounted (create)")
 	fs.IntVar(&a.ConsoleFD, "console-fd", -1, "console socket for the pty master")
 	fs.BoolVar(&a.Exec, "exec", false, "exec a process into a running container")
 	relay := fs.Int(boot.RelayFlag, -1, "socket to send the pidfd of the init started in a new pid namespace on (see boot.RelayNewPIDNS)")
@@ -70,12 +71,15 @@ func runInit(g *globals, args []string) error {
 				argv = append(argv, a)
 			}
 		}
-		return boot.RelayNewPIDNS(argv, *relay, []int{a.SpecFD, a.ReadyFD, a.StartFD, a.ExecStatusFD, a.NSFD, a.ConsoleFD})
+		return boot.RelayNewPIDNS(argv, *relay, []int{a.SpecFD, a.ReadyFD, a.StartFD, a.ExecStatusFD, a.NSFD, a.RootFD, a.ConsoleFD})
 	}
 	for name, fd := range map[string]int{"spec-fd": a.SpecFD, "ready-fd": a.ReadyFD, "exec-status-fd": a.ExecStatusFD, "ns-fd": a.NSFD, "start-fd": a.StartFD} {
 		if fd < 3 {
 			return fmt.Errorf("init: --%s is required", name)
 		}
+	}
+	if !a.Exec && a.RootFD < 3 {
+		return fmt.Errorf("init: --root-fd is required without --exec")
 	}
 	return boot.RunInit(a)
 }
