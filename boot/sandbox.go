@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"sync"
 	"syscall"
 
@@ -146,11 +145,7 @@ func (s *sandbox) watchInit(c *ctr, pidfd *os.File) error {
 // process pidfd names: -1 once it has been reaped (or on error), 0 if it
 // is outside the namespace.
 func pidfdPID(pidfd *os.File) int {
-	info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(int(pidfd.Fd())))
-	if err != nil {
-		return -1
-	}
-	pid, err := procfs.FDInfoPid(info)
+	pid, err := procfs.PidfdPid(int(pidfd.Fd()))
 	if err != nil {
 		return -1
 	}

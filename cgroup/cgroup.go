@@ -275,26 +275,22 @@ func (c *Cgroup) Destroy() error {
 // a pidfd and checked to be a member still, so that a pid reused since
 // the listing is not signalled.
 func (c *Cgroup) Signal(sig unix.Signal) {
+	fds := map[int]int{}
 	for _, pid := range c.Pids() {
-		fd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
-			continue
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+			fds[pid] = fd
 		}
-		if c.holds(pid) {
+	}
+	// Listed again once every pid is pinned: those still members are
+	// the processes the pidfds name.
+	for _, pid := range c.Pids() {
+		if fd, ok := fds[pid]; ok {
 			unix.PidfdSendSignal(fd, sig, nil, 0)
 		}
+	}
+	for _, fd := range fds {
 		unix.Close(fd)
 	}
-}
-
-// holds reports whether pid is in the cgroup.
-func (c *Cgroup) holds(pid int) bool {
-	for _, p := range c.Pids() {
-		if p == pid {
-			return true
-		}
-	}
-	return false
 }
 
 // Set applies linux.resources: memory, cpu, cpuset and pids limits.

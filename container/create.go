@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -85,7 +84,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	if cfg.HostNetwork && o.Spec.Linux != nil {
 		for k := range o.Spec.Linux.Sysctl {
-			if strings.HasPrefix(strings.ReplaceAll(k, "/", "."), "net.") {
+			if ns, _ := specutils.SysctlNamespace(k); ns == specs.NetworkNamespace {
 				return nil, fmt.Errorf("config.json: linux.sysctl[%q]: not allowed with --network=host: it would change the host's", k)
 			}
 		}

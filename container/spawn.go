@@ -273,11 +273,7 @@ func receivePidfd(relay *os.File) (*os.File, error) {
 // pidfdProcess returns the process pidfd names, which must be a child
 // of this process.
 func pidfdProcess(pidfd *os.File) (*os.Process, error) {
-	info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(int(pidfd.Fd())))
-	if err != nil {
-		return nil, err
-	}
-	pid, err := procfs.FDInfoPid(info)
+	pid, err := procfs.PidfdPid(int(pidfd.Fd()))
 	if err != nil {
 		return nil, err
 	}

@@ -114,6 +114,17 @@ func FDInfoPid(fdinfo []byte) (int, error) {
 	return 0, fmt.Errorf("pidfd fdinfo: no Pid line (not a pidfd?)")
 }
 
+// PidfdPid returns the pid of the process pidfd names, in the pid
+// namespace of this process's /proc: -1 once it has been reaped, 0 if it
+// is outside that namespace.
+func PidfdPid(pidfd int) (int, error) {
+	info, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(pidfd))
+	if err != nil {
+		return 0, fmt.Errorf("pidfd fdinfo: %w", err)
+	}
+	return FDInfoPid(info)
+}
+
 // trim shortens s for an error message.
 func trim(s string) string {
 	s = strings.TrimSpace(s)

@@ -351,6 +351,24 @@ func SysctlPath(key string) string {
 	return "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
 }
 
+// SysctlNamespace returns the namespace a sysctl key ("net.ipv4.x" or
+// "net/ipv4/x") belongs to; false for one that is not namespaced, which
+// would change the host's.
+func SysctlNamespace(key string) (specs.LinuxNamespaceType, bool) {
+	norm := strings.ReplaceAll(key, "/", ".")
+	switch {
+	case strings.HasPrefix(norm, "net."):
+		return specs.NetworkNamespace, true
+	case norm == "kernel.hostname", norm == "kernel.domainname":
+		return specs.UTSNamespace, true
+	case norm == "kernel.msgmax", norm == "kernel.msgmnb", norm == "kernel.msgmni", norm == "kernel.sem",
+		norm == "kernel.shmall", norm == "kernel.shmmax", norm == "kernel.shmmni", norm == "kernel.shm_rmid_forced",
+		strings.HasPrefix(norm, "fs.mqueue."):
+		return specs.IPCNamespace, true
+	}
+	return "", false
+}
+
 // validateSysctl checks a linux.sysctl key: like runc, only sysctls of a
 // namespace the container has of its own are allowed (ns holds the
 // namespace types the spec lists), since a write would otherwise change
@@ -362,18 +380,8 @@ func validateSysctl(key string, ns map[specs.LinuxNamespaceType]bool) error {
 	if strings.Contains(key, "..") || strings.ContainsAny(key, "\x00") || strings.HasPrefix(key, "/") || strings.HasPrefix(key, ".") {
 		return specErr("linux.sysctl[%q]: not a sysctl name", key)
 	}
-	norm := strings.ReplaceAll(key, "/", ".")
-	var need specs.LinuxNamespaceType
-	switch {
-	case strings.HasPrefix(norm, "net."):
-		need = specs.NetworkNamespace
-	case norm == "kernel.hostname", norm == "kernel.domainname":
-		need = specs.UTSNamespace
-	case norm == "kernel.msgmax", norm == "kernel.msgmnb", norm == "kernel.msgmni", norm == "kernel.sem",
-		norm == "kernel.shmall", norm == "kernel.shmmax", norm == "kernel.shmmni", norm == "kernel.shm_rmid_forced",
-		strings.HasPrefix(norm, "fs.mqueue."):
-		need = specs.IPCNamespace
-	default:
+	need, ok := SysctlNamespace(key)
+	if !ok {
 		return specErr("linux.sysctl[%q]: not a namespaced sysctl: it would change the host's", key)
 	}
 	if !ns[need] {
