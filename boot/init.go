@@ -58,7 +58,14 @@ type InitArgs struct {
 	// Exec is set for a process exec'd into a running container: there
 	// is nothing to mount, and it does not wait for start.
 	Exec bool
+	// HostBindFDs (create) are detached mount trees (open_tree clones
+	// of the host's mounts) for the spec's host binds, in spec order:
+	// see specutils.HostBind.
+	HostBindFDs []int
 }
+
+// HostBindsFlag is the `runsc init` flag naming InitArgs.HostBindFDs.
+const HostBindsFlag = "host-bind-fds"
 
 // RunInit is the container's init: it enters the sandbox's mount
 // namespace, makes its own with the container's mounts (spec mounts,
@@ -146,7 +153,7 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 		if err := applySysctls(spec.Linux); err != nil {
 			return nil, "", err
 		}
-		if err := setupContainer(&spec, args.CID); err != nil {
+		if err := setupContainer(&spec, args.CID, args.HostBindFDs); err != nil {
 			return nil, "", err
 		}
 	}
@@ -241,12 +248,12 @@ func applySysctls(l *specs.Linux) error {
 
 // setupContainer makes the container's mounts, pivots into its root and
 // sets its hostname.
-func setupContainer(spec *specs.Spec, cid string) error {
+func setupContainer(spec *specs.Spec, cid string, hostBinds []int) error {
 	if err := pivot.MakeSlave(); err != nil {
 		return err
 	}
 	root := filepath.Join(ContainersDir, cid)
-	if err := setupMounts(spec, cid, root); err != nil {
+	if err := setupMounts(spec, cid, root, hostBinds); err != nil {
 		return err
 	}
 	if err := pivot.Into(root); err != nil {

@@ -117,22 +117,22 @@ func execProcess(spec *specs.Spec, path string) error {
 		}
 		filter = nil
 	}
+	// A process without capabilities gets none, as with runc: not the
+	// full set runsc itself holds.
 	caps := p.Capabilities
-	// See capSet: CAP_MKNOD leaves the bounding set even when the spec
-	// keeps every capability.
-	if err := unix.Prctl(unix.PR_CAPBSET_DROP, unix.CAP_MKNOD, 0, 0, 0); err != nil {
-		return fmt.Errorf("dropping CAP_MKNOD: %w", err)
+	if caps == nil {
+		caps = &specs.LinuxCapabilities{}
 	}
-	if caps != nil {
-		bounding, err := capSet(caps.Bounding)
-		if err != nil {
-			return fmt.Errorf("process.capabilities.bounding: %w", err)
-		}
-		for c := 0; c <= lastCap(); c++ {
-			if bounding&(1<<uint(c)) == 0 {
-				if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
-					return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
-				}
+	// capSet drops CAP_MKNOD from every set, the bounding one included,
+	// even when the spec keeps every capability.
+	bounding, err := capSet(caps.Bounding)
+	if err != nil {
+		return fmt.Errorf("process.capabilities.bounding: %w", err)
+	}
+	for c := 0; c <= lastCap(); c++ {
+		if bounding&(1<<uint(c)) == 0 {
+			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+				return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
 			}
 		}
 	}
@@ -145,10 +145,8 @@ func execProcess(spec *specs.Spec, path string) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("keepcaps: %w", err)
 	}
-	if caps != nil {
-		if err := setCaps(caps); err != nil {
-			return err
-		}
+	if err := setCaps(caps); err != nil {
+		return err
 	}
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
@@ -165,7 +163,7 @@ func execProcess(spec *specs.Spec, path string) error {
 		}
 	}
 	// execve straight away: little else runs under the filter.
-	err := syscall.Exec(path, p.Args, env)
+	err = syscall.Exec(path, p.Args, env)
 	return fmt.Errorf("exec %q: %w", path, err)
 }
 

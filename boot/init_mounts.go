@@ -148,22 +148,27 @@ func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 
 // setupMounts mounts the spec's mounts inside root (the container's root,
 // in the init's own mount namespace), then its default devices, masked
-// paths and read-only paths.
-func setupMounts(spec *specs.Spec, cid, root string) error {
+// paths and read-only paths. hostBinds are the detached trees of the
+// spec's host binds, in order (see specutils.HostBind); each is closed
+// once attached.
+func setupMounts(spec *specs.Spec, cid, root string, hostBinds []int) error {
 	rootFD, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening container root: %w", err)
 	}
 	defer unix.Close(rootFD)
-	bind := 0
+	src := bindSource{spec: spec, cid: cid, host: hostBinds}
 	devIsTmpfs := false
 	for i, m := range spec.Mounts {
-		if err := mountOne(rootFD, cid, m, &bind); err != nil {
+		if err := mountOne(rootFD, m, &src); err != nil {
 			return fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
 		}
 		if path.Clean(m.Destination) == "/dev" && m.Type == "tmpfs" {
 			devIsTmpfs = true
 		}
+	}
+	if len(src.host) > 0 {
+		return fmt.Errorf("%d host bind trees given but not used", len(src.host))
 	}
 	if devIsTmpfs {
 		if err := makeDevices(rootFD, spec); err != nil {
@@ -186,62 +191,129 @@ func setupMounts(spec *specs.Spec, cid, root string) error {
 	return nil
 }
 
-// mountOne mounts m inside the root; bind counts the bind mounts so far,
-// which map to the container's gofer trees in order.
-func mountOne(rootFD int, cid string, m specs.Mount, bind *int) error {
+// bindSource hands out the sources of a spec's bind mounts, in spec
+// order: the gofer trees the sandbox mounted for served binds, numbered
+// from 1, and the creator's detached trees for host binds.
+type bindSource struct {
+	spec *specs.Spec
+	cid  string
+	// served counts the served binds handed out so far.
+	served int
+	// host are the host binds' trees not handed out yet.
+	host []int
+}
+
+// next returns the source of bind mount m, the next in spec order: an
+// O_PATH descriptor of the tree root the container's mount is bound
+// from (a gofer tree: a directory, or a file for a file tree), or a
+// detached tree to attach (host). file says whether the tree is a file.
+func (b *bindSource) next(m specs.Mount) (fd int, host, file bool, err error) {
+	if specutils.HostBind(b.spec, m) {
+		if len(b.host) == 0 {
+			return -1, false, false, errors.New("host bind: no detached tree from the creator")
+		}
+		fd, b.host = b.host[0], b.host[1:]
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return -1, false, false, fmt.Errorf("host bind tree: %w", err)
+		}
+		return fd, true, st.Mode&unix.S_IFMT != unix.S_IFDIR, nil
+	}
+	b.served++
+	src := treeDir(b.cid, b.served)
+	if fileDir := fileTreeDir(b.cid, b.served); exists(fileDir) {
+		src, file = filepath.Join(fileDir, fuse9p.FileName), true
+	} else if !exists(src) {
+		return -1, false, false, fmt.Errorf("bind source tree %d is not mounted", b.served)
+	}
+	// The source is opened without following a final symbolic link
+	// and bound from its descriptor: a tree root must be what it
+	// claims, a directory or (for a file tree) a regular file, never a
+	// link elsewhere in the sandbox.
+	fd, err = unix.Open(src, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, false, false, fmt.Errorf("bind source tree: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, false, false, fmt.Errorf("bind source tree: %w", err)
+	}
+	if want := uint32(unix.S_IFDIR); file && st.Mode&unix.S_IFMT != unix.S_IFREG || !file && st.Mode&unix.S_IFMT != want {
+		unix.Close(fd)
+		return -1, false, false, fmt.Errorf("bind source tree: unexpected file type %o", st.Mode&unix.S_IFMT)
+	}
+	return fd, false, file, nil
+}
+
+// mountOne mounts m inside the root; binds come from src.
+func mountOne(rootFD int, m specs.Mount, src *bindSource) error {
 	flags, prop, data, err := specutils.MountFlags(m.Options)
 	if err != nil {
 		return err
 	}
-	typ := m.Type
-	src := m.Source
-	isBind := specutils.IsBindMount(m)
-	file := false
-	if isBind {
-		*bind++
-		src = treeDir(cid, *bind)
-		if fileDir := fileTreeDir(cid, *bind); exists(fileDir) {
-			src, file = filepath.Join(fileDir, fuse9p.FileName), true
-		} else if !exists(src) {
-			return fmt.Errorf("bind source tree %d is not mounted", *bind)
+	if specutils.IsBindMount(m) {
+		if err := mountBind(rootFD, m, flags, src); err != nil {
+			return err
 		}
-		typ = ""
+	} else if err := mountFS(rootFD, m, flags, data); err != nil {
+		return err
 	}
+	if prop == 0 {
+		return nil
+	}
+	fd, err := openIn(rootFD, m.Destination, false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Mount("", fdPath(fd), "", prop, ""); err != nil {
+		return fmt.Errorf("setting propagation: %w", err)
+	}
+	return nil
+}
+
+// mountFS mounts a file system (not a bind) at m's destination.
+func mountFS(rootFD int, m specs.Mount, flags uintptr, data []string) error {
+	typ, src := m.Type, m.Source
 	switch typ {
 	case "cgroup", "cgroup2":
 		// The host's cgroup hierarchy is not shown: an empty,
 		// read-only tmpfs stands in.
 		typ, src, flags, data = "tmpfs", "cgroup", flags|unix.MS_RDONLY, nil
-	case "":
 	default:
 		if src == "" {
 			src = typ
 		}
 	}
-	fd, err := openIn(rootFD, m.Destination, file)
+	fd, err := openIn(rootFD, m.Destination, false)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	target := fdPath(fd)
-	if isBind {
-		// The source is opened without following a final symbolic
-		// link and bound from its descriptor: a tree root must be
-		// what it claims, a directory or (for a file tree) a regular
-		// file, never a link elsewhere in the sandbox.
-		sfd, err := unix.Open(src, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("bind source tree: %w", err)
+	return unix.Mount(src, fdPath(fd), typ, flags, strings.Join(data, ","))
+}
+
+// mountBind binds the next bind source at m's destination, then applies
+// m's flags to the new mount.
+func mountBind(rootFD int, m specs.Mount, flags uintptr, src *bindSource) error {
+	sfd, host, file, err := src.next(m)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(sfd)
+	fd, err := openIn(rootFD, m.Destination, file)
+	if err != nil {
+		return err
+	}
+	defer func() { unix.Close(fd) }()
+	if host {
+		if err := unix.MoveMount(sfd, "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+			return fmt.Errorf("attaching the host's mount: %w", err)
 		}
-		defer unix.Close(sfd)
-		var st unix.Stat_t
-		if err := unix.Fstat(sfd, &st); err != nil {
-			return fmt.Errorf("bind source tree: %w", err)
-		}
-		if want := uint32(unix.S_IFDIR); file && st.Mode&unix.S_IFMT != unix.S_IFREG || !file && st.Mode&unix.S_IFMT != want {
-			return fmt.Errorf("bind source tree: unexpected file type %o", st.Mode&unix.S_IFMT)
-		}
-		if err := unix.Mount(fdPath(sfd), target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	} else {
+		if err := unix.Mount(fdPath(sfd), fdPath(fd), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind mount: %w", err)
 		}
 		if _, topOnly := specutils.BindReadOnly(m); topOnly {
@@ -249,29 +321,17 @@ func mountOne(rootFD int, cid string, m specs.Mount, bind *int) error {
 			// the FUSE mount here is one mount over all of it.
 			flags &^= unix.MS_RDONLY
 		}
-		if flags&^(unix.MS_BIND|unix.MS_REC) != 0 {
-			// Reopen: the descriptor still names the covered directory.
-			unix.Close(fd)
-			if fd, err = openIn(rootFD, m.Destination, file); err != nil {
-				return err
-			}
-			if err := unix.Mount("", fdPath(fd), "", unix.MS_REMOUNT|unix.MS_BIND|lockedFlags(fd)|(flags&^unix.MS_REC), ""); err != nil {
-				return fmt.Errorf("remounting bind mount with %v: %w", m.Options, err)
-			}
-		}
-	} else {
-		if err := unix.Mount(src, target, typ, flags, strings.Join(data, ",")); err != nil {
-			return err
-		}
 	}
-	if prop != 0 {
-		unix.Close(fd)
-		if fd, err = openIn(rootFD, m.Destination, file); err != nil {
-			return err
-		}
-		if err := unix.Mount("", fdPath(fd), "", prop, ""); err != nil {
-			return fmt.Errorf("setting propagation: %w", err)
-		}
+	if flags&^(unix.MS_BIND|unix.MS_REC) == 0 {
+		return nil
+	}
+	// Reopen: the descriptor still names the covered directory.
+	unix.Close(fd)
+	if fd, err = openIn(rootFD, m.Destination, file); err != nil {
+		return err
+	}
+	if err := unix.Mount("", fdPath(fd), "", unix.MS_REMOUNT|unix.MS_BIND|lockedFlags(fd)|(flags&^unix.MS_REC), ""); err != nil {
+		return fmt.Errorf("remounting bind mount with %v: %w", m.Options, err)
 	}
 	return nil
 }

@@ -275,11 +275,12 @@ func (c *ctr) unmount(points []string) {
 }
 
 // bindMounts returns the spec mounts served by gofer trees, in the order
-// of their connections (after the root's).
+// of their connections (after the root's): its binds but host binds (see
+// specutils.HostBind), which the init takes from the creator.
 func bindMounts(spec *specs.Spec) []specs.Mount {
 	var out []specs.Mount
 	for _, m := range spec.Mounts {
-		if specutils.IsBindMount(m) {
+		if specutils.ServedBind(spec, m) {
 			out = append(out, m)
 		}
 	}

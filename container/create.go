@@ -212,8 +212,14 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 		}
 		return err
 	}
+	hostBinds, err := openHostBinds(o.Spec)
+	if err != nil {
+		mountErr()
+		return fmt.Errorf("create %q: %w", c.ID, err)
+	}
+	defer closeAll(hostBinds)
 	io := initOpts{
-		exe: cfg.Exe, exeCopy: o.exeCopy, cid: c.ID, spec: o.Spec,
+		exe: cfg.Exe, exeCopy: o.exeCopy, cid: c.ID, spec: o.Spec, hostBinds: hostBinds,
 		stdio: o.Stdio, join: sandboxFD, sandbox: sandboxFD, newPIDNS: peer == nil, pidPeer: peer,
 	}
 	if o.Spec.Process.Terminal {
@@ -373,7 +379,8 @@ func WritePIDFile(path string, pid int) error {
 }
 
 // goferTrees lists the trees the container's gofer serves: the root file
-// system, then every bind mount in spec order.
+// system, then every bind mount in spec order but host binds (see
+// specutils.HostBind), which openHostBinds opens.
 //
 // shared maps host sources already served in the pod's sandbox (by the
 // sandbox container) to their bind ordinal there; binds of those sources
@@ -390,7 +397,7 @@ func goferTrees(spec *specs.Spec, overlay string, shared map[string]int) ([]gofe
 	reuse := map[int]int{}
 	ordinal := 0
 	for i, m := range spec.Mounts {
-		if !specutils.IsBindMount(m) {
+		if !specutils.ServedBind(spec, m) {
 			continue
 		}
 		ordinal++
@@ -416,13 +423,13 @@ func goferTrees(spec *specs.Spec, overlay string, shared map[string]int) ([]gofe
 	return trees, reuse, nil
 }
 
-// bindSources maps the bind mounts of spec, by bindKey, to their ordinal
-// (from 1).
+// bindSources maps the served bind mounts of spec, by bindKey, to their
+// ordinal (from 1).
 func bindSources(spec *specs.Spec) map[string]int {
 	out := map[string]int{}
 	ordinal := 0
 	for _, m := range spec.Mounts {
-		if specutils.IsBindMount(m) {
+		if specutils.ServedBind(spec, m) {
 			ordinal++
 			if _, dup := out[bindKey(m)]; !dup {
 				out[bindKey(m)] = ordinal

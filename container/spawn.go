@@ -52,6 +52,9 @@ type initOpts struct {
 	pidPeer  *os.File
 	// exec is set for a process exec'd into a running container.
 	exec bool
+	// hostBinds (create) are the detached mount trees of the spec's
+	// host binds, in spec order (see openHostBinds).
+	hostBinds []*os.File
 }
 
 // initProc is a `runsc init` this process forked: its child.
@@ -140,6 +143,9 @@ func forkInit(o initOpts) (*initProc, error) {
 		return nil, err
 	}
 	d.DonateOptional("console-fd", o.console)
+	if len(o.hostBinds) > 0 {
+		d.Donate(boot.HostBindsFlag, o.hostBinds...)
+	}
 	stdio := o.stdio
 	if len(stdio) != 3 {
 		devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)

@@ -5,6 +5,7 @@
 package donation
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -60,4 +61,22 @@ func (a *Agency) Transfer(files []*os.File) ([]*os.File, []string) {
 func (a *Agency) TransferExtra(extra []*os.File) ([]*os.File, []string) {
 	files, flags := a.Transfer(append(make([]*os.File, 3, 3+len(extra)), extra...))
 	return files[3:], flags
+}
+
+// ParseFDs parses the value of a donated flag (named flag, without the
+// leading "--"): comma-separated descriptor numbers, -1 ("none") only
+// where allowNone. The empty value is no descriptor.
+func ParseFDs(flag, v string, allowNone bool) ([]int, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var fds []int
+	for _, s := range strings.Split(v, ",") {
+		fd, err := strconv.Atoi(s)
+		if err != nil || fd < -1 || (fd == -1 && !allowNone) {
+			return nil, fmt.Errorf("--%s %q: %q is not a file descriptor number", flag, v, s)
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
 }

@@ -30,3 +30,34 @@ func TestTransferExtra(t *testing.T) {
 		t.Fatalf("extra %v flags %v", extra, flags)
 	}
 }
+
+func TestParseFDs(t *testing.T) {
+	for _, c := range []struct {
+		v         string
+		allowNone bool
+		want      []int
+		err       string
+	}{
+		{"", false, nil, ""},
+		{"3", false, []int{3}, ""},
+		{"3,4,17", false, []int{3, 4, 17}, ""},
+		{"-1,5", true, []int{-1, 5}, ""},
+		{"-1,5", false, nil, `--x-fds "-1,5": "-1" is not a file descriptor number`},
+		{"3,,4", false, nil, `--x-fds "3,,4": "" is not a file descriptor number`},
+		{"-2", true, nil, `--x-fds "-2": "-2" is not a file descriptor number`},
+		{"a", true, nil, `--x-fds "a": "a" is not a file descriptor number`},
+	} {
+		t.Run(c.v, func(t *testing.T) {
+			got, err := ParseFDs("x-fds", c.v, c.allowNone)
+			if c.err != "" {
+				if err == nil || err.Error() != c.err {
+					t.Fatalf("error %v, want %s", err, c.err)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("ParseFDs = %v, %v; want %v", got, err, c.want)
+			}
+		})
+	}
+}

@@ -123,23 +123,6 @@ func ParseTree(v string) (Tree, error) {
 	return Tree{Source: path, ReadOnly: mode == "ro", TopReadOnly: mode == "rotop", Recursive: rec}, nil
 }
 
-// ParseFDs parses a comma-separated --io-fds or --fuse-fds value (-1,
-// for no descriptor, only where allowNone).
-func ParseFDs(v string, allowNone bool) ([]int, error) {
-	if v == "" {
-		return nil, nil
-	}
-	var fds []int
-	for _, s := range strings.Split(v, ",") {
-		fd, err := strconv.Atoi(s)
-		if err != nil || fd < -1 || (fd == -1 && !allowNone) {
-			return nil, fmt.Errorf("--io-fds %q: %q is not a file descriptor number", v, s)
-		}
-		fds = append(fds, fd)
-	}
-	return fds, nil
-}
-
 // Command returns the command that starts `runsc gofer` (binary exe, with
 // the global flags globalArgs) in new mount, pid, ipc, uts and net
 // namespaces, serving trees[i] on conns[i]. fuse is nil or has one entry

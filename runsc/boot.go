@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/donation"
 )
 
 func init() {
@@ -60,9 +61,17 @@ func runInit(g *globals, args []string) error {
 	fs.IntVar(&a.RootFD, "root-fd", -1, "pipe that signals the container's root is mounted (create)")
 	fs.IntVar(&a.ConsoleFD, "console-fd", -1, "console socket for the pty master")
 	fs.BoolVar(&a.Exec, "exec", false, "exec a process into a running container")
+	hostBinds := fs.String(boot.HostBindsFlag, "", "comma-separated detached mount trees of the spec's host binds, in spec order (create)")
 	relay := fs.Int(boot.RelayFlag, -1, "socket to send the pidfd of the init started in a new pid namespace on (see boot.RelayNewPIDNS)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *hostBinds != "" {
+		fds, err := donation.ParseFDs(boot.HostBindsFlag, *hostBinds, false)
+		if err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
+		a.HostBindFDs = fds
 	}
 	if *relay >= 0 {
 		argv := make([]string, 0, len(os.Args))
@@ -71,7 +80,8 @@ func runInit(g *globals, args []string) error {
 				argv = append(argv, a)
 			}
 		}
-		return boot.RelayNewPIDNS(argv, *relay, []int{a.SpecFD, a.ReadyFD, a.StartFD, a.ExecStatusFD, a.NSFD, a.RootFD, a.ConsoleFD})
+		keep := append([]int{a.SpecFD, a.ReadyFD, a.StartFD, a.ExecStatusFD, a.NSFD, a.RootFD, a.ConsoleFD}, a.HostBindFDs...)
+		return boot.RelayNewPIDNS(argv, *relay, keep)
 	}
 	for name, fd := range map[string]int{"spec-fd": a.SpecFD, "ready-fd": a.ReadyFD, "exec-status-fd": a.ExecStatusFD, "ns-fd": a.NSFD, "start-fd": a.StartFD} {
 		if fd < 3 {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/runsc/runsc/donation"
 	"github.com/runsc/runsc/gofer"
 	"golang.org/x/sys/unix"
 )
@@ -57,11 +58,11 @@ func runGofer(g *globals, args []string) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("gofer: unexpected argument %q", fs.Arg(0))
 	}
-	fds, err := gofer.ParseFDs(*ioFDs, false)
+	fds, err := donation.ParseFDs("io-fds", *ioFDs, false)
 	if err != nil {
 		return fmt.Errorf("gofer: %w", err)
 	}
-	fuse, err := gofer.ParseFDs(*fuseFDs, true)
+	fuse, err := donation.ParseFDs("fuse-fds", *fuseFDs, true)
 	if err != nil {
 		return fmt.Errorf("gofer: %w", err)
 	}

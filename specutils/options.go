@@ -2,6 +2,7 @@ package specutils
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -211,4 +212,33 @@ func MountOptions() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// HostBind reports whether bind mount m of spec is the host's own mount
+// tree rather than a tree the gofer serves: a bind with shared
+// propagation ("shared" or "rshared" last among its propagation
+// options; Kubernetes' Bidirectional) in a container that may mount
+// (CAP_SYS_ADMIN in its bounding set). Only then can a mount the
+// container makes under it be one the host must see, and only the host's
+// own mount, a peer of the container's, carries it there. Any other bind
+// is served over 9P, propagation from the host included (the gofer's
+// tree receives the host's later mounts).
+func HostBind(spec *specs.Spec, m specs.Mount) bool {
+	if !IsBindMount(m) || spec.Process == nil || spec.Process.Capabilities == nil {
+		return false
+	}
+	shared := false
+	for _, o := range m.Options {
+		if p, ok := propagationOptions[o]; ok {
+			shared = p&unix.MS_SHARED != 0
+		}
+	}
+	return shared && slices.Contains(spec.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+}
+
+// ServedBind reports whether m is a bind mount of spec the gofer serves:
+// every bind but a HostBind. Served binds are numbered in spec order,
+// from 1, by the container's gofer trees.
+func ServedBind(spec *specs.Spec, m specs.Mount) bool {
+	return IsBindMount(m) && !HostBind(spec, m)
 }

@@ -398,6 +398,38 @@ func TestIsBindMount(t *testing.T) {
 	}
 }
 
+func TestHostBind(t *testing.T) {
+	admin := &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL", "CAP_SYS_ADMIN"}}}
+	plain := &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}}}
+	for _, c := range []struct {
+		name string
+		proc *specs.Process
+		m    specs.Mount
+		want bool
+	}{
+		{"rshared bind, may mount", admin, specs.Mount{Type: "bind", Options: []string{"rbind", "rshared"}}, true},
+		{"shared bind option", admin, specs.Mount{Options: []string{"bind", "shared", "rw"}}, true},
+		{"last propagation wins: private", admin, specs.Mount{Type: "bind", Options: []string{"rshared", "rprivate"}}, false},
+		{"last propagation wins: shared", admin, specs.Mount{Type: "bind", Options: []string{"rslave", "rshared"}}, true},
+		{"rslave", admin, specs.Mount{Type: "bind", Options: []string{"rbind", "rslave"}}, false},
+		{"no propagation", admin, specs.Mount{Type: "bind", Options: []string{"rbind"}}, false},
+		{"cannot mount", plain, specs.Mount{Type: "bind", Options: []string{"rbind", "rshared"}}, false},
+		{"no capabilities", &specs.Process{}, specs.Mount{Type: "bind", Options: []string{"rbind", "rshared"}}, false},
+		{"no process", nil, specs.Mount{Type: "bind", Options: []string{"rbind", "rshared"}}, false},
+		{"not a bind", admin, specs.Mount{Type: "tmpfs", Options: []string{"rshared"}}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := &specs.Spec{Process: c.proc}
+			if got := HostBind(spec, c.m); got != c.want {
+				t.Errorf("HostBind = %v, want %v", got, c.want)
+			}
+			if got, want := ServedBind(spec, c.m), IsBindMount(c.m) && !c.want; got != want {
+				t.Errorf("ServedBind = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
 func TestCapabilityNumber(t *testing.T) {
 	for name, want := range map[string]int{
 		"CAP_CHOWN": 0, "CAP_KILL": 5, "CAP_NET_BIND_SERVICE": 10, "CAP_SYS_ADMIN": 21,

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -48,6 +49,37 @@ func TestProcessSettings(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestNoCapabilitiesMeansNone checks that a process without
+// process.capabilities, run as root, in the container and through exec
+// --process, gets no capability at all, as with runc: not runsc's own.
+func TestNoCapabilitiesMeansNone(t *testing.T) {
+	e := newEnv(t)
+	const show = `grep -E "^Cap(Inh|Prm|Eff|Bnd|Amb)" /proc/self/status`
+	spec := testSpec("sh", "-c", show+"; sleep 100000")
+	spec.Process.Capabilities = nil
+	b := newBundle(t, spec)
+	e.must("run", "-d", "--bundle", b.dir, "nocaps")
+	procFile := filepath.Join(t.TempDir(), "process.json")
+	data, _ := json.Marshal(specs.Process{Args: []string{"sh", "-c", show}, Env: []string{"PATH=/bin"}, Cwd: "/"})
+	if err := os.WriteFile(procFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.saved("nocaps").InitPID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for who, out := range map[string]string{
+		"init":           string(status),
+		"exec'd process": e.must("exec", "--process", procFile, "nocaps"),
+	} {
+		for _, set := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+			if want := set + ":\t0000000000000000\n"; !strings.Contains(out, want) {
+				t.Errorf("%s: no %q in:\n%s", who, want, out)
+			}
 		}
 	}
 }
