@@ -361,12 +361,14 @@ func WritePIDFile(path string, pid int) error {
 		return fmt.Errorf("--pid-file %s: %w", path, err)
 	}
 	tmp := f.Name()
-	_, err = f.WriteString(strconv.Itoa(pid))
+	// Through the descriptor: the temporary name is in a directory
+	// others may write to.
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.WriteString(strconv.Itoa(pid))
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)

@@ -5,6 +5,7 @@ import (
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/runsc/runsc/fsimpl/host"
+	"golang.org/x/sys/unix"
 )
 
 // allowedSyscalls is the gofer's seccomp allowlist: what the Go runtime,
@@ -16,7 +17,7 @@ import (
 var allowedSyscalls = []string{
 	// Go runtime: memory, threads, signals, time, scheduling.
 	"mmap", "munmap", "mprotect", "madvise", "mremap", "brk",
-	"clone", "futex", "set_robust_list", "rseq", "exit", "exit_group",
+	"futex", "set_robust_list", "rseq", "exit", "exit_group",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
 	"tgkill", "gettid", "getpid", "sched_yield", "sched_getaffinity",
 	"nanosleep", "clock_gettime", "clock_nanosleep", "gettimeofday",
@@ -33,8 +34,22 @@ var allowedSyscalls = []string{
 	"pread64", "pwrite64", "preadv", "pwritev", "lseek", "getdents64",
 	"ftruncate", "fsync", "fdatasync",
 	"fchmod", "fchmodat", "fchmodat2", "fchown", "fchownat", "utimensat",
-	"mkdirat", "mknodat", "symlinkat", "linkat", "readlinkat",
+	"mkdirat", "symlinkat", "linkat", "readlinkat",
 	"renameat", "renameat2", "unlinkat",
+}
+
+// threadCloneFlags are the flags the Go runtime creates threads with
+// (runtime.cloneFlags; on amd64 its clone adds CLONE_SETTLS): the only
+// clone the gofer makes. No process, no namespace.
+const threadCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_SYSVSEM | unix.CLONE_THREAD
+
+// conditionalSyscalls are allowed only with the arguments given: clone
+// for threads, mknodat for anything but a device node (S_IFCHR's bit is
+// set in both device types, clear in FIFO, socket and regular file).
+var conditionalSyscalls = []seccomp.NameWithConditions{
+	{Name: "clone", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: threadCloneFlags}}},
+	{Name: "clone", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: threadCloneFlags | unix.CLONE_SETTLS}}},
+	{Name: "mknodat", Conditions: seccomp.ArgumentConditions{{Argument: 2, Operation: seccomp.BitsNotSet, Value: unix.S_IFCHR}}},
 }
 
 // installSeccomp loads the allowlist on every thread (TSYNC) with
@@ -51,6 +66,7 @@ var allowedSyscalls = []string{
 // close requests only.
 func installSeccomp(fuseFDs []int) error {
 	group := seccomp.SyscallGroup{Action: seccomp.ActionAllow, Names: allowedSyscalls}
+	group.NamesWithCondtions = append(group.NamesWithCondtions, conditionalSyscalls...)
 	for _, fd := range fuseFDs {
 		if fd < 0 {
 			continue

@@ -17,8 +17,8 @@ func init() {
 
 // runDo implements `runsc do [--root-dir DIR] [--cwd DIR] -- CMD...`: the
 // command runs in a sandbox whose root is DIR (default /) served
-// read-only by a gofer, under a memory overlay, with a private /tmp. The
-// exit status is the command's.
+// read-only by a gofer, under a memory overlay (with --overlay2=none, a
+// read-only root), with a private /tmp. The exit status is the command's.
 func runDo(g *globals, args []string) error {
 	fs := newFlagSet("do", "-- CMD [ARG...]")
 	rootDir := fs.String("root-dir", "/", "host directory to use as the root, read-only")
@@ -44,7 +44,9 @@ func runDo(g *globals, args []string) error {
 		}
 	}
 	spec := specutils.DefaultSpec()
-	spec.Root = &specs.Root{Path: root, Readonly: false}
+	// The host's files are never written: without the memory overlay
+	// (--overlay2=none) the root itself is read-only.
+	spec.Root = &specs.Root{Path: root, Readonly: g.Overlay2 == "none"}
 	spec.Hostname = "runsc-do"
 	spec.Process.Terminal = false
 	spec.Process.Args = cmd

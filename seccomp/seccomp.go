@@ -8,10 +8,12 @@
 //   - SCMP_ACT_KILL means SCMP_ACT_KILL_THREAD. SCMP_ACT_ERRNO and
 //     SCMP_ACT_TRACE carry errnoRet (defaultErrnoRet for the default action),
 //     or EPERM when it is unset. SCMP_ACT_NOTIFY is not supported.
-//   - Only the native ABI is filtered. A system call made through another ABI
-//     (another AUDIT_ARCH, or the x32 ABI on x86_64) gets the default action,
-//     whatever the profile's architectures list; that list is only checked
-//     for unknown names.
+//   - The native ABI is always filtered, and so is each other ABI the
+//     profile's architectures list that this machine runs (x86 and x32 on
+//     x86_64, arm on aarch64), with that ABI's syscall numbers (and, for a
+//     32-bit ABI, arguments compared as 32-bit values). A system call made
+//     through any other ABI kills the process, as libseccomp's bad-arch
+//     action does: a deny-list profile is no bypass for `int 0x80`.
 //   - Syscall names this architecture does not know are ignored, so that one
 //     profile serves several architectures.
 //   - A rule whose action (with its errno) equals the default action is
@@ -30,6 +32,7 @@ package seccomp
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
@@ -61,6 +64,16 @@ var nativeArches = map[string]specs.Arch{
 	"386":   specs.ArchX86,
 	"arm":   specs.ArchARM,
 }
+
+// compatABIs are, by GOARCH, the other ABIs a process may use on that
+// architecture, by libseccomp name.
+var compatABIs = map[string]map[specs.Arch]*arch.Info{
+	"amd64": {specs.ArchX86: arch.I386, specs.ArchX32: arch.X32},
+	"arm64": {specs.ArchARM: arch.ARM},
+}
+
+// abi32 are the ABIs whose arguments are 32-bit values.
+var abi32 = map[*arch.Info]bool{arch.I386: true, arch.ARM: true}
 
 // knownArches are the architecture names a profile may list.
 var knownArches = map[specs.Arch]bool{
@@ -108,7 +121,11 @@ func Compile(s *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
 		}
 	}
 
-	bySyscall := map[uint32]*syscallRules{}
+	type entry struct {
+		names []string
+		rules []rule
+	}
+	var entries []entry
 	for i, sc := range s.Syscalls {
 		field := fmt.Sprintf("linux.seccomp.syscalls[%d]", i)
 		ret, err := actionRet(sc.Action, sc.ErrnoRet, field+".action", field+".errnoRet")
@@ -127,27 +144,46 @@ func Compile(s *specs.LinuxSeccomp) ([]unix.SockFilter, error) {
 		if ret == def {
 			continue // redundant; runc skips it too
 		}
-		for _, name := range sc.Names {
-			nr, ok := info.SyscallNames[name]
-			if !ok {
-				continue // not a syscall on this architecture
-			}
-			r := bySyscall[uint32(nr)]
-			if r == nil {
-				r = &syscallRules{nr: uint32(nr)}
-				bySyscall[uint32(nr)] = r
-			}
-			r.rules = append(r.rules, rules...)
+		entries = append(entries, entry{sc.Names, rules})
+	}
+
+	abis := []*arch.Info{info}
+	for _, a := range s.Architectures {
+		if c := compatABIs[runtime.GOARCH][a]; c != nil && !slices.Contains(abis, c) {
+			abis = append(abis, c)
 		}
 	}
-
-	calls := make([]syscallRules, 0, len(bySyscall))
-	for _, r := range bySyscall {
-		calls = append(calls, *r)
+	tables := make([]abiCalls, len(abis))
+	for i, abi := range abis {
+		bySyscall := map[uint32]*syscallRules{}
+		for _, e := range entries {
+			rules := e.rules
+			if abi32[abi] {
+				rules = truncated(rules)
+			}
+			for _, name := range e.names {
+				nr, ok := abi.SyscallNames[name]
+				if !ok {
+					continue // not a syscall of this ABI
+				}
+				n := uint32(nr | abi.SeccompMask)
+				r := bySyscall[n]
+				if r == nil {
+					r = &syscallRules{nr: n}
+					bySyscall[n] = r
+				}
+				r.rules = append(r.rules, rules...)
+			}
+		}
+		calls := make([]syscallRules, 0, len(bySyscall))
+		for _, r := range bySyscall {
+			calls = append(calls, *r)
+		}
+		sort.Slice(calls, func(i, j int) bool { return calls[i].nr < calls[j].nr })
+		tables[i] = abiCalls{abi, calls}
 	}
-	sort.Slice(calls, func(i, j int) bool { return calls[i].nr < calls[j].nr })
 
-	a := generate(info, def, calls)
+	a := generate(tables, def)
 	if len(a.insns) > unix.BPF_MAXINSNS {
 		return nil, tooLong(len(a.insns))
 	}
@@ -241,20 +277,73 @@ func compileArgs(args []specs.LinuxSeccompArg, ret uint32, field string) ([]rule
 	return rules, nil
 }
 
-// generate emits the filter: check the architecture, load the syscall number,
-// then search calls (sorted by number) for the syscall's rules.
-func generate(info *arch.Info, def uint32, calls []syscallRules) *assembler {
-	a := &assembler{}
-	a.load(offArch)
-	foreign := a.newLabel()
-	a.jump(unix.BPF_JEQ, uint32(info.ID), next, foreign)
-	a.load(offNr)
-	if info == arch.X86_64 {
-		a.jump(unix.BPF_JGE, x32Bit, foreign, next)
+// abiCalls are the compiled rules of one ABI, sorted by syscall number.
+type abiCalls struct {
+	abi   *arch.Info
+	calls []syscallRules
+}
+
+// truncated returns rules with their condition values cut to 32 bits, as
+// a 32-bit ABI's arguments are (libseccomp does the same).
+func truncated(rules []rule) []rule {
+	out := make([]rule, len(rules))
+	for i, r := range rules {
+		conds := make([]specs.LinuxSeccompArg, len(r.conds))
+		for j, c := range r.conds {
+			c.Value, c.ValueTwo = uint64(uint32(c.Value)), uint64(uint32(c.ValueTwo))
+			conds[j] = c
+		}
+		out[i] = rule{conds: conds, ret: r.ret}
 	}
-	a.tree(calls, def)
-	a.bind(foreign)
-	a.ret(def)
+	return out
+}
+
+// generate emits the filter: dispatch on the audit architecture, load the
+// syscall number, then search the ABI's calls (sorted by number) for the
+// syscall's rules. tables[0] is the native ABI. An architecture no table
+// covers, and the x32 ABI unless a table covers it, kill the process.
+func generate(tables []abiCalls, def uint32) *assembler {
+	a := &assembler{}
+	kill := a.newLabel()
+	a.load(offArch)
+	byID := map[uint32]label{}
+	var x32 *abiCalls
+	for i := range tables {
+		t := &tables[i]
+		if t.abi == arch.X32 {
+			x32 = t
+			continue
+		}
+		id := uint32(t.abi.ID)
+		byID[id] = a.newLabel()
+		a.jump(unix.BPF_JEQ, id, byID[id], next)
+	}
+	a.ret(unix.SECCOMP_RET_KILL_PROCESS)
+	for i := range tables {
+		t := &tables[i]
+		if t.abi == arch.X32 {
+			continue
+		}
+		a.bind(byID[uint32(t.abi.ID)])
+		a.load(offNr)
+		if t.abi == arch.X86_64 {
+			x32Label := kill
+			if x32 != nil {
+				x32Label = a.newLabel()
+			}
+			a.jump(unix.BPF_JGE, x32Bit, x32Label, next)
+			a.tree(t.calls, def)
+			if x32 != nil {
+				a.bind(x32Label)
+				a.tree(x32.calls, def)
+			}
+			continue
+		}
+		a.tree(t.calls, def)
+	}
+	// Labels jump forward only: the x32 ABI, unless listed, ends here.
+	a.bind(kill)
+	a.ret(unix.SECCOMP_RET_KILL_PROCESS)
 	return a
 }
 
