@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 
+	"github.com/runsc/runsc/caps"
 	"github.com/runsc/runsc/pivot"
 	"github.com/runsc/runsc/urpc"
 	"golang.org/x/sys/unix"
@@ -63,6 +64,11 @@ func Run(args Args) error {
 	if !ok {
 		return fmt.Errorf("boot: controller fd %d is not a unix socket", args.ControllerFD)
 	}
+	// Nothing in the pod may ptrace the sandbox or open its /proc
+	// files without CAP_SYS_PTRACE.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("boot: not dumpable: %w", err)
+	}
 	if err := setupRoot(); err != nil {
 		return fmt.Errorf("boot: %w", err)
 	}
@@ -70,6 +76,12 @@ func Run(args Args) error {
 		if err := loopbackUp(); err != nil {
 			return fmt.Errorf("boot: %w", err)
 		}
+	}
+	if err := caps.KeepOnly(caps.Last(), sandboxCaps...); err != nil {
+		return fmt.Errorf("boot: %w", err)
+	}
+	if err := confineSyscalls(); err != nil {
+		return fmt.Errorf("boot: %w", err)
 	}
 	ignoreTerminalSignals()
 	if args.LifelineFD >= 0 {
@@ -85,6 +97,18 @@ func Run(args Args) error {
 	return srv.Serve(ul)
 }
 
+// sandboxCaps are the capabilities the sandbox keeps once its root is
+// set up: CAP_SYS_ADMIN to mount and unmount the containers' trees and
+// overlays, CAP_KILL to signal their processes, CAP_SYS_PTRACE to read
+// an exited init's status from its /proc stat (the kernel shows it only
+// to who may ptrace it), and the file capabilities an overlay's copy-up
+// uses (it acts with its mounter's credentials on the upper layer). No
+// CAP_MKNOD, CAP_NET_ADMIN, CAP_SETUID or CAP_SYS_CHROOT, in any set.
+var sandboxCaps = []uintptr{
+	unix.CAP_SYS_ADMIN, unix.CAP_KILL, unix.CAP_SYS_PTRACE,
+	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH, unix.CAP_FOWNER, unix.CAP_FSETID,
+}
+
 // watchLifeline ends the sandbox if its creator dies before it has
 // made its container (see Args.LifelineFD).
 func watchLifeline(f *os.File) {
@@ -98,15 +122,17 @@ func watchLifeline(f *os.File) {
 	os.Exit(1)
 }
 
-// setupRoot makes an empty tmpfs the sandbox's root: it holds only the
-// directories for containers, a proc of the sandbox's pid namespace, and
-// the two device nodes the sandbox itself uses (/dev/fuse to serve FUSE,
-// /dev/null for child processes).
+// setupRoot makes an empty tmpfs the sandbox's root (nodev, nosuid,
+// noexec): it holds only the directories for containers, a proc of the
+// sandbox's pid namespace, and a /dev tmpfs of its own (nosuid, noexec)
+// with the two device nodes the sandbox uses (/dev/fuse to serve FUSE,
+// /dev/null for the inits' masked paths): no other device node works
+// anywhere in the sandbox's root.
 func setupRoot() error {
 	if err := pivot.MakeSlave(); err != nil {
 		return err
 	}
-	root, err := pivot.MountScratch("runsc-sandbox", unix.MS_NOSUID, "mode=0755")
+	root, err := pivot.MountScratch("runsc-sandbox", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755")
 	if err != nil {
 		return err
 	}
@@ -114,6 +140,9 @@ func setupRoot() error {
 		if err := os.Mkdir(root+d, 0o755); err != nil {
 			return fmt.Errorf("making sandbox %s: %w", d, err)
 		}
+	}
+	if err := unix.Mount("runsc-dev", root+"/dev", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k,nr_inodes=16"); err != nil {
+		return fmt.Errorf("mounting sandbox /dev: %w", err)
 	}
 	for _, n := range []struct {
 		name         string

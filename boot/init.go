@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/caps"
 	"github.com/runsc/runsc/pivot"
 	"github.com/runsc/runsc/specutils"
 	"golang.org/x/sys/unix"
@@ -133,7 +134,7 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 	if spec.Process == nil || len(spec.Process.Args) == 0 {
 		return nil, "", errors.New("spec has no process args")
 	}
-	capLast = readLastCap()
+	capLast = caps.Last()
 	if args.Exec {
 		if err := enterMountNS(args.NSFD); err != nil {
 			return nil, "", err

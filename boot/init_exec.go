@@ -2,7 +2,6 @@ package boot
 
 import (
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -248,16 +247,3 @@ var capLast = unix.CAP_LAST_CAP
 
 // lastCap returns capLast.
 func lastCap() int { return capLast }
-
-// readLastCap reads /proc/sys/kernel/cap_last_cap.
-func readLastCap() int {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		return unix.CAP_LAST_CAP
-	}
-	n, err := strconv.Atoi(string(b[:len(b)-1]))
-	if err != nil {
-		return unix.CAP_LAST_CAP
-	}
-	return n
-}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/runsc/runsc/caps"
 	"github.com/runsc/runsc/donation"
 	"github.com/runsc/runsc/fsimpl/host"
 	"golang.org/x/sys/unix"
@@ -156,7 +157,7 @@ func Run(cfg Config) error {
 		return err
 	}
 	// Read what needs /proc before the pivot.
-	last := lastCap()
+	last := caps.Last()
 	conns := make([]net.Conn, len(cfg.IOFDs))
 	for i, fd := range cfg.IOFDs {
 		f := os.NewFile(uintptr(fd), "gofer-io-"+strconv.Itoa(i))

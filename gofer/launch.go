@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"runtime"
 
+	"github.com/runsc/runsc/caps"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,11 +30,11 @@ func Start(cmd *exec.Cmd) error {
 	for _, c := range append(append([]uintptr{}, fileCaps...), setupCaps...) {
 		keep[c] = true
 	}
-	last := lastCap()
+	last := caps.Last()
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: see above
-		for c := uintptr(0); c <= last; c++ {
+		for c := uintptr(0); c <= uintptr(last); c++ {
 			if keep[c] {
 				continue
 			}

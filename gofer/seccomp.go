@@ -5,6 +5,7 @@ import (
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/runsc/runsc/fsimpl/host"
+	runscseccomp "github.com/runsc/runsc/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,17 +39,12 @@ var allowedSyscalls = []string{
 	"renameat", "renameat2", "unlinkat",
 }
 
-// threadCloneFlags are the flags the Go runtime creates threads with
-// (runtime.cloneFlags; on amd64 its clone adds CLONE_SETTLS): the only
-// clone the gofer makes. No process, no namespace.
-const threadCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_SYSVSEM | unix.CLONE_THREAD
-
 // conditionalSyscalls are allowed only with the arguments given: clone
-// for threads, mknodat for anything but a device node (S_IFCHR's bit is
+// for threads (no process, no namespace), mknodat for anything but a device node (S_IFCHR's bit is
 // set in both device types, clear in FIFO, socket and regular file).
 var conditionalSyscalls = []seccomp.NameWithConditions{
-	{Name: "clone", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: threadCloneFlags}}},
-	{Name: "clone", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: threadCloneFlags | unix.CLONE_SETTLS}}},
+	{Name: "clone", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: runscseccomp.ThreadCloneFlags}}},
+	{Name: "clone", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: runscseccomp.ThreadCloneFlags | unix.CLONE_SETTLS}}},
 	{Name: "mknodat", Conditions: seccomp.ArgumentConditions{{Argument: 2, Operation: seccomp.BitsNotSet, Value: unix.S_IFCHR}}},
 }
 

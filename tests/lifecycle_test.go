@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -187,6 +188,25 @@ func TestSandboxRootHoldsNoHostFile(t *testing.T) {
 	if len(devs) != 2 {
 		t.Fatalf("sandbox /dev holds %d entries, want fuse and null", len(devs))
 	}
+	// The root allows no device, setuid or executable file; /dev only
+	// its two nodes.
+	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", saved.Sandbox.PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(mi)), "\n") {
+		if f := strings.Fields(l); len(f) > 5 {
+			opts[f[4]] = f[5]
+		}
+	}
+	for point, want := range map[string][]string{"/": {"nosuid", "nodev", "noexec"}, "/dev": {"nosuid", "noexec"}} {
+		for _, o := range want {
+			if !slices.Contains(strings.Split(opts[point], ","), o) {
+				t.Errorf("sandbox %s mounted %q, without %s", point, opts[point], o)
+			}
+		}
+	}
 	for _, pid := range []int{saved.Sandbox.PID, saved.InitPID} {
 		mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
 		if err != nil {
@@ -197,6 +217,59 @@ func TestSandboxRootHoldsNoHostFile(t *testing.T) {
 				t.Fatalf("mountinfo of %d names host path %q:\n%s", pid, host, mi)
 			}
 		}
+	}
+}
+
+// TestSandboxConfinement checks what the sandbox runs with once it
+// serves: a reduced capability set (none of it inheritable or ambient)
+// and a seccomp filter on every thread with no_new_privs, under which it
+// still mounts, runs and deletes a pod's containers.
+func TestSandboxConfinement(t *testing.T) {
+	e := newEnv(t)
+	b := newBundle(t, podSpec("", "sleep", "1000"))
+	e.must("run", "-d", "--bundle", b.dir, "confined")
+	pid := e.saved("confined").Sandbox.PID
+	st := procStatus(t, pid)
+	var want uint64
+	for _, c := range []uint{unix.CAP_SYS_ADMIN, unix.CAP_KILL, unix.CAP_SYS_PTRACE, unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_DAC_READ_SEARCH, unix.CAP_FOWNER, unix.CAP_FSETID} {
+		want |= 1 << c
+	}
+	for _, k := range []string{"CapEff", "CapPrm", "CapBnd"} {
+		if got, err := strconv.ParseUint(st[k], 16, 64); err != nil || got != want {
+			t.Errorf("sandbox %s = %s, want %#x", k, st[k], want)
+		}
+	}
+	if st["CapInh"] != "0000000000000000" || st["CapAmb"] != "0000000000000000" {
+		t.Errorf("sandbox CapInh %s CapAmb %s, want none", st["CapInh"], st["CapAmb"])
+	}
+	if st["Seccomp"] != "2" || st["NoNewPrivs"] != "1" {
+		t.Errorf("sandbox Seccomp %q NoNewPrivs %q, want 2 and 1", st["Seccomp"], st["NoNewPrivs"])
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+		if err == nil && !strings.Contains(string(b), "Seccomp:\t2") {
+			t.Errorf("sandbox thread %s has no seccomp filter", task.Name())
+		}
+	}
+	// The sandbox still does its work under the filter: another
+	// container of its pod (mounted, run, waited for, deleted), an exec.
+	b2 := newBundle(t, podSpec("confined", "sleep", "1000"))
+	e.must("run", "-d", "--bundle", b2.dir, "second")
+	if e.saved("second").Sandbox.PID != pid {
+		t.Fatalf("the second container is not in the pod's sandbox")
+	}
+	if out := e.must("exec", "second", "sh", "-c", "echo second > /f; cat /f"); out != "second\n" {
+		t.Fatalf("second container: %q", out)
+	}
+	e.must("kill", "second", "KILL")
+	e.must("wait", "second")
+	e.must("delete", "second")
+	if out := e.must("exec", "confined", "echo", "exec"); out != "exec\n" {
+		t.Fatalf("exec: %q", out)
 	}
 }
 
