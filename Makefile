@@ -14,7 +14,7 @@ BIN := bin/runsc
 SHIM := bin/containerd-shim-runsc-v1
 SOURCES := $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum
 
-.PHONY: all build deps test unit integration lint demo bench clean
+.PHONY: all build deps test unit fuzz integration lint demo bench clean
 
 all: build
 
@@ -37,6 +37,18 @@ lint:
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /tests)
 
+# fuzz runs every fuzz target (the parsers of untrusted input) for
+# FUZZTIME each, after its checked-in seed corpus; a crash fails it and
+# leaves the input under the package's testdata/fuzz.
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./... | grep -v /tests); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) -parallel=2 $$pkg > /tmp/runsc-fuzz.log 2>&1 || { cat /tmp/runsc-fuzz.log; exit 1; }; \
+		done; \
+	done
+
 # integration needs root; as another user its tests skip with a message.
 # The end-to-end tests with real clients run one package after another,
 # verbose, so that the log shows what each step checked.
@@ -45,7 +57,7 @@ integration: build
 	RUNSC_BINARY=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m $$($(GO) list ./tests/... | grep -v -x -F "$$($(GO) list $(E2E))")
 	RUNSC_BINARY=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -v -timeout 20m $(E2E)
 
-test: deps lint unit integration
+test: deps lint unit fuzz integration
 
 demo: deps build
 	./scripts/demo.sh

@@ -44,6 +44,10 @@ func ParseStat(data []byte) (Stat, error) {
 	if len(f) < 20 || len(f[0]) != 1 {
 		return Stat{}, fmt.Errorf("proc stat: %d fields after the command name, want at least 20", len(f))
 	}
+	// The kernel's task states (fs/proc/array.c).
+	if !strings.Contains("RSDTtXZPIKWx", f[0]) {
+		return Stat{}, fmt.Errorf("proc stat: state %q: not a process state", f[0])
+	}
 	st := Stat{Comm: s[open+1 : end], State: f[0][0]}
 	var err error
 	if st.PPID, err = strconv.Atoi(f[1]); err != nil {

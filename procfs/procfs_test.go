@@ -97,3 +97,15 @@ func TestParseMountinfo(t *testing.T) {
 		t.Errorf("fuse line: %+v", got[2])
 	}
 }
+
+func FuzzParseMountinfo(f *testing.F) {
+	f.Add([]byte("22 27 0:21 / /proc rw,relatime - proc proc rw\n40 27 0:50 / /a\\040b rw shared:1 - fuse.runsc runsc-9p rw,user_id=0\n"))
+	f.Add([]byte("1 2 3 4 \\0 \\1 - a b c\n- - - - - -\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, m := range ParseMountinfo(data) {
+			if m.FSType == "" || m.Source == "" || m.Super == "" || m.MajorMinor == "" {
+				t.Fatalf("parsed an incomplete mount %+v from %q", m, data)
+			}
+		}
+	})
+}

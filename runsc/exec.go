@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,8 +69,7 @@ func runExec(g *globals, args []string) error {
 		if err != nil {
 			return fmt.Errorf("exec: --process: %w", err)
 		}
-		p = &specs.Process{}
-		if err := json.Unmarshal(data, p); err != nil {
+		if p, err = specutils.ParseProcess(data); err != nil {
 			return fmt.Errorf("exec: --process %s: %w", *processFile, err)
 		}
 	} else {

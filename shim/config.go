@@ -50,25 +50,41 @@ type Config struct {
 	RunscConfig map[string]string `toml:"runsc_config"`
 }
 
-// LoadConfig reads a runsc.toml file. Keys it does not know are an
-// error naming them: a misspelt key must not be silently ignored.
+// LoadConfig reads a runsc.toml file (see ParseConfig).
 func LoadConfig(path string) (*Config, error) {
-	var c Config
-	md, err := toml.DecodeFile(path, &c)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("runtime config %s: %w", path, err)
+		return nil, fmt.Errorf("runtime config: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig decodes runsc.toml data read from path. Keys it does not
+// know are an error naming them: a misspelt key must not be silently
+// ignored. Errors are one line.
+func ParseConfig(path string, data []byte) (*Config, error) {
+	var c Config
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		return nil, fmt.Errorf("runtime config %s: %s", path, strings.Join(strings.Fields(err.Error()), " "))
 	}
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
 		keys := make([]string, len(undecoded))
 		for i, k := range undecoded {
-			keys[i] = k.String()
+			keys[i] = fmt.Sprintf("%q", k.String())
 		}
 		return nil, fmt.Errorf("runtime config %s: unknown keys %s", path, strings.Join(keys, ", "))
 	}
-	for k := range c.RunscConfig {
-		if k == "" || strings.HasPrefix(k, "-") || strings.ContainsAny(k, "= \t\n") {
+	for k, v := range c.RunscConfig {
+		if k == "" || strings.HasPrefix(k, "-") || strings.ContainsAny(k, "= \t\n\x00") {
 			return nil, fmt.Errorf("runtime config %s: runsc_config key %q: not a flag name", path, k)
 		}
+		if strings.ContainsAny(v, "\x00") {
+			return nil, fmt.Errorf("runtime config %s: runsc_config %s value %q: must not contain NUL bytes", path, k, v)
+		}
+	}
+	if strings.ContainsAny(c.BinaryName+c.Root, "\x00") {
+		return nil, fmt.Errorf("runtime config %s: binary_name and root must not contain NUL bytes", path)
 	}
 	return &c, nil
 }

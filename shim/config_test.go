@@ -79,7 +79,7 @@ func TestMapOptionsErrors(t *testing.T) {
 		opts *anypb.Any
 		want string
 	}{
-		{"unknown key", anyOf(t, &runtimeoptions.Options{ConfigPath: writeConfig(t, "binary_nme = \"x\"\n")}), "unknown keys binary_nme"},
+		{"unknown key", anyOf(t, &runtimeoptions.Options{ConfigPath: writeConfig(t, "binary_nme = \"x\"\n")}), `unknown keys "binary_nme"`},
 		{"bad toml", anyOf(t, &runtimeoptions.Options{ConfigPath: writeConfig(t, "root = \n")}), "runtime config"},
 		{"missing file", anyOf(t, &runtimeoptions.Options{ConfigPath: "/nonexistent/runsc.toml"}), "/nonexistent/runsc.toml"},
 		{"flag name", anyOf(t, &runtimeoptions.Options{ConfigPath: writeConfig(t, "[runsc_config]\n\"--debug\" = \"true\"\n")}), `runsc_config key "--debug"`},
@@ -93,4 +93,27 @@ func TestMapOptionsErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("binary_name = \"/usr/bin/runsc\"\nroot = \"/run/x\"\n[runsc_config]\n  overlay2 = \"root:memory\"\n  debug = \"true\"\n"))
+	f.Add([]byte("[runsc_config]\n\"debug-log\" = \"/var/log/runsc/%ID%/\"\n"))
+	f.Add([]byte("binary_name = 3\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseConfig("runsc.toml", data)
+		if err != nil {
+			if c != nil {
+				t.Fatalf("a config with error %v", err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error on several lines: %q", err)
+			}
+			return
+		}
+		for k := range c.RunscConfig {
+			if k == "" || strings.HasPrefix(k, "-") || strings.ContainsAny(k, "= \t\n") {
+				t.Fatalf("accepted flag name %q", k)
+			}
+		}
+	})
 }

@@ -68,19 +68,40 @@ func ParseSpec(data []byte) (*specs.Spec, error) {
 
 // decodeErr turns a JSON decoding error into one line naming where the
 // problem is.
-func decodeErr(err error) error {
+func decodeErr(err error) error { return specErr("%v", decodeMsg(err, "a spec")) }
+
+// decodeMsg turns a JSON decoding error into one line, without the file
+// name, naming where the problem is; what is what the document holds.
+func decodeMsg(err error, what string) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return specErr("invalid JSON at offset %d: %v", se.Offset, se)
+		return fmt.Errorf("invalid JSON at offset %d: %v", se.Offset, se)
 	case errors.As(err, &te):
 		if te.Field == "" {
-			return specErr("cannot decode JSON %s into a spec (offset %d)", te.Value, te.Offset)
+			return fmt.Errorf("cannot decode JSON %s into %s (offset %d)", te.Value, what, te.Offset)
 		}
-		return specErr("%s: cannot decode JSON %s into %v (offset %d)", te.Field, te.Value, te.Type, te.Offset)
+		return fmt.Errorf("%s: cannot decode JSON %s into %v (offset %d)", te.Field, te.Value, te.Type, te.Offset)
 	}
-	return specErr("invalid JSON: %v", err)
+	return fmt.Errorf("invalid JSON: %v", err)
+}
+
+// processFile names the process file of `exec --process` in errors.
+const processFile = "process.json"
+
+// ParseProcess decodes and validates a process.json (`exec --process`):
+// the same checks as config.json's process, errors one line naming the
+// field.
+func ParseProcess(data []byte) (*specs.Process, error) {
+	var p specs.Process
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("%s: %v", processFile, decodeMsg(err, "a process"))
+	}
+	if err := validateProcess(&p); err != nil {
+		return nil, fmt.Errorf("%s: %v", processFile, err)
+	}
+	return &p, nil
 }
 
 // specErr is an error about config.json.
@@ -110,7 +131,7 @@ func ValidateSpec(s *specs.Spec) error {
 		return specErr("root.path %q: must not contain NUL bytes", s.Root.Path)
 	}
 	if err := validateProcess(s.Process); err != nil {
-		return err
+		return specErr("%v", err)
 	}
 	if err := validateHostname(s.Hostname); err != nil {
 		return err
@@ -143,51 +164,51 @@ func hasNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) bool {
 // validateProcess checks spec.process.
 func validateProcess(p *specs.Process) error {
 	if p == nil {
-		return specErr("process: must be set (runsc does not support containers without a process)")
+		return fmt.Errorf("process: must be set (runsc does not support containers without a process)")
 	}
 	if len(p.Args) == 0 {
-		return specErr("process.args: must not be empty")
+		return fmt.Errorf("process.args: must not be empty")
 	}
 	if p.Args[0] == "" {
-		return specErr("process.args[0]: must not be empty")
+		return fmt.Errorf("process.args[0]: must not be empty")
 	}
 	for i, a := range p.Args {
 		if strings.IndexByte(a, 0) >= 0 {
-			return specErr("process.args[%d] %q: must not contain NUL bytes", i, a)
+			return fmt.Errorf("process.args[%d] %q: must not contain NUL bytes", i, a)
 		}
 	}
 	if p.Cwd == "" {
-		return specErr("process.cwd: must not be empty")
+		return fmt.Errorf("process.cwd: must not be empty")
 	}
 	if !path.IsAbs(p.Cwd) {
-		return specErr("process.cwd %q: must be absolute", p.Cwd)
+		return fmt.Errorf("process.cwd %q: must be absolute", p.Cwd)
 	}
 	if strings.IndexByte(p.Cwd, 0) >= 0 {
-		return specErr("process.cwd %q: must not contain NUL bytes", p.Cwd)
+		return fmt.Errorf("process.cwd %q: must not contain NUL bytes", p.Cwd)
 	}
 	for i, e := range p.Env {
 		k, _, ok := strings.Cut(e, "=")
 		if !ok || k == "" {
-			return specErr("process.env[%d] %q: must be of the form KEY=VALUE", i, e)
+			return fmt.Errorf("process.env[%d] %q: must be of the form KEY=VALUE", i, e)
 		}
 		if strings.IndexByte(e, 0) >= 0 {
-			return specErr("process.env[%d] %q: must not contain NUL bytes", i, e)
+			return fmt.Errorf("process.env[%d] %q: must not contain NUL bytes", i, e)
 		}
 	}
 	if p.ConsoleSize != nil && !p.Terminal {
-		return specErr("process.consoleSize: only allowed when process.terminal is true")
+		return fmt.Errorf("process.consoleSize: only allowed when process.terminal is true")
 	}
 	seen := map[string]bool{}
 	for i, rl := range p.Rlimits {
 		if _, ok := rlimits[rl.Type]; !ok {
-			return specErr("process.rlimits[%d].type %q: unknown rlimit type", i, rl.Type)
+			return fmt.Errorf("process.rlimits[%d].type %q: unknown rlimit type", i, rl.Type)
 		}
 		if seen[rl.Type] {
-			return specErr("process.rlimits[%d].type %q: duplicate rlimit type", i, rl.Type)
+			return fmt.Errorf("process.rlimits[%d].type %q: duplicate rlimit type", i, rl.Type)
 		}
 		seen[rl.Type] = true
 		if rl.Soft > rl.Hard {
-			return specErr("process.rlimits[%d] (%s): soft limit %d exceeds hard limit %d", i, rl.Type, rl.Soft, rl.Hard)
+			return fmt.Errorf("process.rlimits[%d] (%s): soft limit %d exceeds hard limit %d", i, rl.Type, rl.Soft, rl.Hard)
 		}
 	}
 	if c := p.Capabilities; c != nil {
@@ -204,13 +225,13 @@ func validateProcess(p *specs.Process) error {
 		for _, set := range sets {
 			for i, n := range set.names {
 				if _, ok := CapabilityNumber(n); !ok {
-					return specErr("process.capabilities.%s[%d] %q: unknown capability", set.name, i, n)
+					return fmt.Errorf("process.capabilities.%s[%d] %q: unknown capability", set.name, i, n)
 				}
 			}
 		}
 	}
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
-		return specErr("process.oomScoreAdj %d: must be in [-1000, 1000]", *p.OOMScoreAdj)
+		return fmt.Errorf("process.oomScoreAdj %d: must be in [-1000, 1000]", *p.OOMScoreAdj)
 	}
 	return nil
 }

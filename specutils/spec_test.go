@@ -498,3 +498,52 @@ func FuzzLoadSpec(f *testing.F) {
 		}
 	})
 }
+
+func TestParseProcess(t *testing.T) {
+	p, err := ParseProcess([]byte(`{"args":["sh","-c","true"],"cwd":"/","env":["A=b"],"user":{"uid":1000}}`))
+	if err != nil || p.Args[0] != "sh" || p.User.UID != 1000 {
+		t.Fatalf("ParseProcess = %+v, %v", p, err)
+	}
+	for _, c := range []struct{ in, want string }{
+		{`{"args":["x"],"cwd":"/"`, "process.json: invalid JSON"},
+		{`[]`, "process.json: cannot decode JSON array into a process"},
+		{`{"args":"x","cwd":"/"}`, "process.json: args: cannot decode JSON string"},
+		{`{"cwd":"/"}`, "process.json: process.args: must not be empty"},
+		{`{"args":["a\u0000b"],"cwd":"/"}`, "process.json: process.args[0]"},
+		{`{"args":["x"],"cwd":"rel"}`, "process.json: process.cwd \"rel\": must be absolute"},
+		{`{"args":["x"],"cwd":"/","rlimits":[{"type":"RLIMIT_NOFILE","soft":2,"hard":1}]}`, "process.json: process.rlimits[0]"},
+		{`{"args":["x"],"cwd":"/","capabilities":{"bounding":["CAP_NOPE"]}}`, "process.json: process.capabilities.bounding[0] \"CAP_NOPE\": unknown capability"},
+	} {
+		t.Run(c.in, func(t *testing.T) {
+			p, err := ParseProcess([]byte(c.in))
+			if err == nil || p != nil || !strings.HasPrefix(err.Error(), c.want) {
+				t.Fatalf("ParseProcess = %v, %v; want error %q...", p, err, c.want)
+			}
+		})
+	}
+}
+
+func FuzzParseProcess(f *testing.F) {
+	f.Add([]byte(`{"args":["sh"],"cwd":"/","env":["PATH=/bin"],"capabilities":{"bounding":["CAP_KILL"]},"rlimits":[{"type":"RLIMIT_NOFILE","soft":1,"hard":2}]}`))
+	f.Add([]byte(`{"terminal":true,"consoleSize":{"height":1,"width":2},"args":["x"],"cwd":"/"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseProcess(data)
+		if err != nil {
+			if p != nil {
+				t.Fatalf("ParseProcess returned a process with error %v", err)
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, "process.json: ") || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q is not one line about process.json", msg)
+			}
+			return
+		}
+		if len(p.Args) == 0 || p.Args[0] == "" || !path.IsAbs(p.Cwd) {
+			t.Fatalf("accepted %+v", p)
+		}
+		for _, rl := range p.Rlimits {
+			if rl.Soft > rl.Hard {
+				t.Fatalf("accepted rlimit %+v", rl)
+			}
+		}
+	})
+}
