@@ -14,7 +14,7 @@ BIN := bin/runsc
 SHIM := bin/containerd-shim-runsc-v1
 SOURCES := $(shell find . -name '*.go' -not -path './bin/*') go.mod go.sum
 
-.PHONY: all build deps test unit fuzz integration lint demo bench clean
+.PHONY: all build deps test unit fuzz integration soak lint demo bench clean
 
 all: build
 
@@ -58,6 +58,12 @@ integration: build
 	RUNSC_BINARY=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -v -timeout 20m $(E2E)
 
 test: deps lint unit fuzz integration
+
+# soak runs the long versions of the soak and fault tests (outside CI's
+# time budget; make test runs short ones): 1000 create/start/exec/kill/
+# delete cycles, 200 sandboxes killed while mounting.
+soak: build
+	RUNSC_BINARY=$(CURDIR)/$(BIN) RUNSC_SOAK_CYCLES=1000 RUNSC_MOUNT_KILLS=200 $(GO) test -count=1 -v -timeout 60m -run 'TestSoak|TestSandboxKilledWhileMounting|TestFaults' ./tests
 
 demo: deps build
 	./scripts/demo.sh

@@ -19,6 +19,7 @@ import (
 	"github.com/runsc/runsc/cgroup"
 	"github.com/runsc/runsc/cleanup"
 	"github.com/runsc/runsc/donation"
+	"github.com/runsc/runsc/faultpoint"
 	"github.com/runsc/runsc/gofer"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
@@ -140,10 +141,11 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
 	c.Sandbox = procOf(bootCmd.Process.Pid)
-	cu.Add(func() { c.Sandbox.kill(killTimeout); bootCmd.Wait() })
+	cu.Add(func() { c.Sandbox.fuseServer().kill(killTimeout); bootCmd.Wait() })
 	if err := c.saveCreating(); err != nil {
 		return nil, err
 	}
+	faultpoint.Reach(faultpoint.CreateSandbox)
 	// Not reaped yet: the pid names the sandbox.
 	sfd, err := unix.PidfdOpen(bootCmd.Process.Pid, 0)
 	if err != nil {
@@ -162,6 +164,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if err := c.saveCreating(); err != nil {
 		return nil, err
 	}
+	faultpoint.Reach(faultpoint.CreateGofer)
 
 	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay, RootFUSE: rootFUSE}
 	if err := c.createInSandbox(cfg, o, args, sandboxFD, nil, sandboxEnds, &cu); err != nil {
@@ -239,6 +242,7 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	cu.Add(p.abandon)
+	faultpoint.Reach(faultpoint.CreateInit)
 	if err := mountErr(); err != nil {
 		return err
 	}
@@ -253,6 +257,7 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	if err := c.saveCreating(); err != nil {
 		return err
 	}
+	faultpoint.Reach(faultpoint.CreateCgroup)
 	init := &boot.AdoptArgs{CID: c.ID, FilePayload: urpc.FilePayload{Files: []*os.File{p.pidfd, p.start, p.execStatus}}}
 	if err := c.call(boot.MethodInit, init, &boot.CreateResult{}); err != nil {
 		return err
@@ -273,6 +278,7 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	if err := p.waitReady(); err != nil {
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
+	faultpoint.Reach(faultpoint.CreateReady)
 	initProc := procOf(p.pid())
 	c.InitPID, c.InitStart = initProc.PID, initProc.Start
 	if o.PIDFile != "" {
@@ -286,6 +292,7 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	if err := c.save(); err != nil {
 		return err
 	}
+	faultpoint.Reach(faultpoint.CreateSaved)
 	p.close()
 	c.fresh = true
 	c.child = p.proc

@@ -6,6 +6,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/faultpoint"
 )
 
 // ExecOpts are the arguments of Exec.
@@ -62,6 +63,7 @@ func (c *Container) Exec(cfg Config, o ExecOpts) (*os.Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exec in %q: %w", c.ID, err)
 	}
+	faultpoint.Reach(faultpoint.ExecForked)
 	if c.Cgroup != nil {
 		if err := c.Cgroup.Add(p.pid()); err != nil {
 			p.abandon()
@@ -72,6 +74,7 @@ func (c *Container) Exec(cfg Config, o ExecOpts) (*os.Process, error) {
 		p.close()
 		return nil, fmt.Errorf("exec in %q: %w", c.ID, err)
 	}
+	faultpoint.Reach(faultpoint.ExecCgroup)
 	// In the container's cgroup: let it exec the process.
 	if _, err := p.start.Write([]byte{1}); err != nil {
 		p.abandon()

@@ -8,6 +8,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/faultpoint"
 	"github.com/runsc/runsc/procfs"
 	"github.com/runsc/runsc/urpc"
 	"golang.org/x/sys/unix"
@@ -68,6 +69,7 @@ func (c *Container) Start() error {
 		return fmt.Errorf("cannot start container %q: it is %s, not created", c.ID, c.Status)
 	}
 	c.fresh = false
+	faultpoint.Reach(faultpoint.Start)
 	if err := c.call(boot.MethodStart, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}); err != nil {
 		return err
 	}
@@ -146,6 +148,7 @@ func (c *Container) Wait() (ExitStatus, error) {
 		return ExitStatus{}, err
 	}
 	defer cl.Close()
+	defer watchSandbox(c.Sandbox, cl)()
 	c.Close()
 	var res boot.WaitResult
 	if err := cl.Call(boot.MethodWait, &boot.CIDArgs{CID: c.ID}, &res); err != nil {
@@ -190,11 +193,12 @@ func (c *Container) Delete(force bool) error {
 		// the other: each takes its namespaces down on exit. Every
 		// container process of the pod is in the sandbox's pid
 		// namespace and dies with it.
-		if err := killAll(killTimeout, c.Sandbox, c.Gofer, c.Init()); err != nil {
+		if err := killAll(killTimeout, c.Sandbox.fuseServer(), c.Gofer, c.Init()); err != nil {
 			return fmt.Errorf("deleting container %q: %w", c.ID, err)
 		}
 		c.deletePodMembers()
 	}
+	faultpoint.Reach(faultpoint.DeleteKilled)
 	if c.Cgroup != nil {
 		if err := c.Cgroup.Destroy(); err != nil {
 			return fmt.Errorf("deleting container %q: %w", c.ID, err)

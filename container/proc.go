@@ -26,6 +26,18 @@ func (p Proc) Alive() bool {
 	return err == nil && !st.Zombie() && st.StartTime == p.Start
 }
 
+// zombieLeader reports whether p (the same process, not a reused pid)
+// has exited but still has threads: its thread group leader is a zombie
+// with other threads alive.
+func (p Proc) zombieLeader() bool {
+	st, err := procfs.ReadStat("/proc", p.PID)
+	if err != nil || !st.Zombie() || st.StartTime != p.Start {
+		return false
+	}
+	tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(p.PID) + "/task")
+	return len(tasks) > 1
+}
+
 // open returns a pidfd of p if it is alive, checked against its start
 // time once the pidfd pins it; nil (and no error) if it is gone.
 func (p Proc) open() (*os.File, error) {
@@ -65,11 +77,13 @@ func (p Proc) kill(timeout time.Duration) error { return killAll(timeout, p) }
 
 // killAll sends SIGKILL to every process of procs that is alive, then
 // waits (without polling, on pidfds) until all have exited, up to
-// timeout. The processes die concurrently: tearing down one's namespaces
+// timeout; a sandbox (see Proc.fuseServer) that does not exit at once
+// has its FUSE connections aborted. The processes die concurrently: tearing down one's namespaces
 // does not wait for another's.
 func killAll(timeout time.Duration, procs ...Proc) error {
 	var fds []unix.PollFd
 	var pids []int
+	var servers []bool
 	defer func() {
 		for _, f := range fds {
 			unix.Close(int(f.Fd))
@@ -81,6 +95,12 @@ func killAll(timeout time.Duration, procs ...Proc) error {
 			return err
 		}
 		if f == nil {
+			if p.servesFUSE && p.zombieLeader() {
+				// Its main thread is gone, not all of it.
+				if err := abortFUSE(p.PID); err != nil {
+					return fmt.Errorf("killing %d: %w", p.PID, err)
+				}
+			}
 			continue
 		}
 		fd, err := unix.Dup(int(f.Fd()))
@@ -90,6 +110,7 @@ func killAll(timeout time.Duration, procs ...Proc) error {
 		}
 		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 		pids = append(pids, p.PID)
+		servers = append(servers, p.servesFUSE)
 	}
 	for i, f := range fds {
 		if err := unix.PidfdSendSignal(int(f.Fd), unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
@@ -98,22 +119,44 @@ func killAll(timeout time.Duration, procs ...Proc) error {
 	}
 	deadline := time.Now().Add(timeout)
 	for i := range fds {
-		for {
-			left := max(time.Until(deadline), 0)
-			n, err := unix.Poll(fds[i:i+1], int(left/time.Millisecond))
-			if err == unix.EINTR {
-				continue
+		// A sandbox still there after a moment may be stuck on its own
+		// FUSE server: its connections are aborted.
+		wait := max(time.Until(deadline), 0)
+		if servers[i] {
+			wait = min(fuseGrace, wait)
+		}
+		exited, err := waitExit(fds[i:i+1], wait)
+		if err == nil && !exited && servers[i] {
+			if err := abortFUSE(pids[i]); err != nil {
+				return fmt.Errorf("killing %d: %w", pids[i], err)
 			}
-			if err != nil {
-				return fmt.Errorf("waiting for %d: %w", pids[i], err)
-			}
-			if n == 0 {
-				return fmt.Errorf("process %d did not exit within %v of SIGKILL", pids[i], timeout)
-			}
-			break
+			exited, err = waitExit(fds[i:i+1], max(time.Until(deadline), 0))
+		}
+		if err != nil {
+			return fmt.Errorf("waiting for %d: %w", pids[i], err)
+		}
+		if !exited {
+			return fmt.Errorf("process %d did not exit within %v of SIGKILL", pids[i], timeout)
 		}
 	}
 	return nil
+}
+
+// fuseGrace is how long a killed process may take to exit before runsc
+// looks for FUSE connections that hold it (see abortFUSE).
+const fuseGrace = 500 * time.Millisecond
+
+// waitExit waits up to timeout for the pidfd in fd to report its
+// process's exit.
+func waitExit(fd []unix.PollFd, timeout time.Duration) (bool, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := unix.Poll(fd, int(max(time.Until(deadline), 0)/time.Millisecond))
+		if err == unix.EINTR {
+			continue
+		}
+		return n > 0, err
+	}
 }
 
 // sameNamespace reports whether host processes a and b are in the same

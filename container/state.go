@@ -60,6 +60,15 @@ type Proc struct {
 	PID int `json:"pid"`
 	// Start is the process's start time in clock ticks since boot.
 	Start uint64 `json:"start"`
+	// servesFUSE marks a sandbox for killAll: it serves its own FUSE
+	// mounts (see abortFUSE).
+	servesFUSE bool
+}
+
+// fuseServer returns p marked as serving its own FUSE mounts.
+func (p Proc) fuseServer() Proc {
+	p.servesFUSE = true
+	return p
 }
 
 // Container is a container whose state directory is open and locked.
@@ -234,11 +243,39 @@ func (c *Container) call(method string, arg, result any) error {
 		return err
 	}
 	defer cl.Close()
+	defer watchSandbox(c.Sandbox, cl)()
 	if err := cl.Call(method, arg, result); err != nil {
 		return fmt.Errorf("sandbox of container %q: %w", c.ID, err)
 	}
 	return nil
 }
+
+// watchSandbox closes cl if sandbox dies before the returned stop is
+// called. A sandbox killed while a thread of it waits on its own FUSE
+// server (see abortFUSE) keeps its descriptors, this connection's end
+// among them, until that thread ends: a call would wait for ever.
+func watchSandbox(sandbox Proc, cl *urpc.Client) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(sandboxWatchInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if !sandbox.Alive() {
+					cl.Close()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// sandboxWatchInterval is how often watchSandbox looks.
+const sandboxWatchInterval = 100 * time.Millisecond
 
 // List returns the IDs of the containers under root.
 func List(root string) ([]string, error) {

@@ -119,6 +119,8 @@ type runscEnv struct {
 	root string
 	// extra are global flags added to every command.
 	extra []string
+	// faultOut is where the last command stoppedAt started writes.
+	faultOut string
 }
 
 // newEnv makes a fresh --root and, at the end of the test, deletes every
@@ -134,6 +136,14 @@ func newEnv(t *testing.T, extra ...string) *runscEnv {
 		}
 	})
 	return e
+}
+
+// sub makes the env's helpers report to subtest t until the returned
+// function restores the parent.
+func (e *runscEnv) sub(t *testing.T) (restore func()) {
+	parent := e.t
+	e.t = t
+	return func() { e.t = parent }
 }
 
 // result is a finished runsc command.
