@@ -26,6 +26,10 @@ type Cgroup struct {
 	// e.g. "memory" or "cpu,cpuacct"; "" for v2) to the cgroup's
 	// directory in it.
 	Paths map[string]string `json:"paths"`
+	// Prune is how many levels above the cgroup runsc named itself
+	// (the default path's /runsc/<instance>): Destroy removes them too
+	// once empty, so that they do not pile up, one per --root.
+	Prune int `json:"prune,omitempty"`
 }
 
 // hierarchy is one mounted cgroup hierarchy.
@@ -115,8 +119,10 @@ func ownCgroups() (map[string]string, error) {
 // as with runc's cgroupfs driver, a relative path like any other: runsc
 // has no systemd driver.
 func Resolve(cgroupsPath, instance, id string) (*Cgroup, error) {
+	prune := 0
 	if cgroupsPath == "" {
 		cgroupsPath = "/runsc/" + instance + "/" + id
+		prune = 1
 	}
 	for _, part := range strings.Split(cgroupsPath, "/") {
 		if part == ".." {
@@ -127,7 +133,7 @@ func Resolve(cgroupsPath, instance, id string) (*Cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cgroup{Paths: map[string]string{}}
+	c := &Cgroup{Paths: map[string]string{}, Prune: prune}
 	for _, h := range hs {
 		rel := cgroupsPath
 		if !filepath.IsAbs(rel) {
@@ -144,6 +150,9 @@ func Resolve(cgroupsPath, instance, id string) (*Cgroup, error) {
 	}
 	return c, nil
 }
+
+// maxPrune bounds Cgroup.Prune, read back from a state file.
+const maxPrune = 1
 
 // Create makes the cgroup's directories (with a cpuset, copying the
 // parent's cpus and mems into each new level, which v1 requires before
@@ -171,7 +180,14 @@ func makeDirs(key, dir string) error {
 		// v2: the parent must delegate the controllers to children.
 		enableControllers(parent)
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	err := os.Mkdir(dir, 0o755)
+	for try := 0; errors.Is(err, os.ErrNotExist) && try < 5; try++ {
+		// A Destroy pruned the parent meanwhile: make it again.
+		if err = makeDirs(key, parent); err == nil {
+			err = os.Mkdir(dir, 0o755)
+		}
+	}
+	if err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("making cgroup %s: %w", dir, err)
 	}
 	if hasController(key, "cpuset") {
@@ -266,6 +282,15 @@ func (c *Cgroup) Destroy() error {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("removing cgroup %s: %w", dir, err))
+			continue
+		}
+		// Another container's cgroup keeps a level busy: it stays.
+		up := dir
+		for range min(c.Prune, maxPrune) {
+			up = filepath.Dir(up)
+			if unix.Rmdir(up) != nil {
+				break
+			}
 		}
 	}
 	return errors.Join(errs...)

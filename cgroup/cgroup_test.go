@@ -1,6 +1,9 @@
 package cgroup
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -72,5 +75,49 @@ func TestResolveSystemdStyleIsRelative(t *testing.T) {
 		if !strings.HasSuffix(dir, "/test.slice:cri-containerd:abc") {
 			t.Errorf("%s: %s, want a directory named as the path", key, dir)
 		}
+	}
+}
+
+// TestDestroyPrunesDefaultParent checks that the level runsc names
+// itself under /runsc (one per --root) goes with its last cgroup, and
+// only then.
+func TestDestroyPrunesDefaultParent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes cgroups")
+	}
+	instance := fmt.Sprintf("test-prune-%d", os.Getpid())
+	a, err := Resolve("", instance, "a")
+	if err != nil {
+		t.Skipf("no cgroup hierarchy here: %v", err)
+	}
+	b, _ := Resolve("", instance, "b")
+	for _, c := range []*Cgroup{a, b} {
+		if err := c.Create(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range b.Paths {
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("destroying a took b: %v", err)
+		}
+	}
+	if err := b.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range b.Paths {
+		if _, err := os.Stat(filepath.Dir(dir)); !os.IsNotExist(err) {
+			t.Errorf("%s left after its last cgroup: %v", filepath.Dir(dir), err)
+		}
+		if _, err := os.Stat(filepath.Dir(filepath.Dir(dir))); err != nil {
+			t.Errorf("/runsc itself went: %v", err)
+		}
+	}
+	// A named cgroupsPath prunes nothing.
+	named, _ := Resolve("/"+instance+"-named/c", "", "c")
+	if named.Prune != 0 {
+		t.Fatalf("a cgroupsPath of the spec's is pruned: %+v", named)
 	}
 }
