@@ -135,6 +135,10 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 		return nil, "", errors.New("spec has no process args")
 	}
 	capLast = caps.Last()
+	// Before any namespace change: this /proc is the sandbox's.
+	if err := applyExecLabels(spec.Process); err != nil {
+		return nil, "", err
+	}
 	if args.Exec {
 		if err := enterMountNS(args.NSFD); err != nil {
 			return nil, "", err

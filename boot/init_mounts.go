@@ -203,6 +203,14 @@ type bindSource struct {
 	host []int
 }
 
+// mountLabel returns the spec's linux.mountLabel.
+func (b *bindSource) mountLabel() string {
+	if b.spec.Linux == nil {
+		return ""
+	}
+	return b.spec.Linux.MountLabel
+}
+
 // next returns the source of bind mount m, the next in spec order: an
 // O_PATH descriptor of the tree root the container's mount is bound
 // from (a gofer tree: a directory, or a file for a file tree), or a
@@ -257,7 +265,7 @@ func mountOne(rootFD int, m specs.Mount, src *bindSource) error {
 		if err := mountBind(rootFD, m, flags, src); err != nil {
 			return err
 		}
-	} else if err := mountFS(rootFD, m, flags, data); err != nil {
+	} else if err := mountFS(rootFD, m, flags, data, src.mountLabel()); err != nil {
 		return err
 	}
 	if prop == 0 {
@@ -274,8 +282,9 @@ func mountOne(rootFD int, m specs.Mount, src *bindSource) error {
 	return nil
 }
 
-// mountFS mounts a file system (not a bind) at m's destination.
-func mountFS(rootFD int, m specs.Mount, flags uintptr, data []string) error {
+// mountFS mounts a file system (not a bind) at m's destination; label
+// is linux.mountLabel.
+func mountFS(rootFD int, m specs.Mount, flags uintptr, data []string, label string) error {
 	typ, src := m.Type, m.Source
 	switch typ {
 	case "cgroup", "cgroup2":
@@ -286,6 +295,11 @@ func mountFS(rootFD int, m specs.Mount, flags uintptr, data []string) error {
 		if src == "" {
 			src = typ
 		}
+	}
+	if label != "" && (typ == "tmpfs" || typ == "mqueue") {
+		// As runc labels them (the creator keeps the label only on an
+		// SELinux host).
+		data = append(data, fmt.Sprintf("context=%q", label))
 	}
 	fd, err := openIn(rootFD, m.Destination, false)
 	if err != nil {

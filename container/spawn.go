@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
@@ -115,7 +116,7 @@ func (p *initProc) abandon() {
 func forkInit(o initOpts) (*initProc, error) {
 	var cu cleanup.Cleanup
 	defer cu.Clean()
-	specJSON, err := json.Marshal(o.spec)
+	specJSON, err := json.Marshal(initSpec(o.cid, o.spec))
 	if err != nil {
 		return nil, fmt.Errorf("encoding spec: %w", err)
 	}
@@ -252,6 +253,25 @@ func forkInit(o initOpts) (*initProc, error) {
 	p.pidfd = os.NewFile(uintptr(pidfd), "init-pidfd")
 	cu.Release()
 	return &p, nil
+}
+
+// initSpec returns the spec the init works from: spec without the
+// AppArmor profile and SELinux labels this host cannot enforce (runc
+// ignores them there too; the init applies the others).
+func initSpec(cid string, spec *specs.Spec) *specs.Spec {
+	out := *spec
+	if spec.Process != nil {
+		p := *spec.Process
+		out.Process = &p
+	}
+	if spec.Linux != nil {
+		l := *spec.Linux
+		out.Linux = &l
+	}
+	if cleared := boot.StripUnenforcedLSM(&out, boot.AppArmorEnabled(), boot.SELinuxEnabled()); len(cleared) > 0 {
+		slog.Debug("ignored: the host does not enforce them", "cid", cid, "fields", cleared)
+	}
+	return &out
 }
 
 // receivePidfd reads the relay's report: a pidfd of the init it

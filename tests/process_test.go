@@ -13,6 +13,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/boot"
 	"golang.org/x/sys/unix"
 )
 
@@ -404,4 +405,24 @@ func TestHostNamespacesFromSpec(t *testing.T) {
 		}
 		e.must("delete", "--force", "ownipc")
 	})
+}
+
+// TestLSMLabelsWithoutLSM runs a spec with an AppArmor profile and
+// SELinux labels (as podman and containerd send them on hosts that have
+// those LSMs) on a host without them: ignored, as runc does, the
+// container runs.
+func TestLSMLabelsWithoutLSM(t *testing.T) {
+	if boot.AppArmorEnabled() || boot.SELinuxEnabled() {
+		t.Skip("this host enforces AppArmor or SELinux: the labels would apply")
+	}
+	e := newEnv(t)
+	spec := testSpec("sh", "-c", "echo labelled > /tmp/f && cat /tmp/f")
+	spec.Process.ApparmorProfile = "containers-default-0.50.1"
+	spec.Process.SelinuxLabel = "system_u:system_r:container_t:s0:c1,c2"
+	spec.Linux.MountLabel = "system_u:object_r:container_file_t:s0:c1,c2"
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
+	b := newBundle(t, spec)
+	if out := e.must("run", "--bundle", b.dir, "labelled"); out != "labelled\n" {
+		t.Fatalf("output %q", out)
+	}
 }
