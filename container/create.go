@@ -20,7 +20,6 @@ import (
 	"github.com/runsc/runsc/cleanup"
 	"github.com/runsc/runsc/donation"
 	"github.com/runsc/runsc/faultpoint"
-	"github.com/runsc/runsc/gofer"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
 	"golang.org/x/sys/unix"
@@ -385,118 +384,6 @@ func WritePIDFile(path string, pid int) error {
 		return fmt.Errorf("--pid-file %s: %w", path, err)
 	}
 	return nil
-}
-
-// goferTrees lists the trees the container's gofer serves: the root file
-// system, then every bind mount in spec order but host binds (see
-// specutils.HostBind), which openHostBinds opens.
-//
-// shared maps host sources already served in the pod's sandbox (by the
-// sandbox container) to their bind ordinal there; binds of those sources
-// are not served again but recorded in the returned map (this spec's
-// bind ordinal, from 1, to the sandbox container's), so the sandbox
-// binds the same mount and both containers share one page cache (POSIX
-// shared memory in a pod's /dev/shm stays coherent).
-func goferTrees(spec *specs.Spec, overlay string, shared map[string]int) ([]gofer.Tree, map[int]int, error) {
-	trees := []gofer.Tree{{
-		Source: spec.Root.Path,
-		// With a memory overlay the gofer never needs to write.
-		ReadOnly: spec.Root.Readonly || overlay == boot.OverlayMemory,
-	}}
-	reuse := map[int]int{}
-	ordinal := 0
-	for i, m := range spec.Mounts {
-		if !specutils.ServedBind(spec, m) {
-			continue
-		}
-		ordinal++
-		if k, ok := shared[bindKey(m)]; ok {
-			reuse[ordinal] = k
-			continue
-		}
-		if !filepath.IsAbs(m.Source) {
-			return nil, nil, fmt.Errorf("config.json: mounts[%d].source %q: must be absolute after bundle resolution", i, m.Source)
-		}
-		if _, err := os.Stat(m.Source); err != nil {
-			return nil, nil, fmt.Errorf("config.json: mounts[%d].source: %w", i, err)
-		}
-		t := gofer.Tree{Source: m.Source}
-		for _, o := range m.Options {
-			if o == "rbind" {
-				t.Recursive = true
-			}
-		}
-		t.ReadOnly, t.TopReadOnly = specutils.BindReadOnly(m)
-		trees = append(trees, t)
-	}
-	return trees, reuse, nil
-}
-
-// bindSources maps the served bind mounts of spec, by bindKey, to their
-// ordinal (from 1).
-func bindSources(spec *specs.Spec) map[string]int {
-	out := map[string]int{}
-	ordinal := 0
-	for _, m := range spec.Mounts {
-		if specutils.ServedBind(spec, m) {
-			ordinal++
-			if _, dup := out[bindKey(m)]; !dup {
-				out[bindKey(m)] = ordinal
-			}
-		}
-	}
-	return out
-}
-
-// bindKey identifies a bind mount's gofer tree: its cleaned source and
-// how it is served (read-only or not, recursively or not). Two binds
-// share a tree only if they agree on all of it: a pod member's read-only
-// bind is never served by the sandbox container's writable tree.
-func bindKey(m specs.Mount) string {
-	ro, top := specutils.BindReadOnly(m)
-	rec := false
-	for _, o := range m.Options {
-		rec = rec || o == "rbind"
-	}
-	return fmt.Sprintf("%s\x00ro=%v,top=%v,rec=%v", filepath.Clean(m.Source), ro, top, rec)
-}
-
-// startGofer starts the gofer for trees and returns it with the sandbox
-// ends of its connections. When the root tree is read-only (under the
-// memory overlay, or a read-only root) the root is mounted with FUSE
-// passthrough: a /dev/fuse descriptor is opened here, given to the gofer
-// (which registers the root's files on it) and appended to the returned
-// files for the sandbox (which mounts and serves it); rootFUSE reports
-// that. Without /dev/fuse on the host, the root is mounted without
-// passthrough.
-func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, rootFUSE bool, _ error) {
-	var goferEnds, sandboxEnds []*os.File
-	defer func() { closeAll(goferEnds) }()
-	var cu cleanup.Cleanup
-	defer cu.Clean()
-	cu.Add(func() { closeAll(sandboxEnds) })
-	for range trees {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return nil, nil, false, fmt.Errorf("gofer socket pair: %w", err)
-		}
-		sandboxEnds = append(sandboxEnds, os.NewFile(uintptr(fds[0]), "sandbox-9p"))
-		goferEnds = append(goferEnds, os.NewFile(uintptr(fds[1]), "gofer-9p"))
-	}
-	var fuse []*os.File
-	if trees[0].ReadOnly {
-		if dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err == nil {
-			fuse = make([]*os.File, len(trees))
-			fuse[0] = dev
-			sandboxEnds = append(sandboxEnds, dev)
-		}
-	}
-	cmd := gofer.Command(cfg.Exe, cfg.GlobalArgs, trees, goferEnds, fuse)
-	if err := gofer.Start(cmd); err != nil {
-		return nil, nil, false, fmt.Errorf("starting gofer: %w", err)
-	}
-	cu.Release()
-	return cmd, sandboxEnds, fuse != nil, nil
 }
 
 // sandboxNamespaces are the namespaces of a sandbox (so of its pod) that
