@@ -54,6 +54,7 @@ func goferTrees(spec *specs.Spec, overlay string, shared map[string]int) ([]gofe
 			}
 		}
 		t.ReadOnly, t.TopReadOnly = specutils.BindReadOnly(m)
+		t.Propagate = specutils.BindPropagates(m)
 		trees = append(trees, t)
 	}
 	return trees, reuse, nil
@@ -85,7 +86,7 @@ func bindKey(m specs.Mount) string {
 	for _, o := range m.Options {
 		rec = rec || o == "rbind"
 	}
-	return fmt.Sprintf("%s\x00ro=%v,top=%v,rec=%v", filepath.Clean(m.Source), ro, top, rec)
+	return fmt.Sprintf("%s\x00ro=%v,top=%v,rec=%v,prop=%v", filepath.Clean(m.Source), ro, top, rec, specutils.BindPropagates(m))
 }
 
 // startGofer starts the gofer for trees and returns it with the sandbox

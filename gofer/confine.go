@@ -30,6 +30,11 @@ type Tree struct {
 	// Recursive serves the mounts below Source too (an rbind); otherwise
 	// only the file system Source is on is served (a bind).
 	Recursive bool
+	// Propagate keeps the tree a slave of the host's mount, so that
+	// what the host mounts under Source later is served too (a bind
+	// with rslave or rshared propagation); otherwise the tree is
+	// private: the host's later mounts never reach the gofer.
+	Propagate bool
 }
 
 // treePath returns where tree i is mounted inside the gofer's root.
@@ -101,6 +106,11 @@ func pivotToTrees(trees []Tree) error {
 		}
 		if err := unix.Mount(src, target, "", flags, ""); err != nil {
 			return fmt.Errorf("bind mounting tree %d source %q: %w", i, t.Source, err)
+		}
+		if !t.Propagate {
+			if err := unix.Mount("", target, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+				return fmt.Errorf("making tree %d private: %w", i, err)
+			}
 		}
 		if err := restrictMount(target, t); err != nil {
 			return fmt.Errorf("restricting tree %d source %q: %w", i, t.Source, err)

@@ -104,6 +104,9 @@ func TreeArgs(trees []Tree) []string {
 		if t.Recursive {
 			mode += "+rec"
 		}
+		if t.Propagate {
+			mode += "+prop"
+		}
 		args = append(args, "--tree="+mode+":"+t.Source)
 	}
 	return args
@@ -111,17 +114,19 @@ func TreeArgs(trees []Tree) []string {
 
 // ParseTree parses a --tree value: "rw:/path", "ro:/path" or
 // "rotop+rec:/path" (see Tree.TopReadOnly), with "+rec" after the mode
-// ("ro+rec:/path") to serve the mounts below the path too.
+// ("ro+rec:/path") to serve the mounts below the path too, then "+prop"
+// to receive the host's later mounts (see Tree.Propagate).
 func ParseTree(v string) (Tree, error) {
 	mode, path, ok := strings.Cut(v, ":")
+	mode, prop := strings.CutSuffix(mode, "+prop")
 	mode, rec := strings.CutSuffix(mode, "+rec")
 	if !ok || (mode != "ro" && mode != "rw" && mode != "rotop") || (mode == "rotop" && !rec) {
-		return Tree{}, fmt.Errorf("--tree %q: want ro:PATH or rw:PATH (optionally ro+rec: or rw+rec:), or rotop+rec:PATH", v)
+		return Tree{}, fmt.Errorf("--tree %q: want ro:PATH or rw:PATH (optionally ro+rec: or rw+rec:), or rotop+rec:PATH, each optionally with +prop", v)
 	}
 	if !strings.HasPrefix(path, "/") {
 		return Tree{}, fmt.Errorf("--tree %q: path must be absolute", v)
 	}
-	return Tree{Source: path, ReadOnly: mode == "ro", TopReadOnly: mode == "rotop", Recursive: rec}, nil
+	return Tree{Source: path, ReadOnly: mode == "ro", TopReadOnly: mode == "rotop", Recursive: rec, Propagate: prop}, nil
 }
 
 // Command returns the command that starts `runsc gofer` (binary exe, with

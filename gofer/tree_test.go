@@ -14,6 +14,8 @@ func TestTreeArgsRoundTrip(t *testing.T) {
 		{Source: "/c", Recursive: true},
 		{Source: "/d", ReadOnly: true, Recursive: true},
 		{Source: "/e", TopReadOnly: true, Recursive: true},
+		{Source: "/f", Propagate: true},
+		{Source: "/g", TopReadOnly: true, Recursive: true, Propagate: true},
 	}
 	for i, arg := range TreeArgs(trees) {
 		v, ok := cutFlag(arg)
@@ -25,7 +27,7 @@ func TestTreeArgsRoundTrip(t *testing.T) {
 			t.Fatalf("ParseTree(%q) = %+v, %v; want %+v", v, got, err, trees[i])
 		}
 	}
-	for _, bad := range []string{"rotop:/x", "rx:/x", "ro", "ro:x", "rw+rec:rel", "ROTOP+rec:/x"} {
+	for _, bad := range []string{"rotop:/x", "rx:/x", "ro", "ro:x", "rw+rec:rel", "ROTOP+rec:/x", "rw+prop+rec:/x", "rotop+prop:/x"} {
 		if got, err := ParseTree(bad); err == nil {
 			t.Errorf("ParseTree(%q) = %+v, want an error", bad, got)
 		}

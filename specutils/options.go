@@ -242,3 +242,16 @@ func HostBind(spec *specs.Spec, m specs.Mount) bool {
 func ServedBind(spec *specs.Spec, m specs.Mount) bool {
 	return IsBindMount(m) && !HostBind(spec, m)
 }
+
+// BindPropagates reports whether bind mount m asks to receive the
+// host's later mounts under its source: its last propagation option is
+// slave, rslave, shared or rshared.
+func BindPropagates(m specs.Mount) bool {
+	prop := uintptr(0)
+	for _, o := range m.Options {
+		if p, ok := propagationOptions[o]; ok {
+			prop = p
+		}
+	}
+	return prop&(unix.MS_SLAVE|unix.MS_SHARED) != 0
+}

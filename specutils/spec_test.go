@@ -547,3 +547,14 @@ func FuzzParseProcess(f *testing.F) {
 		}
 	})
 }
+
+func TestBindPropagates(t *testing.T) {
+	for opts, want := range map[string]bool{
+		"rbind": false, "rbind,rprivate": false, "rbind,rslave": true, "bind,slave": true,
+		"rbind,rshared": true, "rbind,shared": true, "rbind,rshared,rprivate": false, "rbind,runbindable": false,
+	} {
+		if got := BindPropagates(specs.Mount{Type: "bind", Options: strings.Split(opts, ",")}); got != want {
+			t.Errorf("BindPropagates(%s) = %v, want %v", opts, got, want)
+		}
+	}
+}

@@ -48,19 +48,22 @@ func privileged(spec *specs.Spec) {
 // later appears in the container with rshared and rslave, and what a
 // container that may mount mounts in it appears on the host only with
 // rshared (Kubernetes' Bidirectional), which then is the host's own
-// mount; in any other case the volume is served by the gofer.
+// mount; in any other case the volume is served by the gofer, and with
+// rprivate nothing the host mounts later reaches it.
 func TestMountPropagation(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		prop      string
 		privilege bool
+		// fromHost: the host's later mount reaches the container;
 		// toHost: the container's mount reaches the host; hostMount:
 		// the volume is the host's mount, not the gofer's tree.
-		toHost, hostMount bool
+		fromHost, toHost, hostMount bool
 	}{
-		{"rshared privileged", "rshared", true, true, true},
-		{"rshared unprivileged", "rshared", false, false, false},
-		{"rslave privileged", "rslave", true, false, false},
+		{"rshared privileged", "rshared", true, true, true, true},
+		{"rshared unprivileged", "rshared", false, true, false, false},
+		{"rslave privileged", "rslave", true, true, false, false},
+		{"rprivate privileged", "rprivate", true, false, false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -77,8 +80,12 @@ func TestMountPropagation(t *testing.T) {
 			if err := unix.Mount(flagDir, filepath.Join(vol, "fromhost"), "", unix.MS_BIND, ""); err != nil {
 				t.Fatal(err)
 			}
-			if out := e.must("exec", "prop", "ls", "/vol/fromhost"); out != "flagFile\n" {
-				t.Fatalf("host's later mount seen in the container as %q, want flagFile", out)
+			want := ""
+			if c.fromHost {
+				want = "flagFile\n"
+			}
+			if out := e.must("exec", "prop", "ls", "/vol/fromhost"); out != want {
+				t.Fatalf("host's later mount seen in the container as %q, want %q", out, want)
 			}
 
 			// What the volume is in the container.
