@@ -255,6 +255,10 @@ func (c *Container) call(method string, arg, result any) error {
 // server (see abortFUSE) keeps its descriptors, this connection's end
 // among them, until that thread ends: a call would wait for ever.
 func watchSandbox(sandbox Proc, cl *urpc.Client) (stop func()) {
+	if sandbox.PID <= 0 {
+		// Not recorded: nothing to watch.
+		return func() {}
+	}
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(sandboxWatchInterval)
