@@ -78,12 +78,12 @@ func (p Proc) kill(timeout time.Duration) error { return killAll(timeout, p) }
 // killAll sends SIGKILL to every process of procs that is alive, then
 // waits (without polling, on pidfds) until all have exited, up to
 // timeout; a sandbox (see Proc.fuseServer) that does not exit at once
-// has its FUSE connections aborted. The processes die concurrently: tearing down one's namespaces
-// does not wait for another's.
+// has its FUSE connections aborted. The processes die concurrently:
+// tearing down one's namespaces does not wait for another's.
 func killAll(timeout time.Duration, procs ...Proc) error {
+	// fds[i] is a pidfd of live[i].
 	var fds []unix.PollFd
-	var pids []int
-	var servers []bool
+	var live []Proc
 	defer func() {
 		for _, f := range fds {
 			unix.Close(int(f.Fd))
@@ -109,34 +109,33 @@ func killAll(timeout time.Duration, procs ...Proc) error {
 			return fmt.Errorf("pidfd of %d: %w", p.PID, err)
 		}
 		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
-		pids = append(pids, p.PID)
-		servers = append(servers, p.servesFUSE)
+		live = append(live, p)
 	}
 	for i, f := range fds {
 		if err := unix.PidfdSendSignal(int(f.Fd), unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
-			return fmt.Errorf("killing %d: %w", pids[i], err)
+			return fmt.Errorf("killing %d: %w", live[i].PID, err)
 		}
 	}
 	deadline := time.Now().Add(timeout)
-	for i := range fds {
+	for i, p := range live {
 		// A sandbox still there after a moment may be stuck on its own
 		// FUSE server: its connections are aborted.
 		wait := max(time.Until(deadline), 0)
-		if servers[i] {
+		if p.servesFUSE {
 			wait = min(fuseGrace, wait)
 		}
 		exited, err := waitExit(fds[i:i+1], wait)
-		if err == nil && !exited && servers[i] {
-			if err := abortFUSE(pids[i]); err != nil {
-				return fmt.Errorf("killing %d: %w", pids[i], err)
+		if err == nil && !exited && p.servesFUSE {
+			if err := abortFUSE(p.PID); err != nil {
+				return fmt.Errorf("killing %d: %w", p.PID, err)
 			}
 			exited, err = waitExit(fds[i:i+1], max(time.Until(deadline), 0))
 		}
 		if err != nil {
-			return fmt.Errorf("waiting for %d: %w", pids[i], err)
+			return fmt.Errorf("waiting for %d: %w", p.PID, err)
 		}
 		if !exited {
-			return fmt.Errorf("process %d did not exit within %v of SIGKILL", pids[i], timeout)
+			return fmt.Errorf("process %d did not exit within %v of SIGKILL", p.PID, timeout)
 		}
 	}
 	return nil

@@ -227,13 +227,7 @@ func HostBind(spec *specs.Spec, m specs.Mount) bool {
 	if !IsBindMount(m) || spec.Process == nil || spec.Process.Capabilities == nil {
 		return false
 	}
-	shared := false
-	for _, o := range m.Options {
-		if p, ok := propagationOptions[o]; ok {
-			shared = p&unix.MS_SHARED != 0
-		}
-	}
-	return shared && slices.Contains(spec.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+	return lastPropagation(m)&unix.MS_SHARED != 0 && slices.Contains(spec.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
 }
 
 // ServedBind reports whether m is a bind mount of spec the gofer serves:
@@ -247,11 +241,17 @@ func ServedBind(spec *specs.Spec, m specs.Mount) bool {
 // host's later mounts under its source: its last propagation option is
 // slave, rslave, shared or rshared.
 func BindPropagates(m specs.Mount) bool {
+	return lastPropagation(m)&(unix.MS_SLAVE|unix.MS_SHARED) != 0
+}
+
+// lastPropagation returns the propagation flags of m's last propagation
+// option (MountFlags' rule), 0 if it has none.
+func lastPropagation(m specs.Mount) uintptr {
 	prop := uintptr(0)
 	for _, o := range m.Options {
 		if p, ok := propagationOptions[o]; ok {
 			prop = p
 		}
 	}
-	return prop&(unix.MS_SLAVE|unix.MS_SHARED) != 0
+	return prop
 }

@@ -18,24 +18,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// faultState is what a fault test reads of a container's saved state.
-type faultState struct {
-	Status  string `json:"status"`
-	InitPID int    `json:"initPid"`
-	Sandbox struct {
-		PID int `json:"pid"`
-	} `json:"sandbox"`
-	Gofer struct {
-		PID int `json:"pid"`
-	} `json:"gofer"`
-	Cgroup *struct {
-		Paths map[string]string `json:"paths"`
-	} `json:"cgroup"`
-}
-
 // readFaultState reads the saved state of id, if there is one.
-func (e *runscEnv) readFaultState(id string) (faultState, bool) {
-	var s faultState
+func (e *runscEnv) readFaultState(id string) (savedState, bool) {
+	var s savedState
 	b, err := os.ReadFile(filepath.Join(e.root, id, "state.json"))
 	if err != nil || json.Unmarshal(b, &s) != nil {
 		return s, false
@@ -174,29 +159,38 @@ func TestFaults(t *testing.T) {
 				unix.Kill(pid, unix.SIGKILL)
 				cli.Process.Signal(syscall.SIGCONT)
 			}
-			ended := make(chan struct{})
-			go func() { cli.Wait(); close(ended) }()
-			select {
-			case <-ended:
-			case <-time.After(20 * time.Second):
-				// Its goroutines, for the report.
-				cli.Process.Signal(syscall.SIGQUIT)
-				time.Sleep(time.Second)
-				cli.Process.Kill()
-				<-ended
-				dump, _ := os.ReadFile(e.faultOut)
-				t.Errorf("runsc %v hung after the fault:\n%s", args, dump)
-			}
+			e.waitAfterFault(cli, args)
 			after, _ := e.readFaultState(id)
 			e.checkAfterFault(id, c.victim, before, after)
 		})
 	}
 }
 
+// waitAfterFault waits for the command a fault struck (args, for the
+// report) to end. If it hangs, it fails the test with the command's
+// goroutines, kills it, and returns false.
+func (e *runscEnv) waitAfterFault(cli *exec.Cmd, args []string) bool {
+	ended := make(chan struct{})
+	go func() { cli.Wait(); close(ended) }()
+	select {
+	case <-ended:
+		return true
+	case <-time.After(20 * time.Second):
+	}
+	// Its goroutines, for the report.
+	cli.Process.Signal(syscall.SIGQUIT)
+	time.Sleep(time.Second)
+	cli.Process.Kill()
+	<-ended
+	dump, _ := os.ReadFile(e.faultOut)
+	e.t.Errorf("runsc %v hung after the fault:\n%s", args, dump)
+	return false
+}
+
 // checkAfterFault checks state and delete --force of id after victim
 // was killed; before and after are the states saved when the fault
 // struck and once the command had ended.
-func (e *runscEnv) checkAfterFault(id, victim string, before, after faultState) {
+func (e *runscEnv) checkAfterFault(id, victim string, before, after savedState) {
 	t := e.t
 	t.Helper()
 	if _, ok := e.readFaultState(id); ok {
@@ -225,7 +219,7 @@ func (e *runscEnv) checkAfterFault(id, victim string, before, after faultState) 
 	if _, err := os.Stat(filepath.Join(e.root, id)); !os.IsNotExist(err) {
 		t.Fatalf("state of %s left: %v", id, err)
 	}
-	for _, s := range []faultState{before, after} {
+	for _, s := range []savedState{before, after} {
 		for _, pid := range []int{s.Sandbox.PID, s.Gofer.PID, s.InitPID} {
 			if pid > 0 {
 				waitGone(t, pid)
@@ -358,14 +352,8 @@ func TestSandboxKilledWhileMounting(t *testing.T) {
 		before, _ := e.readFaultState(id)
 		unix.Kill(before.Sandbox.PID, unix.SIGKILL)
 		cli.Process.Signal(syscall.SIGCONT)
-		ended := make(chan struct{})
-		go func() { cli.Wait(); close(ended) }()
-		select {
-		case <-ended:
-		case <-time.After(20 * time.Second):
-			cli.Process.Kill()
-			<-ended
-			t.Fatalf("create hung after its sandbox was killed (round %d)", i)
+		if !e.waitAfterFault(cli, []string{"create", id}) {
+			t.Fatalf("round %d", i)
 		}
 		after, _ := e.readFaultState(id)
 		e.checkAfterFault(id, "sandbox", before, after)

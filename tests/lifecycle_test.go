@@ -29,13 +29,17 @@ func waitGone(t *testing.T, pid int) {
 
 // savedState reads a container's state file as runsc wrote it.
 type savedState struct {
-	InitPID int `json:"initPid"`
+	Status  string `json:"status"`
+	InitPID int    `json:"initPid"`
 	Sandbox struct {
 		PID int `json:"pid"`
 	} `json:"sandbox"`
 	Gofer struct {
 		PID int `json:"pid"`
 	} `json:"gofer"`
+	Cgroup *struct {
+		Paths map[string]string `json:"paths"`
+	} `json:"cgroup"`
 }
 
 func (e *runscEnv) saved(id string) savedState {
