@@ -36,8 +36,12 @@ const (
 //
 // FilePayload carries, in order: one connected 9P socket per gofer tree:
 // the root file system first, then each bind mount of Spec.Mounts in
-// spec order, except those in SharedBinds; then, with RootFUSE, a
-// /dev/fuse descriptor.
+// spec order, except those in SharedBinds; then, for each of those
+// trees in the same order, two files: the /dev/fuse descriptor its FUSE
+// mount is served on and the detached mount itself, both made by the
+// caller (see fuse9p.MakeMount). For a read-only root, the gofer holds
+// the root's /dev/fuse descriptor too and registers the root's files on
+// it for FUSE passthrough.
 type CreateArgs struct {
 	// CID is the container ID, validated again here.
 	CID string
@@ -51,10 +55,6 @@ type CreateArgs struct {
 	// container's tree, not served again, and have no connection in
 	// FilePayload.
 	SharedBinds map[int]int
-	// RootFUSE says the last file of FilePayload is the /dev/fuse
-	// descriptor to mount the root with: the gofer holds the same one
-	// and registers the root's files on it for FUSE passthrough.
-	RootFUSE bool
 	urpc.FilePayload
 }
 
@@ -124,12 +124,8 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 			return fmt.Errorf("create %q: shared bind %d: no such bind mount", args.CID, k)
 		}
 	}
-	nfuse := 0
-	if args.RootFUSE {
-		nfuse = 1
-	}
-	if want := 1 + len(binds) - len(args.SharedBinds) + nfuse; len(files) != want {
-		return fmt.Errorf("create %q: got %d files, want 1 root and %d bind mount connections and %d /dev/fuse", args.CID, len(files), len(binds)-len(args.SharedBinds), nfuse)
+	if ntrees := 1 + len(binds) - len(args.SharedBinds); len(files) != 3*ntrees {
+		return fmt.Errorf("create %q: got %d files, want 3 for each of 1 root and %d bind mount trees", args.CID, len(files), ntrees-1)
 	}
 	s := m.s
 	c := &ctr{cid: args.CID, spec: args.Spec, status: StatusCreated, stopped: make(chan struct{})}
@@ -161,12 +157,7 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 	if err != nil {
 		return fmt.Errorf("create %q: %w", args.CID, err)
 	}
-	var rootFUSE *os.File
-	if args.RootFUSE {
-		rootFUSE = conns[len(conns)-1]
-		conns = conns[:len(conns)-1]
-	}
-	if err := s.mountTrees(c, conns, args.Overlay, args.SharedBinds, rootFUSE); err != nil {
+	if err := s.mountTrees(c, conns, args.Overlay, args.SharedBinds); err != nil {
 		c.removeRoot()
 		return fmt.Errorf("create %q: %w", args.CID, err)
 	}

@@ -124,20 +124,25 @@ func (s *sandbox) bindShared(c *ctr, shared map[int]int, mounted *[]string) erro
 // tree is a single file: the file is fileTreeDir/fuse9p.FileName.
 func fileTreeDir(cid string, i int) string { return treeDir(cid, i) + "-file" }
 
-// mountTrees mounts the container's gofer trees, conns[0] being its root
-// file system and conns[i] its i-th bind mount, under mountsDir/<cid>,
-// and assembles its root at ContainersDir/<cid>. It takes every file it
-// is given (conns, rootFUSE): on return they are closed or held by the
-// mounts. On error everything it mounted is unmounted again. rootFUSE,
-// if not nil, is the /dev/fuse descriptor the gofer registers the root's
-// files on: a read-only root is mounted on it with FUSE passthrough.
-func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared map[int]int, rootFUSE *os.File) error {
-	if rootFUSE != nil {
-		defer rootFUSE.Close()
-	}
+// mountTrees mounts the container's gofer trees under mountsDir/<cid>,
+// and assembles its root at ContainersDir/<cid>. files are laid out as
+// CreateArgs describes: the 9P connections (the root file system's
+// first, then the bind mounts'), then each tree's /dev/fuse descriptor
+// and detached FUSE mount. It takes every file it is given: on return
+// they are closed or held by the mounts. On error everything it mounted
+// is unmounted again. A read-only root is served with FUSE passthrough
+// (the gofer registers its files on the root's /dev/fuse).
+func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared map[int]int) error {
+	ntrees := len(files) / 3
+	conns, fuses := files[:ntrees], files[ntrees:]
+	defer closeFiles(fuses)
 	// Each connection is closed here unless a mount took it.
 	pending := append([]*os.File{}, conns...)
 	defer func() { closeFiles(pending) }()
+	ids, err := fuse9p.ReadIDMap("self")
+	if err != nil {
+		return fmt.Errorf("reading the sandbox's id mapping: %w", err)
+	}
 	var mounted []string
 	var cu cleanup.Cleanup
 	defer cu.Clean()
@@ -159,7 +164,7 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared ma
 		for shared[ordinal] != 0 {
 			ordinal++
 		}
-		dir, err := s.mountTree(c, f, ordinal, rootRO, rootFUSE)
+		dir, err := s.mountTree(c, f, ordinal, rootRO, treeMount{dev: fuses[2*ci], mnt: fuses[2*ci+1], ids: ids})
 		if err != nil {
 			return err
 		}
@@ -210,10 +215,19 @@ func (s *sandbox) mountTrees(c *ctr, conns []*os.File, overlay string, shared ma
 	return nil
 }
 
+// treeMount is what a tree's FUSE mount is made of: the /dev/fuse
+// descriptor, the detached mount made on it by the sandbox's creator,
+// and the id mapping between the creator's user namespace and the
+// sandbox's.
+type treeMount struct {
+	dev, mnt *os.File
+	ids      *fuse9p.IDMap
+}
+
 // mountTree mounts gofer tree i of c, served on connection f (which it
-// takes), and returns where. The root (i 0) is read-only if rootRO, and
-// mounted with FUSE passthrough on rootFUSE if that is not nil.
-func (s *sandbox) mountTree(c *ctr, f *os.File, i int, rootRO bool, rootFUSE *os.File) (string, error) {
+// takes), on fm, and returns where. The root (i 0) is read-only if
+// rootRO, and then served with FUSE passthrough.
+func (s *sandbox) mountTree(c *ctr, f *os.File, i int, rootRO bool, fm treeMount) (string, error) {
 	nc, err := net.FileConn(f)
 	if err != nil {
 		f.Close()
@@ -247,10 +261,8 @@ func (s *sandbox) mountTree(c *ctr, f *os.File, i int, rootRO bool, rootFUSE *os
 	case i == 0:
 		timeout = cacheTimeout
 	}
-	opts := fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p"}
-	if i == 0 && ro && t.IsDir() && rootFUSE != nil {
-		opts.Dev, opts.Passthrough = rootFUSE, true
-	}
+	opts := fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p", Dev: fm.dev, Detached: fm.mnt, IDs: fm.ids}
+	opts.Passthrough = i == 0 && ro && t.IsDir()
 	if _, err := t.Mount(dir, opts); err != nil {
 		t.Close()
 		return "", err

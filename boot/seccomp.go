@@ -14,8 +14,8 @@ import (
 // donated sockets), the mounts of the containers' trees and the watch of
 // their processes need. Notably absent: execve, ptrace, pivot_root,
 // setns, unshare, mknod, socket, connect, bind, ioctl, bpf, keyctl,
-// the mount API calls that open trees (open_tree, fsopen, move_mount),
-// and every uid, capability or namespace call.
+// the mount API calls that open trees or make file systems (open_tree,
+// fsopen, fsmount), and every uid, capability or namespace call.
 var sandboxSyscalls = []string{
 	// Go runtime: memory, threads (clone: see sandboxProfile), signals,
 	// time, scheduling.
@@ -37,8 +37,9 @@ var sandboxSyscalls = []string{
 	"close", "dup", "dup3", "fcntl", "lseek",
 	"openat", "newfstatat", "fstat", "statx", "fstatfs", "statfs", "getdents64",
 	"mkdirat", "unlinkat", "fchmodat", "fchownat", "readlinkat",
-	// The containers' trees and overlays.
-	"mount", "umount2",
+	// The containers' trees (FUSE mounts made by the creator, attached
+	// here) and overlays.
+	"mount", "umount2", "move_mount",
 	// The containers' processes: signals through pidfds, their exit
 	// status, orphans of a shared pid namespace reaped.
 	"pidfd_open", "pidfd_send_signal", "kill", "waitid", "wait4",

@@ -153,7 +153,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	sandboxFD := os.NewFile(uintptr(sfd), "sandbox-pidfd")
 	defer sandboxFD.Close()
 
-	goferCmd, sandboxEnds, rootFUSE, err := startGofer(cfg, trees)
+	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
@@ -165,7 +165,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	faultpoint.Reach(faultpoint.CreateGofer)
 
-	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay, RootFUSE: rootFUSE}
+	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay}
 	if err := c.createInSandbox(cfg, o, args, sandboxFD, nil, sandboxEnds, &cu); err != nil {
 		return nil, err
 	}

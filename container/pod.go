@@ -155,7 +155,7 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	}
 	var cu cleanup.Cleanup
 	defer cu.Clean()
-	goferCmd, sandboxEnds, rootFUSE, err := startGofer(cfg, trees)
+	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
 	if err != nil {
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
@@ -165,7 +165,7 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	if err := c.saveCreating(); err != nil {
 		return err
 	}
-	args := &boot.CreateArgs{CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharedBinds: reuse, RootFUSE: rootFUSE}
+	args := &boot.CreateArgs{CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharedBinds: reuse}
 	if err := c.createInSandbox(cfg, o, args, sandboxFD, peer, sandboxEnds, &cu); err != nil {
 		return err
 	}

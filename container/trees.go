@@ -9,6 +9,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/cleanup"
+	"github.com/runsc/runsc/fsimpl/fuse9p"
 	"github.com/runsc/runsc/gofer"
 	"github.com/runsc/runsc/specutils"
 	"golang.org/x/sys/unix"
@@ -89,40 +90,44 @@ func bindKey(m specs.Mount) string {
 	return fmt.Sprintf("%s\x00ro=%v,top=%v,rec=%v,prop=%v", filepath.Clean(m.Source), ro, top, rec, specutils.BindPropagates(m))
 }
 
-// startGofer starts the gofer for trees and returns it with the sandbox
-// ends of its connections. When the root tree is read-only (under the
-// memory overlay, or a read-only root) the root is mounted with FUSE
-// passthrough: a /dev/fuse descriptor is opened here, given to the gofer
-// (which registers the root's files on it) and appended to the returned
-// files for the sandbox (which mounts and serves it); rootFUSE reports
-// that. Without /dev/fuse on the host, the root is mounted without
-// passthrough.
-func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, rootFUSE bool, _ error) {
-	var goferEnds, sandboxEnds []*os.File
+// startGofer starts the gofer for trees and returns it with the files
+// the sandbox mounts them with, laid out as boot.CreateArgs says: the
+// sandbox ends of the 9P connections, then for each tree a /dev/fuse
+// descriptor and a FUSE mount made on it here, detached (see
+// fuse9p.MakeMount): the mounts belong to this process's user namespace,
+// so the gofer may register passthrough files on them whatever the
+// sandbox's. A read-only root (under the memory overlay, or a read-only
+// root) is served with passthrough: the gofer gets its /dev/fuse too.
+func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, err error) {
+	var goferEnds, sandboxEnds, fuses []*os.File
 	defer func() { closeAll(goferEnds) }()
 	var cu cleanup.Cleanup
 	defer cu.Clean()
-	cu.Add(func() { closeAll(sandboxEnds) })
+	cu.Add(func() { closeAll(sandboxEnds); closeAll(fuses) })
 	for range trees {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			return nil, nil, false, fmt.Errorf("gofer socket pair: %w", err)
+			return nil, nil, fmt.Errorf("gofer socket pair: %w", err)
 		}
 		sandboxEnds = append(sandboxEnds, os.NewFile(uintptr(fds[0]), "sandbox-9p"))
 		goferEnds = append(goferEnds, os.NewFile(uintptr(fds[1]), "gofer-9p"))
 	}
-	var fuse []*os.File
-	if trees[0].ReadOnly {
-		if dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err == nil {
-			fuse = make([]*os.File, len(trees))
-			fuse[0] = dev
-			sandboxEnds = append(sandboxEnds, dev)
+	for i, t := range trees {
+		dev, mnt, err := fuse9p.MakeMount("runsc-9p", i == 0 && t.ReadOnly)
+		if err != nil {
+			return nil, nil, fmt.Errorf("FUSE mount of tree %d: %w", i, err)
 		}
+		fuses = append(fuses, dev, mnt)
 	}
-	cmd := gofer.Command(cfg.Exe, cfg.GlobalArgs, trees, goferEnds, fuse)
+	var passthrough []*os.File
+	if trees[0].ReadOnly {
+		passthrough = make([]*os.File, len(trees))
+		passthrough[0] = fuses[0]
+	}
+	cmd := gofer.Command(cfg.Exe, cfg.GlobalArgs, trees, goferEnds, passthrough)
 	if err := gofer.Start(cmd); err != nil {
-		return nil, nil, false, fmt.Errorf("starting gofer: %w", err)
+		return nil, nil, fmt.Errorf("starting gofer: %w", err)
 	}
 	cu.Release()
-	return cmd, sandboxEnds, fuse != nil, nil
+	return cmd, append(sandboxEnds, fuses...), nil
 }

@@ -7,7 +7,6 @@
 package fuse9p
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -43,6 +42,14 @@ type Options struct {
 	// (duplicated; the caller closes its copy); otherwise one is
 	// opened.
 	Dev *os.File
+	// Detached, if not nil, is a FUSE mount already made on Dev (see
+	// MakeMount), attached at the mount point instead of mounting
+	// anew: a sandbox in a user namespace cannot make one the gofer
+	// and its passthrough may use. The caller closes its copy.
+	Detached *os.File
+	// IDs maps the ids of the Detached mount's user namespace to the
+	// pod's (nil: the same namespace).
+	IDs *IDMap
 	// Passthrough answers the read-only opens of a cached (Timeout > 0),
 	// ReadOnly tree with FUSE passthrough: the gofer registers the
 	// file on Dev, which it holds too (Tbackingopen), and the kernel
@@ -128,18 +135,25 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 	var fd int
 	if opts.Dev != nil {
 		fd, err = unix.FcntlInt(opts.Dev.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-	} else {
+	} else if opts.Detached == nil {
 		fd, err = unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	} else {
+		err = fmt.Errorf("a detached mount without its /dev/fuse")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening /dev/fuse: %w", err)
 	}
-	data := fmt.Sprintf("fd=%d,rootmode=%o,user_id=0,group_id=0,max_read=%d,allow_other,default_permissions", fd, st.Mode&unix.S_IFMT, maxWrite)
-	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
-	if opts.ReadOnly {
-		flags |= unix.MS_RDONLY
+	if opts.Detached != nil {
+		err = unix.MoveMount(int(opts.Detached.Fd()), "", unix.AT_FDCWD, dir, unix.MOVE_MOUNT_F_EMPTY_PATH)
+	} else {
+		data := fmt.Sprintf("fd=%d,rootmode=%o,user_id=0,group_id=0,max_read=%d,allow_other,default_permissions", fd, st.Mode&unix.S_IFMT, maxWrite)
+		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+		if opts.ReadOnly {
+			flags |= unix.MS_RDONLY
+		}
+		err = unix.Mount(name, dir, "fuse.runsc", flags, data)
 	}
-	if err := unix.Mount(name, dir, "fuse.runsc", flags, data); err != nil {
+	if err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("mounting FUSE at %q: %w", dir, err)
 	}
@@ -149,10 +163,10 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 	if opts.Passthrough && keep && opts.ReadOnly {
 		pt = &passthrough{}
 	}
-	var rootNode fs.InodeEmbedder = &node{file: t.root, isDir: true, keepCache: keep, pt: pt}
+	var rootNode fs.InodeEmbedder = &node{file: t.root, isDir: true, keepCache: keep, pt: pt, ids: opts.IDs}
 	rootIno := t.qid.Path
 	if !t.IsDir() {
-		rootNode = &fileHolder{file: t.root, qid: t.qid, attr: t.attr, keepCache: keep}
+		rootNode = &fileHolder{file: t.root, qid: t.qid, attr: t.attr, keepCache: keep, ids: opts.IDs}
 		// The file keeps its own inode number; the holder takes one
 		// no file system uses for a regular file.
 		rootIno = 1
@@ -242,26 +256,61 @@ func toErrno(err error) syscall.Errno {
 	return syscall.Errno(linux.ExtractErrno(err))
 }
 
-// caller returns the uid and gid of the process making the request.
-func caller(ctx context.Context) (p9.UID, p9.GID) {
-	if c, ok := fuse.FromContext(ctx); ok {
-		return p9.UID(c.Uid), p9.GID(c.Gid)
-	}
-	return p9.NoUID, p9.NoGID
-}
 
-// fillAttr converts 9P attributes to FUSE attributes.
-func fillAttr(qid p9.QID, a *p9.Attr, out *fuse.Attr) {
-	out.Ino = qid.Path
-	out.Mode = uint32(a.Mode)
-	out.Nlink = uint32(a.NLink)
-	out.Uid = uint32(a.UID)
-	out.Gid = uint32(a.GID)
-	out.Rdev = uint32(a.RDev)
-	out.Size = a.Size
-	out.Blocks = a.Blocks
-	out.Blksize = uint32(a.BlockSize)
-	out.Atime, out.Atimensec = a.ATimeSeconds, uint32(a.ATimeNanoSeconds)
-	out.Mtime, out.Mtimensec = a.MTimeSeconds, uint32(a.MTimeNanoSeconds)
-	out.Ctime, out.Ctimensec = a.CTimeSeconds, uint32(a.CTimeNanoSeconds)
+// MakeMount makes a FUSE mount for a tree, not attached anywhere: it
+// returns the /dev/fuse descriptor to serve it on and the detached mount
+// (see Options.Detached). The mount belongs to the calling process's
+// user namespace, whose ids the kernel then speaks on it (see IDMap);
+// its root is a directory, as every tree's is (a single-file tree is a
+// directory holding the file).
+func MakeMount(name string, readOnly bool) (dev, mnt *os.File, err error) {
+	if name == "" {
+		name = "runsc-9p"
+	}
+	dfd, err := unix.Open("/dev/fuse", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening /dev/fuse: %w", err)
+	}
+	dev = os.NewFile(uintptr(dfd), "fuse-dev")
+	fsfd, err := unix.Fsopen("fuse", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		dev.Close()
+		return nil, nil, fmt.Errorf("fsopen fuse: %w", err)
+	}
+	defer unix.Close(fsfd)
+	params := [][2]string{
+		{"source", name}, {"subtype", "runsc"}, {"fd", strconv.Itoa(dfd)},
+		{"rootmode", strconv.FormatUint(unix.S_IFDIR, 8)}, {"user_id", "0"}, {"group_id", "0"},
+		{"max_read", strconv.Itoa(maxWrite)},
+	}
+	for _, p := range params {
+		if err := unix.FsconfigSetString(fsfd, p[0], p[1]); err != nil {
+			dev.Close()
+			return nil, nil, fmt.Errorf("fsconfig fuse %s: %w", p[0], err)
+		}
+	}
+	flags := []string{"allow_other", "default_permissions"}
+	if readOnly {
+		flags = append(flags, "ro")
+	}
+	for _, f := range flags {
+		if err := unix.FsconfigSetFlag(fsfd, f); err != nil {
+			dev.Close()
+			return nil, nil, fmt.Errorf("fsconfig fuse %s: %w", f, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		dev.Close()
+		return nil, nil, fmt.Errorf("creating fuse superblock: %w", err)
+	}
+	attrs := unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
+	if readOnly {
+		attrs |= unix.MOUNT_ATTR_RDONLY
+	}
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, attrs)
+	if err != nil {
+		dev.Close()
+		return nil, nil, fmt.Errorf("fsmount fuse: %w", err)
+	}
+	return dev, os.NewFile(uintptr(mfd), "fuse-mount"), nil
 }

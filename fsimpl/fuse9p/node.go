@@ -29,6 +29,8 @@ type node struct {
 	ahead *listing
 	// pt is the mount's passthrough state, nil without passthrough.
 	pt *passthrough
+	// ids is the mount's id mapping, nil for none (see IDMap).
+	ids *IDMap
 	// backing is readFile's passthrough backing id: 0 before it is
 	// asked for, -1 if the gofer could not register the file.
 	backing int32
@@ -122,12 +124,12 @@ func (n *node) OnForget() {
 // kernel already knows the inode (a hard link, or a racing lookup) the
 // existing one is returned and the new fid is closed.
 func (n *node) newChild(ctx context.Context, f p9.File, qid p9.QID, attr *p9.Attr, out *fuse.EntryOut) *fs.Inode {
-	child := &node{file: f, ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache, pt: n.pt}
+	child := &node{file: f, ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache, pt: n.pt, ids: n.ids}
 	ino := n.NewInode(ctx, child, fs.StableAttr{Mode: uint32(attr.Mode.FileType()), Ino: qid.Path})
 	if ino.Operations() != child {
 		f.Close()
 	}
-	fillAttr(qid, attr, &out.Attr)
+	n.ids.fillAttr(qid, attr, &out.Attr)
 	return ino
 }
 
@@ -136,12 +138,12 @@ func (n *node) newChild(ctx context.Context, f p9.File, qid p9.QID, attr *p9.Att
 // first use. A cold walk of a tree then costs a round trip per
 // directory, not per entry.
 func (n *node) lazyChild(ctx context.Context, qid p9.QID, attr *p9.Attr, out *fuse.EntryOut) *fs.Inode {
-	child := &node{ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache, pt: n.pt}
+	child := &node{ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache, pt: n.pt, ids: n.ids}
 	ino := n.NewInode(ctx, child, fs.StableAttr{Mode: uint32(attr.Mode.FileType()), Ino: qid.Path})
 	if ino.Operations() == child && child.isDir && child.keepCache {
 		child.readAhead()
 	}
-	fillAttr(qid, attr, &out.Attr)
+	n.ids.fillAttr(qid, attr, &out.Attr)
 	return ino
 }
 
@@ -182,7 +184,7 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 	if err != nil {
 		return toErrno(err)
 	}
-	fillAttr(qid, &attr, &out.Attr)
+	n.ids.fillAttr(qid, &attr, &out.Attr)
 	return 0
 }
 
@@ -196,10 +198,10 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 		valid.Permissions, attr.Permissions = true, p9.FileMode(m)
 	}
 	if u, ok := in.GetUID(); ok {
-		valid.UID, attr.UID = true, p9.UID(u)
+		valid.UID, attr.UID = true, n.ids.uid(u)
 	}
 	if g, ok := in.GetGID(); ok {
-		valid.GID, attr.GID = true, p9.GID(g)
+		valid.GID, attr.GID = true, n.ids.gid(g)
 	}
 	if s, ok := in.GetSize(); ok {
 		valid.Size, attr.Size = true, s
@@ -304,7 +306,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
-	uid, gid := caller(ctx)
+	uid, gid := n.ids.caller(ctx)
 	// On success the client's dir fid becomes the new, open file.
 	opened, _, _, err := dir.Create(name, openFlags(flags), p9.FileMode(mode&07777), uid, gid)
 	if err != nil {
@@ -321,7 +323,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 
 // Mkdir implements fs.NodeMkdirer.
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	uid, gid := caller(ctx)
+	uid, gid := n.ids.caller(ctx)
 	dir, errno := n.fid()
 	if errno != 0 {
 		return nil, errno
@@ -334,7 +336,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 
 // Mknod implements fs.NodeMknoder.
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	uid, gid := caller(ctx)
+	uid, gid := n.ids.caller(ctx)
 	major, minor := unix.Major(uint64(dev)), unix.Minor(uint64(dev))
 	dir, errno := n.fid()
 	if errno != 0 {
@@ -348,7 +350,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 
 // Symlink implements fs.NodeSymlinker.
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	uid, gid := caller(ctx)
+	uid, gid := n.ids.caller(ctx)
 	dir, errno := n.fid()
 	if errno != 0 {
 		return nil, errno

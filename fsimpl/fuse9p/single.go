@@ -22,6 +22,7 @@ type fileHolder struct {
 	qid       p9.QID
 	attr      p9.Attr
 	keepCache bool
+	ids       *IDMap
 }
 
 var (
@@ -34,6 +35,7 @@ var (
 func (h *fileHolder) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = syscall.S_IFDIR | 0o555
 	out.Nlink = 2
+	out.Uid, out.Gid = h.ids.owner(0, 0)
 	return 0
 }
 
@@ -52,17 +54,17 @@ func (h *fileHolder) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 		return nil, syscall.EIO
 	}
 	if ch := h.GetChild(FileName); ch != nil {
-		fillAttr(qid, &attr, &out.Attr)
+		h.ids.fillAttr(qid, &attr, &out.Attr)
 		return ch, 0
 	}
 	_, clone, err := h.file.Walk(nil)
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	n := &node{file: clone, keepCache: h.keepCache}
+	n := &node{file: clone, keepCache: h.keepCache, ids: h.ids}
 	ch := h.NewPersistentInode(ctx, n, fs.StableAttr{Mode: uint32(attr.Mode.FileType()), Ino: qid.Path})
 	h.AddChild(FileName, ch, true)
-	fillAttr(qid, &attr, &out.Attr)
+	h.ids.fillAttr(qid, &attr, &out.Attr)
 	return ch, 0
 }
 

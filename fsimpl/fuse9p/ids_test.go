@@ -1,0 +1,94 @@
+package fuse9p
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hugelgupf/p9/p9"
+)
+
+func TestIDMap(t *testing.T) {
+	m := &IDMap{
+		UIDs: []IDRange{{Inside: 0, Outside: 100000, Size: 65536}},
+		GIDs: []IDRange{{Inside: 0, Outside: 200000, Size: 1000}, {Inside: 5000, Outside: 300000, Size: 10}},
+	}
+	for _, c := range []struct {
+		name             string
+		uid, gid         uint32
+		wantUID, wantGID uint32
+	}{
+		{name: "root", uid: 0, gid: 0, wantUID: 100000, wantGID: 200000},
+		{name: "last mapped", uid: 65535, gid: 5009, wantUID: 165535, wantGID: 300009},
+		{name: "unmapped owner is nobody", uid: 65536, gid: 1000, wantUID: overflowID, wantGID: overflowID},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u, g := m.owner(p9.UID(c.uid), p9.GID(c.gid))
+			if u != c.wantUID || g != c.wantGID {
+				t.Fatalf("owner(%d, %d) = %d, %d; want %d, %d", c.uid, c.gid, u, g, c.wantUID, c.wantGID)
+			}
+			if c.wantUID != overflowID && (m.uid(u) != p9.UID(c.uid) || m.gid(g) != p9.GID(c.gid)) {
+				t.Fatalf("round trip of %d, %d gave %d, %d", c.uid, c.gid, m.uid(u), m.gid(g))
+			}
+		})
+	}
+	t.Run("caller outside the mapping is nobody", func(t *testing.T) {
+		if got := m.uid(0); got != overflowID {
+			t.Fatalf("uid(0) = %d, want %d", got, overflowID)
+		}
+	})
+	t.Run("nil map is the identity", func(t *testing.T) {
+		var n *IDMap
+		if u, g := n.owner(7, 8); u != 7 || g != 8 || n.uid(7) != 7 || n.gid(8) != 8 {
+			t.Fatal("nil map changed ids")
+		}
+	})
+}
+
+func TestReadIDRanges(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, text string
+		want       []IDRange
+		bad        bool
+	}{
+		{name: "initial namespace", text: "         0          0 4294967295\n", want: []IDRange{{0, 0, ^uint32(0)}}},
+		{name: "two lines", text: "0 100000 65536\n70000 5 1\n", want: []IDRange{{0, 100000, 65536}, {70000, 5, 1}}},
+		{name: "short line", text: "0 100000\n", bad: true},
+		{name: "not a number", text: "0 x 1\n", bad: true},
+		{name: "too large", text: "0 4294967296 1\n", bad: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, c.name)
+			os.WriteFile(p, []byte(c.text), 0o644)
+			got, err := readIDRanges(p)
+			if c.bad {
+				if err == nil {
+					t.Fatalf("no error for %q", c.text)
+				}
+				return
+			}
+			if err != nil || len(got) != len(c.want) {
+				t.Fatalf("got %v, %v; want %v", got, err, c.want)
+			}
+			for i := range got {
+				if got[i] != c.want[i] {
+					t.Fatalf("got %v, want %v", got, c.want)
+				}
+			}
+		})
+	}
+	t.Run("own process in the initial namespace is no mapping", func(t *testing.T) {
+		m, err := ReadIDMap("self")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uids, _ := readIDRanges("/proc/self/uid_map")
+		if len(uids) != 1 || uids[0] != (IDRange{0, 0, ^uint32(0)}) {
+			t.Skipf("running in a user namespace: %v", uids)
+		}
+		if m != nil {
+			t.Fatalf("identity read as %+v", m)
+		}
+	})
+}
