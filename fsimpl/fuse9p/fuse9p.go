@@ -256,7 +256,6 @@ func toErrno(err error) syscall.Errno {
 	return syscall.Errno(linux.ExtractErrno(err))
 }
 
-
 // MakeMount makes a FUSE mount for a tree, not attached anywhere: it
 // returns the /dev/fuse descriptor to serve it on and the detached mount
 // (see Options.Detached). The mount belongs to the calling process's
