@@ -46,6 +46,10 @@ type Args struct {
 	// container was made) ends the sandbox, and with it whatever it
 	// holds; a byte means the sandbox lives on its own.
 	LifelineFD int
+	// SlotFD, if not -1, is the locked slot file of the pod's user
+	// namespace id range: it is held, never used, so that the range
+	// is taken while the sandbox lives (see container.allocateUserNS).
+	SlotFD int
 }
 
 // Run sets up the sandbox and serves the controller until the process is
@@ -84,6 +88,13 @@ func Run(args Args) error {
 		return fmt.Errorf("boot: %w", err)
 	}
 	ignoreTerminalSignals()
+	if args.SlotFD >= 0 {
+		var st unix.Stat_t
+		if err := unix.Fstat(args.SlotFD, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return fmt.Errorf("boot: --userns-slot-fd %d: not a regular file", args.SlotFD)
+		}
+		unix.CloseOnExec(args.SlotFD)
+	}
 	if args.LifelineFD >= 0 {
 		go watchLifeline(os.NewFile(uintptr(args.LifelineFD), "lifeline"))
 	}
@@ -122,12 +133,21 @@ func watchLifeline(f *os.File) {
 	os.Exit(1)
 }
 
+// sandboxDevices are the host's device nodes bound into the sandbox's
+// /dev: the ones a container's /dev gets (see makeDevices), which reach
+// no hardware. A sandbox in a user namespace cannot make device nodes,
+// and one made on its own tmpfs would not open; binds of the host's do.
+var sandboxDevices = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
 // setupRoot makes an empty tmpfs the sandbox's root (nodev, nosuid,
 // noexec): it holds only the directories for containers, a proc of the
-// sandbox's pid namespace, and a /dev tmpfs of its own (nosuid, noexec)
-// with the two device nodes the sandbox uses (/dev/fuse to serve FUSE,
-// /dev/null for the inits' masked paths): no other device node works
-// anywhere in the sandbox's root.
+// sandbox's pid namespace, a read-only sysfs (when the sandbox may mount
+// one: its network namespace is its own) for its containers to mount
+// theirs, and a /dev tmpfs of its own (nosuid, noexec) with binds of the
+// host's harmless device nodes (sandboxDevices): no other device node
+// works anywhere in the sandbox's root. proc and sysfs are mounted
+// before the pivot: in a user namespace the kernel mounts them only
+// where a full instance is already visible, the host's.
 func setupRoot() error {
 	if err := pivot.MakeSlave(); err != nil {
 		return err
@@ -136,36 +156,31 @@ func setupRoot() error {
 	if err != nil {
 		return err
 	}
-	for _, d := range []string{ContainersDir, mountsDir, "/proc", "/dev"} {
+	for _, d := range []string{ContainersDir, mountsDir, "/proc", "/sys", "/dev"} {
 		if err := os.Mkdir(root+d, 0o755); err != nil {
 			return fmt.Errorf("making sandbox %s: %w", d, err)
 		}
 	}
+	const pseudo = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := unix.Mount("proc", root+"/proc", "proc", pseudo, ""); err != nil {
+		return fmt.Errorf("mounting sandbox /proc: %w", err)
+	}
+	if err := unix.Mount("sysfs", root+"/sys", "sysfs", pseudo|unix.MS_RDONLY, ""); err != nil {
+		slog.Debug("no sysfs in the sandbox: its containers get an empty /sys", "err", err)
+	}
 	if err := unix.Mount("runsc-dev", root+"/dev", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k,nr_inodes=16"); err != nil {
 		return fmt.Errorf("mounting sandbox /dev: %w", err)
 	}
-	for _, n := range []struct {
-		name         string
-		mode         uint32
-		major, minor uint32
-	}{
-		{"/dev/fuse", 0o600, 10, 229},
-		{"/dev/null", 0o666, 1, 3},
-	} {
-		if err := unix.Mknod(root+n.name, unix.S_IFCHR|n.mode, int(unix.Mkdev(n.major, n.minor))); err != nil {
-			return fmt.Errorf("making sandbox %s: %w", n.name, err)
+	for _, name := range sandboxDevices {
+		dst := root + "/dev/" + name
+		if err := os.WriteFile(dst, nil, 0o666); err != nil {
+			return fmt.Errorf("making sandbox /dev/%s: %w", name, err)
 		}
-		if err := unix.Chmod(root+n.name, n.mode); err != nil {
-			return fmt.Errorf("chmod sandbox %s: %w", n.name, err)
+		if err := unix.Mount("/dev/"+name, dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("binding the host's /dev/%s into the sandbox: %w", name, err)
 		}
 	}
-	if err := pivot.Into(root); err != nil {
-		return err
-	}
-	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mounting sandbox /proc: %w", err)
-	}
-	return nil
+	return pivot.Into(root)
 }
 
 // loopbackUp brings up the loopback interface of a new network namespace.

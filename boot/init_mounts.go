@@ -306,7 +306,27 @@ func mountFS(rootFD int, m specs.Mount, flags uintptr, data []string, label stri
 		return err
 	}
 	defer unix.Close(fd)
-	return unix.Mount(src, fdPath(fd), typ, flags, strings.Join(data, ","))
+	err = unix.Mount(src, fdPath(fd), typ, flags, strings.Join(data, ","))
+	if errors.Is(err, unix.EPERM) && (typ == "sysfs" || typ == "mqueue") {
+		// In the pod's user namespace the kernel mounts these only
+		// for a network (ipc) namespace the pod owns: a pod on a
+		// network namespace from its caller (CNI) or the host's
+		// gets a stand-in, as runc gives a rootless container.
+		return mountStandIn(fd, typ, err)
+	}
+	return err
+}
+
+// mountStandIn mounts what stands in for a sysfs or mqueue the kernel
+// refused (err) at fd: the sandbox's own read-only sysfs if it has one,
+// otherwise an empty read-only tmpfs.
+func mountStandIn(fd int, typ string, err error) error {
+	slog.Debug("mount refused in the pod's user namespace: a stand-in is mounted", "type", typ, "err", err)
+	var st unix.Statfs_t
+	if typ == "sysfs" && unix.Statfs("/sys", &st) == nil && st.Type == unix.SYSFS_MAGIC {
+		return unix.Mount("/sys", fdPath(fd), "", unix.MS_BIND, "")
+	}
+	return unix.Mount(typ, fdPath(fd), "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
 }
 
 // mountBind binds the next bind source at m's destination, then applies
@@ -373,10 +393,13 @@ func makeDevices(rootFD int, spec *specs.Spec) error {
 	}
 	defer unix.Close(dir)
 	for _, d := range devices {
-		if err := unix.Mknodat(dir, d.name, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil && !errors.Is(err, unix.EEXIST) {
+		bound, err := mknodOrBind(dir, d.name, unix.S_IFCHR|0o666, d.major, d.minor)
+		if err != nil {
 			return fmt.Errorf("making /dev/%s: %w", d.name, err)
 		}
-		unix.Fchmodat(dir, d.name, 0o666, 0)
+		if !bound {
+			unix.Fchmodat(dir, d.name, 0o666, 0)
+		}
 	}
 	if spec.Linux != nil {
 		for _, d := range spec.Linux.Devices {
@@ -455,8 +478,13 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 	}
 	defer unix.Close(dir)
 	name := path.Base(d.Path)
-	if err := unix.Mknodat(dir, name, mode|perm, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor)))); err != nil && !errors.Is(err, unix.EEXIST) {
+	bound, err := mknodOrBind(dir, name, mode|perm, uint32(d.Major), uint32(d.Minor))
+	if err != nil {
 		return err
+	}
+	if bound {
+		// The host's node, owned by the host's root.
+		return nil
 	}
 	uid, gid := -1, -1
 	if d.UID != nil {
@@ -466,6 +494,35 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 		gid = int(*d.GID)
 	}
 	return unix.Fchownat(dir, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// mknodOrBind makes device node name in directory dir. In the pod's user
+// namespace, where no device node can be made, a character device of
+// the sandbox's /dev (see sandboxDevices) is bound there instead, and
+// bound reports it; any other device is left out.
+func mknodOrBind(dir int, name string, mode uint32, major, minor uint32) (bound bool, err error) {
+	err = unix.Mknodat(dir, name, mode, int(unix.Mkdev(major, minor)))
+	if err == nil || errors.Is(err, unix.EEXIST) {
+		return false, nil
+	}
+	if !errors.Is(err, unix.EPERM) || mode&unix.S_IFMT != unix.S_IFCHR {
+		return false, err
+	}
+	src := ""
+	for _, d := range devices {
+		if d.major == major && d.minor == minor {
+			src = "/dev/" + d.name
+		}
+	}
+	if src == "" {
+		return false, errDeviceLeftOut
+	}
+	fd, err := unix.Openat(dir, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o666)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	return true, unix.Mount(src, fdPath(fd), "", unix.MS_BIND, "")
 }
 
 // openExisting opens p inside the container's root (O_PATH); a missing p

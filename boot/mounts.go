@@ -197,6 +197,12 @@ func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared ma
 			unix.Chown(upper, int(st.Uid), int(st.Gid))
 		}
 		opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", treeDir(c.cid, 0), upper, work)
+		if ids != nil {
+			// In a user namespace overlayfs may not use trusted.*
+			// xattrs: its whiteouts and opaque directories take
+			// user.* ones on the upper tmpfs.
+			opts += ",userxattr"
+		}
 		// nodev: a device node in the image is never opened.
 		if err := unix.Mount("overlay", root, "overlay", unix.MS_NODEV, opts); err != nil {
 			return fmt.Errorf("mounting root overlay: %w", err)

@@ -39,6 +39,15 @@ type Config struct {
 	// HostNetwork shares the host's network namespace (--network=host);
 	// otherwise the sandbox gets a new one unless the spec names one.
 	HostNetwork bool
+	// HostUserNS keeps pods in the host's user namespace
+	// (--userns=host); otherwise each pod gets one of its own (see
+	// newPodUserNS).
+	HostUserNS bool
+	// SandboxLog and SandboxDebugLog are the files a new sandbox logs
+	// to (--log, and --debug-log resolved for `runsc boot`), opened
+	// here and handed over: a sandbox in a user namespace may not open
+	// them itself. Empty for none.
+	SandboxLog, SandboxDebugLog string
 }
 
 // CreateOpts are the arguments of create.
@@ -214,7 +223,7 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 		}
 		return err
 	}
-	hostBinds, err := openHostBinds(o.Spec)
+	hostBinds, err := openHostBinds(o.Spec, sandboxFD)
 	if err != nil {
 		mountErr()
 		return fmt.Errorf("create %q: %w", c.ID, err)
@@ -429,12 +438,33 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 	}
 	defer lifeR.Close()
 	c.lifeline = lifeW
+	uns, err := newPodUserNS(spec, cfg.HostUserNS)
+	if err != nil {
+		return nil, err
+	}
+	defer uns.close()
+	var logs donation.Agency
+	for _, l := range []struct{ flag, path string }{{"log-fd", cfg.SandboxLog}, {"debug-log-fd", cfg.SandboxDebugLog}} {
+		if l.path == "" {
+			continue
+		}
+		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox log: %w", err)
+		}
+		defer f.Close()
+		logs.Donate(l.flag, f)
+	}
 	var d donation.Agency
 	d.Donate("controller-fd", lf)
 	d.Donate("lifeline-fd", lifeR)
-	extra, fdArgs := d.TransferExtra(nil)
+	if uns != nil && uns.slot != nil {
+		d.Donate("userns-slot-fd", uns.slot)
+	}
+	extra, logArgs := logs.TransferExtra(nil)
+	extra, fdArgs := d.TransferExtra(extra)
 	flags := uintptr(boot.Namespaces)
-	args := append(append(append([]string{}, cfg.GlobalArgs...), "boot"), fdArgs...)
+	args := append(append(append(append([]string{}, cfg.GlobalArgs...), logArgs...), "boot"), fdArgs...)
 	var joins []nsJoin
 	defer func() {
 		for _, j := range joins {
@@ -468,6 +498,15 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 	// it logs to --log/--debug-log when given, and reports errors
 	// through the controller.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
+	if uns != nil {
+		// The sandbox runs as the pod's root, with no supplementary
+		// group of this process's, and capabilities in the pod's
+		// user namespace only.
+		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = uns.uids, uns.gids
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
+	}
 	if len(joins) == 0 {
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("starting sandbox: %w", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/cleanup"
 	"github.com/runsc/runsc/donation"
+	"github.com/runsc/runsc/nsfork"
 	"github.com/runsc/runsc/procfs"
 	"golang.org/x/sys/unix"
 )
@@ -165,9 +166,11 @@ func forkInit(o initOpts) (*initProc, error) {
 	// Started by descriptor (see sealedExe); the init has no global
 	// flags: the log files they may name are host paths, and it reports
 	// its errors to this process.
-	exePath := "/proc/self/fd/" + strconv.Itoa(len(files))
-	files = append(files, exe)
 	args := append([]string{"runsc", "init", "--cid=" + o.cid}, fdArgs...)
+	podNS, err := otherUserNS(o.sandbox)
+	if err != nil {
+		return nil, fmt.Errorf("starting container init: %w", err)
+	}
 	if o.exec {
 		args = append(args, "--exec")
 	}
@@ -219,7 +222,21 @@ func forkInit(o initOpts) (*initProc, error) {
 			done <- result{err: fmt.Errorf("entering the sandbox's mount namespace: %w", err)}
 			return
 		}
-		proc, err := os.StartProcess(exePath, args, &os.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: sys})
+		if podNS {
+			// Into the pod's user namespace, as its root, before
+			// it execs: from there on it has no capability outside
+			// the pod.
+			pid, err := nsfork.Start(exe, args, []string{}, nsfork.Attr{UserNS: o.sandbox, Files: files, Setsid: true})
+			if err != nil {
+				done <- result{err: err}
+				return
+			}
+			proc, err := os.FindProcess(pid)
+			done <- result{proc, err}
+			return
+		}
+		exePath := "/proc/self/fd/" + strconv.Itoa(len(files))
+		proc, err := os.StartProcess(exePath, args, &os.ProcAttr{Dir: "/", Env: []string{}, Files: append(files, exe), Sys: sys})
 		done <- result{proc, err}
 	}()
 	r := <-done
@@ -253,6 +270,48 @@ func forkInit(o initOpts) (*initProc, error) {
 	p.pidfd = os.NewFile(uintptr(pidfd), "init-pidfd")
 	cu.Release()
 	return &p, nil
+}
+
+// otherUserNS reports whether the process pidfd names (the sandbox) is
+// in a user namespace other than this process's: the pod's.
+func otherUserNS(pidfd *os.File) (bool, error) {
+	f, err := podUserNSFile(pidfd)
+	if f != nil {
+		f.Close()
+	}
+	return f != nil, err
+}
+
+// podUserNSFile opens the user namespace of the process pidfd names (the
+// sandbox): nil if it is this process's own.
+func podUserNSFile(pidfd *os.File) (*os.File, error) {
+	pid, err := procfs.PidfdPid(int(pidfd.Fd()))
+	if err != nil || pid <= 0 {
+		return nil, fmt.Errorf("the sandbox is gone")
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/user", pid))
+	if err != nil {
+		return nil, fmt.Errorf("the sandbox's user namespace: %w", err)
+	}
+	// The pid named the sandbox only if it still does now.
+	if again, err := procfs.PidfdPid(int(pidfd.Fd())); err != nil || again != pid {
+		f.Close()
+		return nil, fmt.Errorf("the sandbox is gone")
+	}
+	var theirs, ours unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &theirs); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := unix.Stat("/proc/self/ns/user", &ours); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if theirs.Ino == ours.Ino && theirs.Dev == ours.Dev {
+		f.Close()
+		return nil, nil
+	}
+	return f, nil
 }
 
 // initSpec returns the spec the init works from: spec without the

@@ -38,13 +38,14 @@ func runBoot(g *globals, args []string) error {
 	controller := fs.Int("controller-fd", -1, "listening unix socket of the controller")
 	newNet := fs.Bool("new-network", false, "the sandbox has a new network namespace: bring up loopback")
 	lifeline := fs.Int("lifeline-fd", -1, "pipe from the creator: EOF before a byte ends the sandbox")
+	slot := fs.Int("userns-slot-fd", -1, "locked slot file of the pod's user namespace id range, held while the sandbox lives")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *controller < 3 {
 		return fmt.Errorf("boot: --controller-fd is required")
 	}
-	return boot.Run(boot.Args{ControllerFD: *controller, NewNetwork: *newNet, LifelineFD: *lifeline})
+	return boot.Run(boot.Args{ControllerFD: *controller, NewNetwork: *newNet, LifelineFD: *lifeline, SlotFD: *slot})
 }
 
 // runInit implements `runsc init --cid=ID --spec-fd=N ...`: see

@@ -43,6 +43,20 @@ func (g *globals) config() (container.Config, error) {
 	default:
 		return cfg, fmt.Errorf("--overlay2 %q: want root:memory or none", g.Overlay2)
 	}
+	switch g.UserNS {
+	case "pod":
+	case "host":
+		cfg.HostUserNS = true
+	default:
+		return cfg, fmt.Errorf("--userns %q: want pod or host", g.UserNS)
+	}
+	cfg.SandboxLog = g.Log
+	if g.DebugLog != "" && g.pendingDebugLog == nil {
+		cfg.SandboxDebugLog = g.DebugLog
+		if strings.HasSuffix(g.DebugLog, "/") {
+			cfg.SandboxDebugLog += "runsc.boot.log"
+		}
+	}
 	switch g.Network {
 	case "sandbox", "none":
 	case "host":

@@ -43,7 +43,11 @@ func setupLogging(g *globals, stderr io.Writer) (func(), error) {
 		level = slog.LevelDebug
 	}
 	var out io.Writer = stderr
-	if g.Log != "" {
+	if g.LogFD >= 0 {
+		f := os.NewFile(uintptr(g.LogFD), "log")
+		closers = append(closers, f)
+		out = f
+	} else if g.Log != "" {
 		w, err := open("log", g.Log)
 		if err != nil {
 			closeAll()
@@ -77,6 +81,12 @@ func setupLogging(g *globals, stderr io.Writer) (func(), error) {
 		return nil
 	}
 	switch {
+	case g.DebugLogFD >= 0:
+		f := os.NewFile(uintptr(g.DebugLogFD), "debug-log")
+		closers = append(closers, f)
+		dh, _ := newHandler(f, slog.LevelDebug)
+		handlers = append(handlers, dh)
+		slog.SetDefault(slog.New(fanout(handlers)))
 	case g.DebugLog == "":
 	case strings.Contains(g.DebugLog, idPattern):
 		// Opened once the command has its container ID (see

@@ -32,6 +32,12 @@ type globals struct {
 	Overlay2 string
 	// Network is "sandbox" (a new network namespace) or "host".
 	Network string
+	// UserNS is "pod" (a user namespace per pod) or "host".
+	UserNS string
+	// LogFD and DebugLogFD, if not -1, are descriptors to log to
+	// instead of opening Log and DebugLog (a sandbox gets them from
+	// its creator).
+	LogFD, DebugLogFD int
 	// args are the global flags as given, passed on to child processes.
 	args []string
 	// command is the command's name.
@@ -73,6 +79,9 @@ func runMain(argv []string, stderr io.Writer) int {
 	fs.StringVar(&g.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&g.Overlay2, "overlay2", "root:memory", "container root overlay: root:memory (writes stay in the sandbox) or none (writes go to the host through the gofer)")
 	fs.StringVar(&g.Network, "network", "sandbox", "network: sandbox (a new network namespace) or host")
+	fs.StringVar(&g.UserNS, "userns", "pod", "user namespace: pod (each pod in its own, container root an unprivileged host uid) or host (weaker: container root is host root)")
+	fs.IntVar(&g.LogFD, "log-fd", -1, "internal: write logs to this descriptor instead of --log")
+	fs.IntVar(&g.DebugLogFD, "debug-log-fd", -1, "internal: write debug logs to this descriptor instead of --debug-log")
 	fs.Bool("systemd-cgroup", false, "accepted for runc compatibility")
 	fs.String("rootless", "auto", "accepted for runc compatibility")
 	fs.String("criu", "", "accepted for runc compatibility")

@@ -185,15 +185,20 @@ func TestSandboxRootHoldsNoHostFile(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
-	if strings.Join(names, " ") != "__containers__ __mounts__ dev proc" {
+	if strings.Join(names, " ") != "__containers__ __mounts__ dev proc sys" {
 		t.Fatalf("sandbox root holds %v", names)
 	}
+	var devNames []string
 	devs, _ := os.ReadDir(fmt.Sprintf("/proc/%d/root/dev", saved.Sandbox.PID))
-	if len(devs) != 2 {
-		t.Fatalf("sandbox /dev holds %d entries, want fuse and null", len(devs))
+	for _, d := range devs {
+		devNames = append(devNames, d.Name())
+	}
+	sort.Strings(devNames)
+	if strings.Join(devNames, " ") != "full null random tty urandom zero" {
+		t.Fatalf("sandbox /dev holds %v, want only the harmless character devices", devNames)
 	}
 	// The root allows no device, setuid or executable file; /dev only
-	// its two nodes.
+	// its own nodes; /sys is a read-only sysfs, /proc the pod's.
 	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", saved.Sandbox.PID))
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +209,7 @@ func TestSandboxRootHoldsNoHostFile(t *testing.T) {
 			opts[f[4]] = f[5]
 		}
 	}
-	for point, want := range map[string][]string{"/": {"nosuid", "nodev", "noexec"}, "/dev": {"nosuid", "noexec"}} {
+	for point, want := range map[string][]string{"/": {"nosuid", "nodev", "noexec"}, "/dev": {"nosuid", "noexec"}, "/sys": {"ro", "nosuid", "nodev", "noexec"}, "/proc": {"nosuid", "nodev", "noexec"}} {
 		for _, o := range want {
 			if !slices.Contains(strings.Split(opts[point], ","), o) {
 				t.Errorf("sandbox %s mounted %q, without %s", point, opts[point], o)

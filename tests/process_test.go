@@ -346,8 +346,10 @@ func TestNoHostDevices(t *testing.T) {
 	}
 	t.Run("linux.devices of host hardware left out", func(t *testing.T) {
 		// As a privileged container's spec lists every host device:
-		// the container runs without the block and mem ones.
-		spec := testSpec("sh", "-c", "ls /dev/sda /dev/kmsg /dev/mem /dev/sg0 /dev/ttyS9 /dev/kvm 2>&1; test -c /dev/console && test -c /dev/pts9 && echo char-ok")
+		// the container runs without the block and mem ones. In the
+		// pod's user namespace no node can be made: the console and
+		// pty slave, which would be the host's, are left out too.
+		spec := testSpec("sh", "-c", "ls /dev/sda /dev/kmsg /dev/mem /dev/sg0 /dev/ttyS9 /dev/kvm 2>&1; test -c /dev/console && test -c /dev/pts9 && echo char-ok; ls -l /dev/zero")
 		spec.Linux.Devices = []specs.LinuxDevice{
 			{Path: "/dev/sda", Type: "b", Major: 8, Minor: 0},
 			{Path: "/dev/kmsg", Type: "c", Major: 1, Minor: 11},
@@ -358,10 +360,16 @@ func TestNoHostDevices(t *testing.T) {
 			{Path: "/dev/console", Type: "c", Major: 5, Minor: 1},
 			{Path: "/dev/pts9", Type: "c", Major: 136, Minor: 9},
 		}
+		spec.Linux.Devices = append(spec.Linux.Devices, specs.LinuxDevice{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5})
 		b := newBundle(t, spec)
 		out := e.must("run", "--bundle", b.dir, "hostdevs")
+		if strings.Count(out, "No such file or directory") != 6 || strings.Contains(out, "char-ok") || !strings.Contains(out, "1,   5") {
+			t.Fatalf("devices in the container: %q (want the hardware, console and pty left out, /dev/zero bound)", out)
+		}
+		hostNS := newEnv(t, "--userns=host")
+		out = hostNS.must("run", "--bundle", b.dir, "hostdevs")
 		if strings.Count(out, "No such file or directory") != 6 || !strings.Contains(out, "char-ok") {
-			t.Fatalf("devices in the container: %q (want only console and the pty made)", out)
+			t.Fatalf("devices in a container with --userns=host: %q (want only console and the pty made)", out)
 		}
 	})
 }
