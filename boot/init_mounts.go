@@ -312,21 +312,51 @@ func mountFS(rootFD int, m specs.Mount, flags uintptr, data []string, label stri
 		// for a network (ipc) namespace the pod owns: a pod on a
 		// network namespace from its caller (CNI) or the host's
 		// gets a stand-in, as runc gives a rootless container.
-		return mountStandIn(fd, typ, err)
+		return mountStandIn(rootFD, m.Destination, typ, err)
 	}
 	return err
 }
 
 // mountStandIn mounts what stands in for a sysfs or mqueue the kernel
 // refused (err) at fd: the sandbox's own read-only sysfs if it has one,
-// otherwise an empty read-only tmpfs.
-func mountStandIn(fd int, typ string, err error) error {
+// otherwise an empty read-only tmpfs (for sysfs, holding the fs/cgroup
+// directory a cgroup mount of the spec may go on).
+func mountStandIn(rootFD int, dest, typ string, err error) error {
 	slog.Debug("mount refused in the pod's user namespace: a stand-in is mounted", "type", typ, "err", err)
+	fd, err := openIn(rootFD, dest, false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
 	var st unix.Statfs_t
 	if typ == "sysfs" && unix.Statfs("/sys", &st) == nil && st.Type == unix.SYSFS_MAGIC {
 		return unix.Mount("/sys", fdPath(fd), "", unix.MS_BIND, "")
 	}
-	return unix.Mount(typ, fdPath(fd), "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0")
+	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := unix.Mount(typ, fdPath(fd), "tmpfs", flags, "size=0,mode=0755"); err != nil {
+		return err
+	}
+	// Reopen: the descriptor still names the covered directory.
+	top, err := openIn(rootFD, dest, false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(top)
+	if typ == "sysfs" {
+		dir, err := unix.Openat(top, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		err = unix.Mkdirat(dir, "fs", 0o755)
+		if err == nil {
+			err = unix.Mkdirat(dir, "fs/cgroup", 0o755)
+		}
+		unix.Close(dir)
+		if err != nil {
+			return err
+		}
+	}
+	return unix.Mount("", fdPath(top), "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, "size=0,mode=0755")
 }
 
 // mountBind binds the next bind source at m's destination, then applies

@@ -144,7 +144,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	// first: it has more to do before it needs the gofer (set up its
 	// root, take the create call) than the gofer has before it serves,
 	// and each start holds this thread until the child has exec'd.
-	bootCmd, err := c.startSandbox(cfg, o.Spec)
+	bootCmd, err := c.startSandbox(cfg, o.Spec, o.exeCopy)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
@@ -420,7 +420,11 @@ type nsJoin struct {
 // the state directory, in new mount and pid namespaces and the network,
 // ipc and uts namespaces the spec asks for (see sandboxNamespaces;
 // --network=host keeps the host's network namespace).
-func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error) {
+//
+// It is started from exe, the sealed copy of runsc: a sandbox in the
+// pod's user namespace may not be able to reach the binary's path, and
+// its /proc/<pid>/exe then never names the host's binary.
+func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*exec.Cmd, error) {
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.shortPath(controllerSock), Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("controller socket: %w", err)
@@ -461,8 +465,15 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 	if uns != nil && uns.slot != nil {
 		d.Donate("userns-slot-fd", uns.slot)
 	}
+	exeFile, err := exe.dup()
+	if err != nil {
+		return nil, err
+	}
+	defer exeFile.Close()
 	extra, logArgs := logs.TransferExtra(nil)
 	extra, fdArgs := d.TransferExtra(extra)
+	exePath := "/proc/self/fd/" + strconv.Itoa(3+len(extra))
+	extra = append(extra, exeFile)
 	flags := uintptr(boot.Namespaces)
 	args := append(append(append(append([]string{}, cfg.GlobalArgs...), logArgs...), "boot"), fdArgs...)
 	var joins []nsJoin
@@ -491,7 +502,8 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec) (*exec.Cmd, error
 			}
 		}
 	}
-	cmd := exec.Command(cfg.Exe, args...)
+	cmd := exec.Command(exePath, args...)
+	cmd.Args[0] = "runsc"
 	cmd.ExtraFiles = extra
 	// The sandbox outlives this command and must not hold its stdio
 	// (containerd's go-runc waits for EOF on a pipe given as stderr);

@@ -22,11 +22,12 @@ func sealedExe(exe string) (*os.File, error) {
 	}
 	defer src.Close()
 	const flags = unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING
-	fd, err := unix.MemfdCreate("runsc", flags|unix.MFD_EXEC)
+	name := CopyName(exe)
+	fd, err := unix.MemfdCreate(name, flags|unix.MFD_EXEC)
 	if err == unix.EINVAL {
 		// Kernels before 6.3 have no MFD_EXEC (and make memfds
 		// executable anyway).
-		fd, err = unix.MemfdCreate("runsc", flags)
+		fd, err = unix.MemfdCreate(name, flags)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("memfd for runsc binary: %w", err)
@@ -46,6 +47,22 @@ func sealedExe(exe string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// CopyName is the name of the sealed copy of the runsc binary at exe:
+// "runsc:" and the binary's path, so that /proc/<pid>/exe of a sandbox
+// or init ("/memfd:runsc:/usr/bin/runsc (deleted)") tells which binary
+// it runs (the kernel keeps 249 bytes of it).
+func CopyName(exe string) string {
+	name := "runsc:" + exe
+	if len(name) > 249 {
+		name = name[:249]
+	}
+	return name
+}
+
+// CopyExe is what /proc/<pid>/exe reads for a process started from the
+// sealed copy of the runsc binary at exe.
+func CopyExe(exe string) string { return "/memfd:" + CopyName(exe) + " (deleted)" }
 
 // exeCopy is a sealed copy of the runsc binary made in the background,
 // while the sandbox and the gofer start.
@@ -69,4 +86,18 @@ func startExeCopy(exe string) *exeCopy {
 func (c *exeCopy) file() (*os.File, error) {
 	<-c.done
 	return c.f, c.err
+}
+
+// dup waits for the copy and returns a descriptor of its own for it
+// (the caller closes it), leaving the copy for file.
+func (c *exeCopy) dup() (*os.File, error) {
+	<-c.done
+	if c.err != nil {
+		return nil, c.err
+	}
+	fd, err := unix.FcntlInt(c.f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("runsc binary copy: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "runsc-exe"), nil
 }

@@ -455,7 +455,7 @@ func (e *ctrEnv) isShimOfRun(p e2e.Proc) bool {
 // the unshare starting containerd) whose command line names the run's
 // directory.
 func (e *ctrEnv) isOfRun(p e2e.Proc) bool {
-	if p.Exe == e.runtime || e.isShimOfRun(p) {
+	if e2e.IsRuntime(p, e.runtime) || e.isShimOfRun(p) {
 		return true
 	}
 	switch filepath.Base(p.Exe) {

@@ -216,7 +216,7 @@ func podFlow(t *testing.T, handler string) {
 	if handler == "runsc" {
 		var boots []string
 		for _, p := range e2e.Processes() {
-			if p.Exe == e.runsc && strings.Contains(p.Cmdline+" ", " boot ") {
+			if e2e.IsRuntime(p, e.runsc) && strings.Contains(p.Cmdline+" ", " boot ") {
 				boots = append(boots, fmt.Sprintf("%d: %s", p.Pid, p.Cmdline))
 			}
 		}
@@ -310,7 +310,7 @@ func podLeaks(ids []string, root string) []string {
 	e := suite
 	var leaks []string
 	for _, p := range e2e.Processes() {
-		if p.Exe == e.runsc {
+		if e2e.IsRuntime(p, e.runsc) {
 			leaks = append(leaks, fmt.Sprintf("runsc process %d: %s", p.Pid, p.Cmdline))
 		}
 		if ctrdenv.IsShimOf(p, e.d.Socket) && strings.Contains(p.Cmdline+" ", " -id "+ids[0]+" ") {

@@ -289,7 +289,7 @@ func (e *env) ready(ctx context.Context) (bool, string) {
 // sandbox, gofers), or a containerd, ctr or unshare naming the run's
 // directory.
 func (e *env) isOfRun(p e2e.Proc) bool {
-	if p.Exe == e.runsc || (e.d != nil && ctrdenv.IsShimOf(p, e.d.Socket)) {
+	if e2e.IsRuntime(p, e.runsc) || (e.d != nil && ctrdenv.IsShimOf(p, e.d.Socket)) {
 		return true
 	}
 	switch filepath.Base(p.Exe) {

@@ -276,7 +276,7 @@ func (e *podmanEnv) containerIDs() []string {
 // line names the run's directory.
 func (e *podmanEnv) isOfRun(p e2e.Proc) bool {
 	base := filepath.Base(p.Exe)
-	return p.Exe == e.runtime || (base == "conmon" || base == "podman") && strings.Contains(p.Cmdline, e.dir)
+	return e2e.IsRuntime(p, e.runtime) || (base == "conmon" || base == "podman") && strings.Contains(p.Cmdline, e.dir)
 }
 
 // leakedState lists entries of the runtime's state directory that belong

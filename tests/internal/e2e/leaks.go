@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runsc/runsc/container"
 	"github.com/runsc/runsc/internal/testhelp"
 )
 
@@ -57,7 +58,7 @@ func ProcessLeaks(match func(Proc) bool) []string {
 func Sandboxes(runtime string) []string {
 	var boots []string
 	for _, p := range Processes() {
-		if p.Exe != runtime {
+		if !IsRuntime(p, runtime) {
 			continue
 		}
 		if (len(p.Args) > 1 && p.Args[1] == "boot") || strings.Contains(p.Cmdline, " boot ") {
@@ -157,4 +158,11 @@ func unescapeMount(s string) string {
 		n, _ := strconv.ParseUint(o[1:], 8, 8)
 		return string(rune(n))
 	})
+}
+
+// IsRuntime reports whether p runs the runtime binary at runtime: the
+// file itself (runsc commands, gofers) or a sealed copy of it (sandboxes
+// and container inits before they exec; see container.CopyExe).
+func IsRuntime(p Proc, runtime string) bool {
+	return p.Exe == runtime || p.Exe == container.CopyExe(runtime)
 }
