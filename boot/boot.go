@@ -50,6 +50,11 @@ type Args struct {
 	// namespace id range: it is held, never used, so that the range
 	// is taken while the sandbox lives (see container.allocateUserNS).
 	SlotFD int
+	// SysfsFD, if not -1, is a detached read-only sysfs of the pod's
+	// network namespace, made by the creator: a sandbox in a user
+	// namespace that does not own its network namespace may not mount
+	// one.
+	SysfsFD int
 }
 
 // Run sets up the sandbox and serves the controller until the process is
@@ -73,7 +78,7 @@ func Run(args Args) error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("boot: not dumpable: %w", err)
 	}
-	if err := setupRoot(); err != nil {
+	if err := setupRoot(args.SysfsFD); err != nil {
 		return fmt.Errorf("boot: %w", err)
 	}
 	if args.NewNetwork {
@@ -141,14 +146,14 @@ var sandboxDevices = []string{"null", "zero", "full", "random", "urandom", "tty"
 
 // setupRoot makes an empty tmpfs the sandbox's root (nodev, nosuid,
 // noexec): it holds only the directories for containers, a proc of the
-// sandbox's pid namespace, a read-only sysfs (when the sandbox may mount
-// one: its network namespace is its own) for its containers to mount
-// theirs, and a /dev tmpfs of its own (nosuid, noexec) with binds of the
+// sandbox's pid namespace, a read-only sysfs of its network namespace
+// (its own, or sysfsFD, made by its creator when it may not mount one)
+// for its containers to mount theirs or bind, and a /dev tmpfs of its own (nosuid, noexec) with binds of the
 // host's harmless device nodes (sandboxDevices): no other device node
 // works anywhere in the sandbox's root. proc and sysfs are mounted
 // before the pivot: in a user namespace the kernel mounts them only
 // where a full instance is already visible, the host's.
-func setupRoot() error {
+func setupRoot(sysfsFD int) error {
 	if err := pivot.MakeSlave(); err != nil {
 		return err
 	}
@@ -165,7 +170,13 @@ func setupRoot() error {
 	if err := unix.Mount("proc", root+"/proc", "proc", pseudo, ""); err != nil {
 		return fmt.Errorf("mounting sandbox /proc: %w", err)
 	}
-	if err := unix.Mount("sysfs", root+"/sys", "sysfs", pseudo|unix.MS_RDONLY, ""); err != nil {
+	if sysfsFD >= 0 {
+		err = unix.MoveMount(sysfsFD, "", unix.AT_FDCWD, root+"/sys", unix.MOVE_MOUNT_F_EMPTY_PATH)
+		unix.Close(sysfsFD)
+		if err != nil {
+			return fmt.Errorf("attaching sandbox /sys: %w", err)
+		}
+	} else if err := unix.Mount("sysfs", root+"/sys", "sysfs", pseudo|unix.MS_RDONLY, ""); err != nil {
 		slog.Debug("no sysfs in the sandbox: its containers get an empty /sys", "err", err)
 	}
 	if err := unix.Mount("runsc-dev", root+"/dev", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k,nr_inodes=16"); err != nil {

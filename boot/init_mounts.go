@@ -523,7 +523,14 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 	if d.GID != nil {
 		gid = int(*d.GID)
 	}
-	return unix.Fchownat(dir, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
+	err = unix.Fchownat(dir, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.EPERM) {
+		// A node bound earlier from the host (a default device the
+		// spec lists again), in the pod's user namespace: it keeps
+		// the host's owner.
+		return nil
+	}
+	return err
 }
 
 // mknodOrBind makes device node name in directory dir. In the pod's user

@@ -7,18 +7,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/cgroup"
 	"github.com/runsc/runsc/cleanup"
-	"github.com/runsc/runsc/donation"
 	"github.com/runsc/runsc/faultpoint"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
@@ -393,155 +389,6 @@ func WritePIDFile(path string, pid int) error {
 		return fmt.Errorf("--pid-file %s: %w", path, err)
 	}
 	return nil
-}
-
-// sandboxNamespaces are the namespaces of a sandbox (so of its pod) that
-// the spec decides, as runc does for a container: a new one when it
-// lists the type without a path, the path's when it gives one, the
-// host's when it does not list the type.
-var sandboxNamespaces = []struct {
-	typ  specs.LinuxNamespaceType
-	flag int
-}{
-	{specs.NetworkNamespace, unix.CLONE_NEWNET},
-	{specs.IPCNamespace, unix.CLONE_NEWIPC},
-	{specs.UTSNamespace, unix.CLONE_NEWUTS},
-}
-
-// nsJoin is a namespace the sandbox is started in: an open namespace
-// file and its type.
-type nsJoin struct {
-	f    *os.File
-	flag int
-	path string
-}
-
-// startSandbox starts `runsc boot` with a listening controller socket in
-// the state directory, in new mount and pid namespaces and the network,
-// ipc and uts namespaces the spec asks for (see sandboxNamespaces;
-// --network=host keeps the host's network namespace).
-//
-// It is started from exe, the sealed copy of runsc: a sandbox in the
-// pod's user namespace may not be able to reach the binary's path, and
-// its /proc/<pid>/exe then never names the host's binary.
-func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*exec.Cmd, error) {
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.shortPath(controllerSock), Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("controller socket: %w", err)
-	}
-	l.SetUnlinkOnClose(false)
-	lf, err := l.File()
-	l.Close()
-	if err != nil {
-		return nil, err
-	}
-	defer lf.Close()
-	lifeR, lifeW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("sandbox lifeline: %w", err)
-	}
-	defer lifeR.Close()
-	c.lifeline = lifeW
-	uns, err := newPodUserNS(spec, cfg.HostUserNS)
-	if err != nil {
-		return nil, err
-	}
-	defer uns.close()
-	var logs donation.Agency
-	for _, l := range []struct{ flag, path string }{{"log-fd", cfg.SandboxLog}, {"debug-log-fd", cfg.SandboxDebugLog}} {
-		if l.path == "" {
-			continue
-		}
-		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("sandbox log: %w", err)
-		}
-		defer f.Close()
-		logs.Donate(l.flag, f)
-	}
-	var d donation.Agency
-	d.Donate("controller-fd", lf)
-	d.Donate("lifeline-fd", lifeR)
-	if uns != nil && uns.slot != nil {
-		d.Donate("userns-slot-fd", uns.slot)
-	}
-	exeFile, err := exe.dup()
-	if err != nil {
-		return nil, err
-	}
-	defer exeFile.Close()
-	extra, logArgs := logs.TransferExtra(nil)
-	extra, fdArgs := d.TransferExtra(extra)
-	exePath := "/proc/self/fd/" + strconv.Itoa(3+len(extra))
-	extra = append(extra, exeFile)
-	flags := uintptr(boot.Namespaces)
-	args := append(append(append(append([]string{}, cfg.GlobalArgs...), logArgs...), "boot"), fdArgs...)
-	var joins []nsJoin
-	defer func() {
-		for _, j := range joins {
-			j.f.Close()
-		}
-	}()
-	for _, n := range sandboxNamespaces {
-		path, own := specNamespace(spec, n.typ)
-		switch {
-		case !own, n.typ == specs.NetworkNamespace && cfg.HostNetwork:
-		case path != "":
-			f, err := os.Open(path)
-			if err != nil {
-				return nil, fmt.Errorf("config.json: linux.namespaces %s path: %w", n.typ, err)
-			}
-			joins = append(joins, nsJoin{f, n.flag, path})
-			if t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE); err != nil || t != n.flag {
-				return nil, fmt.Errorf("config.json: linux.namespaces %s path %q: not a %s namespace", n.typ, path, n.typ)
-			}
-		default:
-			flags |= uintptr(n.flag)
-			if n.typ == specs.NetworkNamespace {
-				args = append(args, "--new-network")
-			}
-		}
-	}
-	cmd := exec.Command(exePath, args...)
-	cmd.Args[0] = "runsc"
-	cmd.ExtraFiles = extra
-	// The sandbox outlives this command and must not hold its stdio
-	// (containerd's go-runc waits for EOF on a pipe given as stderr);
-	// it logs to --log/--debug-log when given, and reports errors
-	// through the controller.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
-	if uns != nil {
-		// The sandbox runs as the pod's root, with no supplementary
-		// group of this process's, and capabilities in the pod's
-		// user namespace only.
-		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWUSER
-		cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = uns.uids, uns.gids
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
-	}
-	if len(joins) == 0 {
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("starting sandbox: %w", err)
-		}
-		return cmd, nil
-	}
-	// Started from a thread that joined the namespaces, which is then
-	// discarded with its goroutine.
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked
-		for _, j := range joins {
-			if err := unix.Setns(int(j.f.Fd()), j.flag); err != nil {
-				done <- fmt.Errorf("joining namespace %q: %w", j.path, err)
-				return
-			}
-		}
-		done <- cmd.Start()
-	}()
-	if err := <-done; err != nil {
-		return nil, fmt.Errorf("starting sandbox: %w", err)
-	}
-	return cmd, nil
 }
 
 // specNetNS returns the path of the spec's network namespace, if any,

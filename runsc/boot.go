@@ -38,6 +38,7 @@ func runBoot(g *globals, args []string) error {
 	controller := fs.Int("controller-fd", -1, "listening unix socket of the controller")
 	newNet := fs.Bool("new-network", false, "the sandbox has a new network namespace: bring up loopback")
 	lifeline := fs.Int("lifeline-fd", -1, "pipe from the creator: EOF before a byte ends the sandbox")
+	sysfs := fs.Int("sysfs-fd", -1, "detached read-only sysfs to use as the sandbox's /sys (made by the creator when the sandbox may not mount one)")
 	slot := fs.Int("userns-slot-fd", -1, "locked slot file of the pod's user namespace id range, held while the sandbox lives")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -45,7 +46,7 @@ func runBoot(g *globals, args []string) error {
 	if *controller < 3 {
 		return fmt.Errorf("boot: --controller-fd is required")
 	}
-	return boot.Run(boot.Args{ControllerFD: *controller, NewNetwork: *newNet, LifelineFD: *lifeline, SlotFD: *slot})
+	return boot.Run(boot.Args{ControllerFD: *controller, NewNetwork: *newNet, LifelineFD: *lifeline, SlotFD: *slot, SysfsFD: *sysfs})
 }
 
 // runInit implements `runsc init --cid=ID --spec-fd=N ...`: see

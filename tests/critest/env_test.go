@@ -156,6 +156,11 @@ func (e *env) startContainerd() {
 	if err := os.WriteFile(runscTomlPath, []byte(runscToml), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The same runsc with pods in the host's user namespace.
+	hostUserNSTomlPath := filepath.Join(e.dir, "runsc-host-userns.toml")
+	if err := os.WriteFile(hostUserNSTomlPath, []byte(runscToml+"  userns = \"host\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	const cri = `plugins."io.containerd.grpc.v1.cri"`
 	var mirrors strings.Builder
 	for _, r := range mirrored {
@@ -185,11 +190,17 @@ func (e *env) startContainerd() {
   TypeUrl = "io.containerd.runsc.v1.options"
   ConfigPath = %[5]q
 
+[%[1]s.containerd.runtimes.runsc-host-userns]
+  runtime_type = "io.containerd.runsc.v1"
+[%[1]s.containerd.runtimes.runsc-host-userns.options]
+  TypeUrl = "io.containerd.runsc.v1.options"
+  ConfigPath = %[8]q
+
 [%[1]s.cni]
   bin_dir = "/usr/lib/cni"
   conf_dir = %[6]q
 
-%[7]s`, cri, sandboxImage, e.runcBinary, e.runcRoot, runscTomlPath, filepath.Join(e.dir, "cni"), mirrors.String())
+%[7]s`, cri, sandboxImage, e.runcBinary, e.runcRoot, runscTomlPath, filepath.Join(e.dir, "cni"), mirrors.String(), hostUserNSTomlPath)
 	// The runsc shim is found on containerd's PATH: the private copy first.
 	start := time.Now()
 	d, err := ctrdenv.Start(ctrdenv.Config{Dir: e.dir, Path: []string{e.privBin}, CRI: conf, Namespaces: e.ns,

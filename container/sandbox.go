@@ -1,0 +1,218 @@
+package container
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/donation"
+	"golang.org/x/sys/unix"
+)
+
+// sandboxNamespaces are the namespaces of a sandbox (so of its pod) that
+// the spec decides, as runc does for a container: a new one when it
+// lists the type without a path, the path's when it gives one, the
+// host's when it does not list the type.
+var sandboxNamespaces = []struct {
+	typ  specs.LinuxNamespaceType
+	flag int
+}{
+	{specs.NetworkNamespace, unix.CLONE_NEWNET},
+	{specs.IPCNamespace, unix.CLONE_NEWIPC},
+	{specs.UTSNamespace, unix.CLONE_NEWUTS},
+}
+
+// nsJoin is a namespace the sandbox is started in: an open namespace
+// file and its type.
+type nsJoin struct {
+	f    *os.File
+	flag int
+	path string
+}
+
+// startSandbox starts `runsc boot` with a listening controller socket in
+// the state directory, in new mount and pid namespaces and the network,
+// ipc and uts namespaces the spec asks for (see sandboxNamespaces;
+// --network=host keeps the host's network namespace).
+//
+// It is started from exe, the sealed copy of runsc: a sandbox in the
+// pod's user namespace may not be able to reach the binary's path, and
+// its /proc/<pid>/exe then never names the host's binary.
+func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*exec.Cmd, error) {
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.shortPath(controllerSock), Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("controller socket: %w", err)
+	}
+	l.SetUnlinkOnClose(false)
+	lf, err := l.File()
+	l.Close()
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close()
+	lifeR, lifeW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox lifeline: %w", err)
+	}
+	defer lifeR.Close()
+	c.lifeline = lifeW
+	uns, err := newPodUserNS(spec, cfg.HostUserNS)
+	if err != nil {
+		return nil, err
+	}
+	defer uns.close()
+	var logs donation.Agency
+	for _, l := range []struct{ flag, path string }{{"log-fd", cfg.SandboxLog}, {"debug-log-fd", cfg.SandboxDebugLog}} {
+		if l.path == "" {
+			continue
+		}
+		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox log: %w", err)
+		}
+		defer f.Close()
+		logs.Donate(l.flag, f)
+	}
+	var joins []nsJoin
+	defer func() {
+		for _, j := range joins {
+			j.f.Close()
+		}
+	}()
+	flags := uintptr(boot.Namespaces)
+	var netns *os.File
+	for _, n := range sandboxNamespaces {
+		path, own := specNamespace(spec, n.typ)
+		switch {
+		case !own, n.typ == specs.NetworkNamespace && cfg.HostNetwork:
+		case path != "":
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, fmt.Errorf("config.json: linux.namespaces %s path: %w", n.typ, err)
+			}
+			joins = append(joins, nsJoin{f, n.flag, path})
+			if t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE); err != nil || t != n.flag {
+				return nil, fmt.Errorf("config.json: linux.namespaces %s path %q: not a %s namespace", n.typ, path, n.typ)
+			}
+			if n.flag == unix.CLONE_NEWNET {
+				netns = f
+			}
+		default:
+			flags |= uintptr(n.flag)
+		}
+	}
+	var d donation.Agency
+	d.Donate("controller-fd", lf)
+	d.Donate("lifeline-fd", lifeR)
+	if uns != nil && uns.slot != nil {
+		d.Donate("userns-slot-fd", uns.slot)
+	}
+	if uns != nil && flags&unix.CLONE_NEWNET == 0 {
+		// The pod's user namespace does not own the network
+		// namespace, so the sandbox cannot mount its sysfs: one is
+		// made here.
+		sysfs, err := detachedSysfs(netns)
+		if err != nil {
+			return nil, err
+		}
+		defer sysfs.Close()
+		d.Donate("sysfs-fd", sysfs)
+	}
+	exeFile, err := exe.dup()
+	if err != nil {
+		return nil, err
+	}
+	defer exeFile.Close()
+	extra, logArgs := logs.TransferExtra(nil)
+	extra, fdArgs := d.TransferExtra(extra)
+	exePath := "/proc/self/fd/" + strconv.Itoa(3+len(extra))
+	extra = append(extra, exeFile)
+	args := append(append(append(append([]string{}, cfg.GlobalArgs...), logArgs...), "boot"), fdArgs...)
+	if flags&unix.CLONE_NEWNET != 0 {
+		args = append(args, "--new-network")
+	}
+	cmd := exec.Command(exePath, args...)
+	cmd.Args[0] = "runsc"
+	cmd.ExtraFiles = extra
+	// The sandbox outlives this command and must not hold its stdio
+	// (containerd's go-runc waits for EOF on a pipe given as stderr);
+	// it logs to --log/--debug-log when given, and reports errors
+	// through the controller.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
+	if uns != nil {
+		// The sandbox runs as the pod's root, with no supplementary
+		// group of this process's, and capabilities in the pod's
+		// user namespace only.
+		cmd.SysProcAttr.Cloneflags |= unix.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = uns.uids, uns.gids
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
+	}
+	if len(joins) == 0 {
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("starting sandbox: %w", err)
+		}
+		return cmd, nil
+	}
+	// Started from a thread that joined the namespaces, which is then
+	// discarded with its goroutine.
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked
+		for _, j := range joins {
+			if err := unix.Setns(int(j.f.Fd()), j.flag); err != nil {
+				done <- fmt.Errorf("joining namespace %q: %w", j.path, err)
+				return
+			}
+		}
+		done <- cmd.Start()
+	}()
+	if err := <-done; err != nil {
+		return nil, fmt.Errorf("starting sandbox: %w", err)
+	}
+	return cmd, nil
+}
+
+// detachedSysfs makes a read-only sysfs of network namespace netns (nil:
+// this process's), not attached anywhere, for a sandbox that may not
+// mount it itself. It is made on a thread of its own, discarded after.
+func detachedSysfs(netns *os.File) (*os.File, error) {
+	type result struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see forkInit
+		if netns != nil {
+			if err := unix.Setns(int(netns.Fd()), unix.CLONE_NEWNET); err != nil {
+				done <- result{err: fmt.Errorf("sysfs for the sandbox: joining its network namespace: %w", err)}
+				return
+			}
+		}
+		fsfd, err := unix.Fsopen("sysfs", unix.FSOPEN_CLOEXEC)
+		if err != nil {
+			done <- result{err: fmt.Errorf("sysfs for the sandbox: %w", err)}
+			return
+		}
+		defer unix.Close(fsfd)
+		if err := unix.FsconfigCreate(fsfd); err != nil {
+			done <- result{err: fmt.Errorf("sysfs for the sandbox: %w", err)}
+			return
+		}
+		mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+		if err != nil {
+			done <- result{err: fmt.Errorf("sysfs for the sandbox: %w", err)}
+			return
+		}
+		done <- result{f: os.NewFile(uintptr(mfd), "sysfs")}
+	}()
+	r := <-done
+	return r.f, r.err
+}
