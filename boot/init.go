@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -177,11 +176,7 @@ func prepareInit(args InitArgs) (*specs.Spec, string, error) {
 			return nil, "", fmt.Errorf("setting %s: %w", rl.Type, err)
 		}
 	}
-	if p.OOMScoreAdj != nil {
-		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
-			return nil, "", fmt.Errorf("setting oom_score_adj: %w", err)
-		}
-	}
+	// process.oomScoreAdj is written by the init's creator.
 	cwd := p.Cwd
 	if cwd == "" {
 		cwd = "/"

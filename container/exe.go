@@ -40,6 +40,10 @@ func sealedExe(exe string) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("copying runsc binary: %w", err)
 	}
+	if err := unix.Fchmod(int(f.Fd()), 0o555); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("runsc binary copy: %w", err)
+	}
 	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
 		f.Close()
@@ -82,10 +86,34 @@ func startExeCopy(exe string) *exeCopy {
 	return c
 }
 
-// file waits for the copy and returns it; the caller closes it.
+// file waits for the copy and returns it, execute-only, for a container
+// init; the caller closes it.
 func (c *exeCopy) file() (*os.File, error) {
 	<-c.done
-	return c.f, c.err
+	if c.err != nil {
+		return nil, c.err
+	}
+	if err := execOnly(c.f); err != nil {
+		c.f.Close()
+		return nil, err
+	}
+	return c.f, nil
+}
+
+// execOnly makes the sealed copy of runsc execute-only, for the inits
+// started from it: a process of the pod's user namespace (an init as it
+// starts) may not read it, as it is owned by a uid unmapped there, so
+// the kernel starts the init non-dumpable and owned by the host's user
+// namespace: nothing in the pod can ptrace it or open its /proc files,
+// not even in the moment before it says so itself. (A sandbox is started
+// from the copy before: it must stay reachable to the inits, which enter
+// its namespaces through its pidfd, and no pod process exists when it
+// starts.)
+func execOnly(f *os.File) error {
+	if err := unix.Fchmod(int(f.Fd()), 0o111); err != nil {
+		return fmt.Errorf("runsc binary copy: %w", err)
+	}
+	return nil
 }
 
 // dup waits for the copy and returns a descriptor of its own for it

@@ -82,7 +82,15 @@ func (o *initOpts) exeFile() (*os.File, error) {
 	if o.exeCopy != nil {
 		return o.exeCopy.file()
 	}
-	return sealedExe(o.exe)
+	f, err := sealedExe(o.exe)
+	if err != nil {
+		return nil, err
+	}
+	if err := execOnly(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // pid returns the init's host pid.
@@ -115,6 +123,25 @@ func (p *initProc) abandon() {
 // discarded with the goroutine, so no other goroutine ever runs in those
 // namespaces.
 func forkInit(o initOpts) (*initProc, error) {
+	p, err := startInit(o)
+	if err != nil {
+		return nil, err
+	}
+	// Written here, by its parent: the init, execute-only and started
+	// in the pod's user namespace, may not open its own /proc files
+	// for writing (see execOnly). The process it execs inherits it.
+	if adj := o.spec.Process.OOMScoreAdj; adj != nil {
+		path := fmt.Sprintf("/proc/%d/oom_score_adj", p.pid())
+		if err := os.WriteFile(path, []byte(strconv.Itoa(*adj)), 0); err != nil {
+			p.abandon()
+			return nil, fmt.Errorf("process.oomScoreAdj %d: %w", *adj, err)
+		}
+	}
+	return p, nil
+}
+
+// startInit forks the init (see forkInit).
+func startInit(o initOpts) (*initProc, error) {
 	var cu cleanup.Cleanup
 	defer cu.Clean()
 	specJSON, err := json.Marshal(initSpec(o.cid, o.spec))

@@ -143,6 +143,26 @@ func TestPodUserNamespace(t *testing.T) {
 		e.must("delete", "--force", "setuid")
 	})
 
+	t.Run("an init is out of the pod's reach before it execs", func(t *testing.T) {
+		defer e.sub(t)()
+		b2 := newBundle(t, podSpec("userns", "true"))
+		e.must("create", "--bundle", b2.dir, "waiting")
+		pid := e.saved("waiting").InitPID
+		// Started from an execute-only copy of runsc, the init
+		// belongs to the host's user namespace: its /proc files are
+		// the host root's, not the pod root's, so no process of the
+		// pod (whatever its capabilities there) may ptrace it or
+		// open them.
+		var st unix.Stat_t
+		if err := unix.Stat(fmt.Sprintf("/proc/%d/environ", pid), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uid != 0 {
+			t.Fatalf("/proc/%d/environ of the waiting init owned by %d, want 0 (not the pod's root %d)", pid, st.Uid, base)
+		}
+		e.must("delete", "--force", "waiting")
+	})
+
 	t.Run("capabilities stop at the pod", func(t *testing.T) {
 		defer e.sub(t)()
 		// Setting the clock to its own second is harmless should it
