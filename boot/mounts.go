@@ -155,6 +155,7 @@ func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared ma
 	if err := s.bindShared(c, shared, &mounted); err != nil {
 		return err
 	}
+	binds := bindMounts(c.spec)
 	ordinal := -1
 	for ci, f := range conns {
 		pending[ci] = nil
@@ -164,7 +165,11 @@ func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared ma
 		for shared[ordinal] != 0 {
 			ordinal++
 		}
-		dir, err := s.mountTree(c, f, ordinal, rootRO, treeMount{dev: fuses[2*ci], mnt: fuses[2*ci+1], ids: ids})
+		treeIDs := ids
+		if ordinal > 0 && ordinal <= len(binds) {
+			treeIDs = mountIDMap(binds[ordinal-1], ids)
+		}
+		dir, err := s.mountTree(c, f, ordinal, rootRO, treeMount{dev: fuses[2*ci], mnt: fuses[2*ci+1], ids: treeIDs})
 		if err != nil {
 			return err
 		}
@@ -219,6 +224,26 @@ func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared ma
 	mounted = append(mounted, root)
 	cu.Release()
 	return nil
+}
+
+// mountIDMap returns the id mapping of bind mount m's tree: its own
+// uidMappings and gidMappings when it has them (an idmapped mount: a
+// file the host has owned by ContainerID+k is owned by HostID+k as the
+// kernel, then the pod, sees it), otherwise the pod's, which shows
+// every owner as the host has it ("idmap" without mappings means that
+// too).
+func mountIDMap(m specs.Mount, pod *fuse9p.IDMap) *fuse9p.IDMap {
+	if len(m.UIDMappings) == 0 {
+		return pod
+	}
+	conv := func(in []specs.LinuxIDMapping) []fuse9p.IDRange {
+		out := make([]fuse9p.IDRange, 0, len(in))
+		for _, r := range in {
+			out = append(out, fuse9p.IDRange{Inside: r.ContainerID, Outside: r.HostID, Size: r.Size})
+		}
+		return out
+	}
+	return &fuse9p.IDMap{UIDs: conv(m.UIDMappings), GIDs: conv(m.GIDMappings)}
 }
 
 // treeMount is what a tree's FUSE mount is made of: the /dev/fuse

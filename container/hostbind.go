@@ -49,6 +49,9 @@ func openHostBinds(spec *specs.Spec, sandbox *os.File) (_ []*os.File, err error)
 		if !filepath.IsAbs(m.Source) {
 			return nil, fmt.Errorf("config.json: mounts[%d].source %q: must be absolute after bundle resolution", i, m.Source)
 		}
+		if len(m.UIDMappings) > 0 {
+			return nil, fmt.Errorf("config.json: mounts[%d].uidMappings: not supported on a bind with shared propagation (the host's own mount, idmapped through the pod's user namespace)", i)
+		}
 		flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
 		if slices.Contains(m.Options, "rbind") {
 			flags |= unix.AT_RECURSIVE

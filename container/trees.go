@@ -78,7 +78,8 @@ func bindSources(spec *specs.Spec) map[string]int {
 }
 
 // bindKey identifies a bind mount's gofer tree: its cleaned source and
-// how it is served (read-only or not, recursively or not). Two binds
+// how it is served (read-only or not, recursively or not, with which
+// id mappings). Two binds
 // share a tree only if they agree on all of it: a pod member's read-only
 // bind is never served by the sandbox container's writable tree.
 func bindKey(m specs.Mount) string {
@@ -87,7 +88,7 @@ func bindKey(m specs.Mount) string {
 	for _, o := range m.Options {
 		rec = rec || o == "rbind"
 	}
-	return fmt.Sprintf("%s\x00ro=%v,top=%v,rec=%v,prop=%v", filepath.Clean(m.Source), ro, top, rec, specutils.BindPropagates(m))
+	return fmt.Sprintf("%s\x00ro=%v,top=%v,rec=%v,prop=%v,ids=%v/%v", filepath.Clean(m.Source), ro, top, rec, specutils.BindPropagates(m), m.UIDMappings, m.GIDMappings)
 }
 
 // startGofer starts the gofer for trees and returns it with the files

@@ -262,6 +262,33 @@ var mountTypes = map[string]bool{
 	"mqueue": true, "cgroup": true, "cgroup2": true,
 }
 
+// MountIDMapped reports whether mount m asks to be idmapped: the
+// "idmap" or "ridmap" option, or mappings of its own.
+func MountIDMapped(m specs.Mount) bool {
+	for _, o := range m.Options {
+		if o == "idmap" || o == "ridmap" {
+			return true
+		}
+	}
+	return len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0
+}
+
+// validateMountIDs checks a bind mount's own id mappings: both or
+// neither, each range non-empty and within 32 bits.
+func validateMountIDs(field string, m specs.Mount) error {
+	if (len(m.UIDMappings) == 0) != (len(m.GIDMappings) == 0) {
+		return specErr("%s: uidMappings and gidMappings must be given together", field)
+	}
+	for name, ms := range map[string][]specs.LinuxIDMapping{"uidMappings": m.UIDMappings, "gidMappings": m.GIDMappings} {
+		for j, r := range ms {
+			if r.Size == 0 || uint64(r.ContainerID)+uint64(r.Size) > 1<<32 || uint64(r.HostID)+uint64(r.Size) > 1<<32 {
+				return specErr("%s.%s[%d]: bad range %d %d %d", field, name, j, r.ContainerID, r.HostID, r.Size)
+			}
+		}
+	}
+	return nil
+}
+
 // validateMount checks spec.mounts[i].
 func validateMount(i int, m specs.Mount) error {
 	field := fmt.Sprintf("mounts[%d]", i)
@@ -290,7 +317,10 @@ func validateMount(i int, m specs.Mount) error {
 		if m.Source == "" {
 			return specErr("%s.source: must not be empty for a bind mount", field)
 		}
-		return nil
+		return validateMountIDs(field, m)
+	}
+	if MountIDMapped(m) {
+		return specErr("%s: only a bind mount can be idmapped (idmap, ridmap, uidMappings, gidMappings)", field)
 	}
 	switch {
 	case m.Type == "":

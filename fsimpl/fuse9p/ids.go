@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/hugelgupf/p9/p9"
@@ -99,12 +100,19 @@ func outward(rs []IDRange, id uint32) uint32 {
 
 // inward maps an outside id to its inside id, overflowID if unmapped.
 func inward(rs []IDRange, id uint32) uint32 {
+	in, _ := inwardOK(rs, id)
+	return in
+}
+
+// inwardOK maps an outside id to its inside id, and reports whether it
+// is mapped (overflowID if not).
+func inwardOK(rs []IDRange, id uint32) (uint32, bool) {
 	for _, r := range rs {
 		if id >= r.Outside && id-r.Outside < r.Size {
-			return r.Inside + (id - r.Outside)
+			return r.Inside + (id - r.Outside), true
 		}
 	}
-	return overflowID
+	return overflowID, false
 }
 
 // owner returns the ids the kernel is given for a file the gofer reports
@@ -133,12 +141,23 @@ func (m *IDMap) gid(g uint32) p9.GID {
 }
 
 // caller returns the uid and gid, as the gofer names them, of the
-// process making the request.
-func (m *IDMap) caller(ctx context.Context) (p9.UID, p9.GID) {
-	if c, ok := fuse.FromContext(ctx); ok {
-		return m.uid(c.Uid), m.gid(c.Gid)
+// process making the request, which creates a file. A caller outside
+// the mapping gets EOVERFLOW, as from an idmapped mount: the file would
+// have no owner.
+func (m *IDMap) caller(ctx context.Context) (p9.UID, p9.GID, syscall.Errno) {
+	c, ok := fuse.FromContext(ctx)
+	if !ok {
+		return p9.NoUID, p9.NoGID, 0
 	}
-	return p9.NoUID, p9.NoGID
+	if m == nil {
+		return p9.UID(c.Uid), p9.GID(c.Gid), 0
+	}
+	uid, uok := inwardOK(m.UIDs, c.Uid)
+	gid, gok := inwardOK(m.GIDs, c.Gid)
+	if !uok || !gok {
+		return p9.NoUID, p9.NoGID, syscall.EOVERFLOW
+	}
+	return p9.UID(uid), p9.GID(gid), 0
 }
 
 // fillAttr converts 9P attributes to FUSE attributes, the owner mapped

@@ -3,8 +3,10 @@ package fuse9p
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/hugelgupf/p9/p9"
 )
 
@@ -35,6 +37,16 @@ func TestIDMap(t *testing.T) {
 	t.Run("caller outside the mapping is nobody", func(t *testing.T) {
 		if got := m.uid(0); got != overflowID {
 			t.Fatalf("uid(0) = %d, want %d", got, overflowID)
+		}
+	})
+	t.Run("a creator outside the mapping gets EOVERFLOW", func(t *testing.T) {
+		ctx := &fuse.Context{Caller: fuse.Caller{Owner: fuse.Owner{Uid: 100007, Gid: 200003}}}
+		if u, g, errno := m.caller(ctx); errno != 0 || u != 7 || g != 3 {
+			t.Fatalf("caller inside: %d %d %v", u, g, errno)
+		}
+		ctx.Caller.Owner.Uid = 7
+		if _, _, errno := m.caller(ctx); errno != syscall.EOVERFLOW {
+			t.Fatalf("caller outside: %v, want EOVERFLOW", errno)
 		}
 	})
 	t.Run("nil map is the identity", func(t *testing.T) {

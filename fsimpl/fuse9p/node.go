@@ -298,6 +298,10 @@ func (n *node) sharedReadFile() (p9.File, syscall.Errno) {
 
 // Create implements fs.NodeCreater.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	uid, gid, errno := n.ids.caller(ctx)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
 	file, errno := n.fid()
 	if errno != 0 {
 		return nil, nil, 0, errno
@@ -306,7 +310,6 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
-	uid, gid := n.ids.caller(ctx)
 	// On success the client's dir fid becomes the new, open file.
 	opened, _, _, err := dir.Create(name, openFlags(flags), p9.FileMode(mode&07777), uid, gid)
 	if err != nil {
@@ -323,7 +326,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 
 // Mkdir implements fs.NodeMkdirer.
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	uid, gid := n.ids.caller(ctx)
+	uid, gid, errno := n.ids.caller(ctx)
+	if errno != 0 {
+		return nil, errno
+	}
 	dir, errno := n.fid()
 	if errno != 0 {
 		return nil, errno
@@ -336,7 +342,10 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 
 // Mknod implements fs.NodeMknoder.
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	uid, gid := n.ids.caller(ctx)
+	uid, gid, errno := n.ids.caller(ctx)
+	if errno != 0 {
+		return nil, errno
+	}
 	major, minor := unix.Major(uint64(dev)), unix.Minor(uint64(dev))
 	dir, errno := n.fid()
 	if errno != 0 {
@@ -350,7 +359,10 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 
 // Symlink implements fs.NodeSymlinker.
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	uid, gid := n.ids.caller(ctx)
+	uid, gid, errno := n.ids.caller(ctx)
+	if errno != 0 {
+		return nil, errno
+	}
 	dir, errno := n.fid()
 	if errno != 0 {
 		return nil, errno
