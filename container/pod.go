@@ -137,6 +137,9 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 		return fmt.Errorf("container %q: the sandbox of %q is not running", c.ID, sandboxID)
 	}
 	defer sandboxFD.Close()
+	if err := checkMemberUserNS(o.Spec, sandboxFD); err != nil {
+		return err
+	}
 	sbDir := &Container{root: c.root, dir: stateDir(c.root, sandboxID), dirFD: -1}
 	sbSpec, err := sbDir.Spec()
 	if err != nil {

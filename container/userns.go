@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/fsimpl/fuse9p"
+	"github.com/runsc/runsc/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,8 +38,13 @@ const (
 	subIDUser = "runsc"
 )
 
-// userNSSlotDir holds the pool's slot lock files (a variable for tests).
-var userNSSlotDir = "/run/runsc/userns"
+// userNSSlotDir holds the pool's slot lock files; subUIDFile and
+// subGIDFile name the pool (variables for tests).
+var (
+	userNSSlotDir = "/run/runsc/userns"
+	subUIDFile    = "/etc/subuid"
+	subGIDFile    = "/etc/subgid"
+)
 
 // podUserNS is the user namespace a sandbox is started in.
 type podUserNS struct {
@@ -91,7 +98,7 @@ func specIDMaps(field string, in []specs.LinuxIDMapping) ([]syscall.SysProcIDMap
 	var out []syscall.SysProcIDMap
 	root := false
 	for i, m := range in {
-		if m.Size == 0 || uint64(m.ContainerID)+uint64(m.Size) > 1<<32 || uint64(m.HostID)+uint64(m.Size) > 1<<32 {
+		if m.Size == 0 || uint64(m.ContainerID)+uint64(m.Size) >= 1<<32 || uint64(m.HostID)+uint64(m.Size) >= 1<<32 {
 			return nil, fmt.Errorf("config.json: linux.%s[%d]: bad range %d %d %d", field, i, m.ContainerID, m.HostID, m.Size)
 		}
 		root = root || m.ContainerID == 0
@@ -112,8 +119,8 @@ type idPool struct {
 // hostPool returns the pool: the subIDUser entries of /etc/subuid and
 // /etc/subgid when both exist, otherwise the default pool.
 func hostPool() (idPool, error) {
-	us, uc, uerr := subIDRange("/etc/subuid", subIDUser)
-	gs, gc, gerr := subIDRange("/etc/subgid", subIDUser)
+	us, uc, uerr := subIDRange(subUIDFile, subIDUser)
+	gs, gc, gerr := subIDRange(subGIDFile, subIDUser)
 	if uerr != nil || gerr != nil {
 		return idPool{uidStart: defaultPoolStart, gidStart: defaultPoolStart, slots: defaultPoolSlots}, nil
 	}
@@ -181,4 +188,65 @@ func allocateUserNS() (*podUserNS, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("user namespace ranges: all %d in use", pool.slots)
+}
+
+// checkMemberUserNS checks that a container joining the pod whose
+// sandbox pidfd names asks for no user namespace other than the pod's:
+// a pod has one. A spec may name it by path (as CRI does, with the
+// sandbox container's) or repeat its mappings.
+func checkMemberUserNS(spec *specs.Spec, sandbox *os.File) error {
+	path, own := specNamespace(spec, specs.UserNamespace)
+	if !own {
+		return nil
+	}
+	pod, err := podUserNSFile(sandbox)
+	if err != nil {
+		return err
+	}
+	if pod != nil {
+		defer pod.Close()
+	}
+	if path != "" {
+		var want, got unix.Stat_t
+		if pod != nil {
+			err = unix.Fstat(int(pod.Fd()), &want)
+		} else {
+			err = unix.Stat("/proc/self/ns/user", &want)
+		}
+		if err != nil {
+			return err
+		}
+		if err := unix.Stat(path, &got); err != nil {
+			return fmt.Errorf("config.json: linux.namespaces user path: %w", err)
+		}
+		if got.Dev != want.Dev || got.Ino != want.Ino {
+			return fmt.Errorf("config.json: linux.namespaces user path %q: not the user namespace of the pod's sandbox (a pod has one)", path)
+		}
+		return nil
+	}
+	if pod == nil {
+		return fmt.Errorf("config.json: linux.namespaces: a user namespace of its own in a pod that runs in the host's")
+	}
+	pid, err := procfs.PidfdPid(int(sandbox.Fd()))
+	if err != nil {
+		return err
+	}
+	have, err := fuse9p.ReadIDMap(strconv.Itoa(pid))
+	if err != nil || have == nil {
+		return fmt.Errorf("reading the pod's id mappings: %v", err)
+	}
+	for _, f := range []struct {
+		name string
+		spec []specs.LinuxIDMapping
+		pod  []fuse9p.IDRange
+	}{{"uidMappings", spec.Linux.UIDMappings, have.UIDs}, {"gidMappings", spec.Linux.GIDMappings, have.GIDs}} {
+		same := len(f.spec) == len(f.pod)
+		for i := 0; same && i < len(f.spec); i++ {
+			same = f.pod[i] == fuse9p.IDRange{Inside: f.spec[i].ContainerID, Outside: f.spec[i].HostID, Size: f.spec[i].Size}
+		}
+		if !same {
+			return fmt.Errorf("config.json: linux.%s: %v differ from the pod's %v (a pod has one user namespace)", f.name, f.spec, f.pod)
+		}
+	}
+	return nil
 }

@@ -281,7 +281,7 @@ func validateMountIDs(field string, m specs.Mount) error {
 	}
 	for name, ms := range map[string][]specs.LinuxIDMapping{"uidMappings": m.UIDMappings, "gidMappings": m.GIDMappings} {
 		for j, r := range ms {
-			if r.Size == 0 || uint64(r.ContainerID)+uint64(r.Size) > 1<<32 || uint64(r.HostID)+uint64(r.Size) > 1<<32 {
+			if r.Size == 0 || uint64(r.ContainerID)+uint64(r.Size) >= 1<<32 || uint64(r.HostID)+uint64(r.Size) >= 1<<32 {
 				return specErr("%s.%s[%d]: bad range %d %d %d", field, name, j, r.ContainerID, r.HostID, r.Size)
 			}
 		}

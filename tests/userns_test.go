@@ -180,6 +180,36 @@ func TestPodUserNamespace(t *testing.T) {
 		}
 	})
 
+	t.Run("a member joins the pod's user namespace only", func(t *testing.T) {
+		defer e.sub(t)()
+		userNS := specs.LinuxNamespace{Type: specs.UserNamespace}
+		for name, c := range map[string]struct {
+			path     string
+			mappings []specs.LinuxIDMapping
+			ok       bool
+		}{
+			"by the sandbox's path":    {path: fmt.Sprintf("/proc/%d/ns/user", s.Sandbox.PID), ok: true},
+			"by the pod's mappings":    {mappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(base), Size: 65536}}, ok: true},
+			"by another path":          {path: "/proc/self/ns/user"},
+			"with mappings of its own": {mappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 3000000, Size: 65536}}},
+		} {
+			spec := podSpec("userns", "cat", "/proc/self/uid_map")
+			ns := userNS
+			ns.Path = c.path
+			spec.Linux.Namespaces = append(spec.Linux.Namespaces, ns)
+			spec.Linux.UIDMappings, spec.Linux.GIDMappings = c.mappings, c.mappings
+			b2 := newBundle(t, spec)
+			r := e.exec("", "run", "--bundle", b2.dir, "member")
+			if c.ok && (r.code != 0 || strings.Join(strings.Fields(r.stdout), " ") != strings.Join(m, " ")) {
+				t.Fatalf("%s: exit %d, %q %q; want the pod's uid_map %v", name, r.code, r.stdout, r.stderr, m)
+			}
+			if !c.ok && (r.code == 0 || !strings.Contains(r.stderr, "config.json: linux.")) {
+				t.Fatalf("%s: exit %d, %q: want refused, naming the field", name, r.code, r.stderr)
+			}
+			e.run("delete", "--force", "member")
+		}
+	})
+
 	t.Run("pods get disjoint ranges, freed when they go", func(t *testing.T) {
 		defer e.sub(t)()
 		b3 := newBundle(t, podSpec("", "sleep", "1000"))
