@@ -63,8 +63,11 @@ func runtimeFeatures() *features.Features {
 		Linux: &features.Linux{
 			Namespaces: []string{
 				string(specs.PIDNamespace), string(specs.NetworkNamespace), string(specs.IPCNamespace),
-				string(specs.UTSNamespace), string(specs.MountNamespace),
+				string(specs.UTSNamespace), string(specs.MountNamespace), string(specs.UserNamespace),
 			},
+			// Served binds take their own mappings (see
+			// boot.mountIDMap); bidirectional host binds refuse them.
+			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &yes}},
 			Capabilities: specutils.Capabilities(),
 			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no},
 			Seccomp: &features.Seccomp{

@@ -143,7 +143,7 @@ func TestFeaturesCommand(t *testing.T) {
 	if l == nil || l.Seccomp == nil || l.Seccomp.Enabled == nil || !*l.Seccomp.Enabled || len(l.Seccomp.Archs) != 1 {
 		t.Fatalf("linux features: %+v", l)
 	}
-	if !reflect.DeepEqual(l.Namespaces, []string{"pid", "network", "ipc", "uts", "mount"}) {
+	if !reflect.DeepEqual(l.Namespaces, []string{"pid", "network", "ipc", "uts", "mount", "user"}) {
 		t.Errorf("namespaces %q", l.Namespaces)
 	}
 	if len(l.Capabilities) != 41 {
