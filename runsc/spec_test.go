@@ -146,6 +146,9 @@ func TestFeaturesCommand(t *testing.T) {
 	if !reflect.DeepEqual(l.Namespaces, []string{"pid", "network", "ipc", "uts", "mount", "user"}) {
 		t.Errorf("namespaces %q", l.Namespaces)
 	}
+	if l.MountExtensions == nil || l.MountExtensions.IDMap == nil || l.MountExtensions.IDMap.Enabled == nil || !*l.MountExtensions.IDMap.Enabled {
+		t.Errorf("mountExtensions %+v: want idmap enabled", l.MountExtensions)
+	}
 	if len(l.Capabilities) != 41 {
 		t.Errorf("%d capabilities", len(l.Capabilities))
 	}
