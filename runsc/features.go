@@ -68,8 +68,8 @@ func runtimeFeatures() *features.Features {
 			// Served binds take their own mappings (see
 			// boot.mountIDMap); bidirectional host binds refuse them.
 			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &yes}},
-			Capabilities: specutils.Capabilities(),
-			Cgroup:       &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no},
+			Capabilities:    specutils.Capabilities(),
+			Cgroup:          &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no},
 			Seccomp: &features.Seccomp{
 				Enabled: &yes,
 				Actions: []string{
