@@ -291,3 +291,58 @@ func TestSingleFileTree(t *testing.T) {
 		t.Fatalf("holder has another entry: %v", err)
 	}
 }
+
+// TestHardLinkNames checks that a file reached by several names stays
+// reachable when the name its inode was first found by goes away:
+// unlinked (go-fuse's posixtest LinkUnlinkRename lost the file), or
+// replaced by a rename. With and without kernel caching.
+func TestHardLinkNames(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount FUSE")
+	}
+	for _, timeout := range []time.Duration{0, time.Minute} {
+		t.Run(fmt.Sprintf("timeout %v", timeout), func(t *testing.T) {
+			dir := t.TempDir()
+			mnt, _ := mountTree(t, dir, Options{Timeout: timeout})
+			p := func(name string) string { return filepath.Join(mnt, name) }
+			if err := os.WriteFile(p("tmp"), []byte("hello"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(p("tmp"), p("file")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(p("tmp")); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(p("file")); err != nil || string(b) != "hello" {
+				t.Fatalf("after link and unlink of the first name: %q, %v", b, err)
+			}
+			// A new file under the old name is another file.
+			if err := os.WriteFile(p("tmp"), []byte("other"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(p("file")); err != nil || string(b) != "hello" {
+				t.Fatalf("after a new file took the old name: %q, %v", b, err)
+			}
+			// A rename over one of two names of an inode.
+			if err := os.Link(p("file"), p("second")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(p("tmp"), p("file")); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(p("second")); err != nil || string(b) != "hello" {
+				t.Fatalf("after a rename over its other name: %q, %v", b, err)
+			}
+			if err := os.WriteFile(p("second"), []byte("changed"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(p("file")); err != nil || string(b) != "other" {
+				t.Fatalf("the renamed file changed with the other: %q, %v", b, err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "second")); string(b) != "changed" {
+				t.Fatalf("host file: %q", b)
+			}
+		})
+	}
+}

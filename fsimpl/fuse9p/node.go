@@ -41,6 +41,9 @@ type node struct {
 	// of an exclusive tree's file (every exec of a binary opens it):
 	// opened once, closed when the kernel forgets the inode.
 	readFile p9.File
+	// retired are walked fids whose name went away (see retire),
+	// closed when the kernel forgets the inode.
+	retired []p9.File
 }
 
 // openFlags returns the FUSE open flags for a file of this mount.
@@ -109,14 +112,40 @@ func (n *node) fid() (p9.File, syscall.Errno) {
 // OnForget releases the fid once the kernel has forgotten the inode.
 func (n *node) OnForget() {
 	n.mu.Lock()
-	f, r := n.file, n.readFile
-	n.file, n.readFile, n.forgotten, n.ahead = nil, nil, true, nil
+	f, r, old := n.file, n.readFile, n.retired
+	n.file, n.readFile, n.forgotten, n.ahead, n.retired = nil, nil, true, nil, nil
 	n.mu.Unlock()
-	if f != nil {
-		f.Close()
+	for _, f := range append(old, f, r) {
+		if f != nil {
+			f.Close()
+		}
 	}
-	if r != nil {
-		r.Close()
+}
+
+// retire drops the node's walked fid once a name of the inode went away
+// (unlinked, or replaced by a rename): the gofer names a file by its
+// directory and a name, so a fid walked by that name no longer reaches
+// the inode, though another hard link may still. The next use walks
+// again by a name the inode still has (see fid). The old fid is closed
+// when the kernel forgets the inode, as a request in flight may hold it.
+func (n *node) retire() {
+	n.mu.Lock()
+	if n.file != nil {
+		n.retired = append(n.retired, n.file)
+		n.file = nil
+	}
+	n.mu.Unlock()
+}
+
+// retireInode retires the walked fid of ch, a child inode whose name
+// went away (nil if the kernel did not know it). A directory has one
+// name, and a renamed one keeps its fid (the gofer follows renames).
+func retireInode(ch *fs.Inode) {
+	if ch == nil {
+		return
+	}
+	if cn, ok := ch.Operations().(*node); ok && !cn.isDir {
+		cn.retire()
 	}
 }
 
@@ -412,7 +441,11 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if errno != 0 {
 		return errno
 	}
-	return toErrno(dir.UnlinkAt(name, 0))
+	if err := dir.UnlinkAt(name, 0); err != nil {
+		return toErrno(err)
+	}
+	retireInode(n.GetChild(name))
+	return 0
 }
 
 // Rmdir implements fs.NodeRmdirer.
@@ -442,7 +475,14 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	if errno != 0 {
 		return errno
 	}
-	return toErrno(dir.RenameAt(name, newDir, newName))
+	victim, moved := np.GetChild(newName), n.GetChild(name)
+	if err := dir.RenameAt(name, newDir, newName); err != nil {
+		return toErrno(err)
+	}
+	if victim != moved {
+		retireInode(victim)
+	}
+	return 0
 }
 
 // Statfs implements fs.NodeStatfser.
