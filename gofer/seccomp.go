@@ -32,7 +32,7 @@ var allowedSyscalls = []string{
 	"close", "dup", "dup3", "fcntl",
 	// File system operations, always relative to a held descriptor.
 	"openat", "newfstatat", "fstat", "fstatfs", "statx",
-	"pread64", "pwrite64", "preadv", "pwritev", "lseek", "getdents64",
+	"pread64", "pwrite64", "preadv", "pwritev", "lseek", "getdents64", "fallocate",
 	"ftruncate", "fsync", "fdatasync",
 	"fchmod", "fchmodat", "fchmodat2", "fchown", "fchownat", "utimensat",
 	"mkdirat", "symlinkat", "linkat", "readlinkat",

@@ -19,11 +19,12 @@ type handle struct {
 }
 
 var (
-	_ fs.FileReader   = (*handle)(nil)
-	_ fs.FileWriter   = (*handle)(nil)
-	_ fs.FileFsyncer  = (*handle)(nil)
-	_ fs.FileReleaser = (*handle)(nil)
-	_ fs.FileFlusher  = (*handle)(nil)
+	_ fs.FileReader    = (*handle)(nil)
+	_ fs.FileAllocater = (*handle)(nil)
+	_ fs.FileWriter    = (*handle)(nil)
+	_ fs.FileFsyncer   = (*handle)(nil)
+	_ fs.FileReleaser  = (*handle)(nil)
+	_ fs.FileFlusher   = (*handle)(nil)
 )
 
 // Read implements fs.FileReader. A 9P read returns at most msize bytes, so
@@ -68,6 +69,18 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // Fsync implements fs.FileFsyncer.
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	return toErrno(h.file.FSync())
+}
+
+// Allocate implements fs.FileAllocater: fallocate(2) through the gofer
+// (Tallocate), with the caller's mode bits.
+func (h *handle) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+	a, ok := h.file.(interface {
+		Allocate(mode uint32, offset, length uint64) error
+	})
+	if !ok {
+		return syscall.EOPNOTSUPP
+	}
+	return toErrno(a.Allocate(mode, off, size))
 }
 
 // Flush implements fs.FileFlusher: writes go straight to the gofer, so

@@ -30,6 +30,34 @@ func TestOperations(t *testing.T) {
 		}
 	})
 
+	t.Run("allocate over 9P", func(t *testing.T) {
+		type allocator interface {
+			Allocate(mode uint32, offset, length uint64) error
+		}
+		f, _, _, err := walk(t, root).Create("alloc", p9.ReadWrite, 0o644, p9.NoUID, p9.NoGID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := f.(allocator).Allocate(0, 0, 8192); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.(allocator).Allocate(unix.FALLOC_FL_KEEP_SIZE, 8192, 8192); err != nil {
+			t.Fatal(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(dir, "alloc"), &st); err != nil || st.Size != 8192 || st.Blocks*512 < 16384 {
+			t.Fatalf("after allocations: size %d, %d blocks (%v); want 8192 and 16 KiB allocated", st.Size, st.Blocks, err)
+		}
+		ro := walk(t, root, "alloc")
+		if _, _, err := ro.Open(p9.ReadOnly); err != nil {
+			t.Fatal(err)
+		}
+		if err := ro.(allocator).Allocate(0, 0, 1<<20); err == nil {
+			t.Fatal("allocate on a read-only open succeeded")
+		}
+	})
+
 	t.Run("walkgetattr", func(t *testing.T) {
 		qids, f, mask, attr, err := root.WalkGetAttr([]string{"sub"})
 		if err != nil {

@@ -383,3 +383,20 @@ func (f *file) Readlink() (_ string, err error) {
 	}
 	return string(buf[:n]), nil
 }
+
+// Allocate implements p9.Allocator: fallocate(2) on the open file, with
+// the client's mode bits; the host file system accepts or refuses them.
+func (f *file) Allocate(mode uint32, offset, length uint64) (err error) {
+	defer fixErrno(&err)
+	if f.readOnly() {
+		return unix.EROFS
+	}
+	fd, err := f.openedFD()
+	if err != nil {
+		return err
+	}
+	if offset > 1<<63-1 || length > 1<<63-1 {
+		return unix.EINVAL
+	}
+	return unix.Fallocate(fd, mode, int64(offset), int64(length))
+}

@@ -1,0 +1,9 @@
+// Package posixsuite runs go-fuse's posixtest suite (its whole Linux
+// set, posixtest.All) on the directory POSIXTEST_DIR names, one fresh
+// subdirectory per test. tests/posix_test.go compiles it into a static
+// test binary and runs it natively and inside runsc containers, and
+// compares the outcomes.
+package posixsuite
+
+// DirEnv names the directory the suite runs in.
+const DirEnv = "POSIXTEST_DIR"
