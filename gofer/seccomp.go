@@ -32,6 +32,8 @@ var allowedSyscalls = []string{
 	"close", "dup", "dup3", "fcntl",
 	// File system operations, always relative to a held descriptor.
 	"openat", "newfstatat", "fstat", "fstatfs", "statx",
+	// Extended attributes, by directory descriptor and name.
+	"getxattrat", "setxattrat", "listxattrat", "removexattrat",
 	"pread64", "pwrite64", "preadv", "pwritev", "lseek", "getdents64", "fallocate",
 	"ftruncate", "fsync", "fdatasync",
 	"fchmod", "fchmodat", "fchmodat2", "fchown", "fchownat", "utimensat",

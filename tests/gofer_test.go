@@ -424,7 +424,7 @@ func procStatus(t *testing.T, pid int) map[string]string {
 
 // goferFileCaps are the capabilities a gofer keeps (as a mask): those
 // that act on files of any owner. Not CAP_MKNOD: it makes no device.
-const goferFileCaps uint64 = 1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC_READ_SEARCH | 1<<unix.CAP_FOWNER | 1<<unix.CAP_FSETID
+const goferFileCaps uint64 = 1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC_READ_SEARCH | 1<<unix.CAP_FOWNER | 1<<unix.CAP_FSETID | 1<<unix.CAP_SETFCAP
 
 func TestGoferConfinement(t *testing.T) {
 	dir, file := t.TempDir(), filepath.Join(t.TempDir(), "resolv.conf")

@@ -2,6 +2,8 @@ package tests
 
 import (
 	"bufio"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/tests/internal/posixsuite"
+	"golang.org/x/sys/unix"
 )
 
 // posixGaps are the posixtest tests that pass natively but not in a
@@ -27,7 +30,6 @@ var posixGaps = map[string]map[string]string{
 // servedGaps are the gaps of a directory the gofer serves.
 var servedGaps = map[string]string{
 	"Tmpfile": "O_TMPFILE (FUSE_TMPFILE) is not served: 9P names every file, and the gofer has no message for an unnamed one yet",
-	"XAttr":   "extended attributes are not served yet: the gofer answers xattr calls with ENOSYS and the FUSE mounts are made without them",
 }
 
 // posixOutcome is one test's result: PASS, FAIL or SKIP.
@@ -149,4 +151,43 @@ func posixDetail(out, name string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestFileCapabilities checks that a file capability set on the host (as
+// setcap cap_net_raw+ep writes it) reaches the container, with either
+// root, and gives the capability to a non-root user who runs the file.
+func TestFileCapabilities(t *testing.T) {
+	requireRoot(t)
+	for _, flags := range [][]string{{"--overlay2=none"}, nil} {
+		t.Run(fmt.Sprintf("flags %v", flags), func(t *testing.T) {
+			e := newEnv(t, flags...)
+			spec := testSpec("/capbin/busybox", "grep", "^Cap[PE]", "/proc/self/status")
+			spec.Process.User = specs.User{UID: 1000, GID: 1000}
+			spec.Process.NoNewPrivileges = false
+			caps := append(spec.Process.Capabilities.Bounding, "CAP_NET_RAW")
+			spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps}
+			b := newBundle(t, spec)
+			dir := filepath.Join(b.rootfs, "capbin")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			bin := filepath.Join(dir, "busybox")
+			if out, err := exec.Command("cp", filepath.Join(b.rootfs, "bin", "busybox"), bin).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			// struct vfs_cap_data, revision 2, effective:
+			// permitted CAP_NET_RAW.
+			v := make([]byte, 20)
+			binary.LittleEndian.PutUint32(v, 0x02000000|1)
+			binary.LittleEndian.PutUint32(v[4:], 1<<unix.CAP_NET_RAW)
+			if err := unix.Setxattr(bin, "security.capability", v, 0); err != nil {
+				t.Fatal(err)
+			}
+			out := e.must("run", "--bundle", b.dir, "fcaps")
+			want := fmt.Sprintf("%016x", uint64(1)<<unix.CAP_NET_RAW)
+			if !strings.Contains(out, "CapPrm:\t"+want) || !strings.Contains(out, "CapEff:\t"+want) {
+				t.Fatalf("uid 1000 running a cap_net_raw+ep binary: %q, want CapPrm and CapEff %s", out, want)
+			}
+		})
+	}
 }

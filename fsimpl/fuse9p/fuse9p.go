@@ -147,7 +147,7 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 		err = unix.MoveMount(int(opts.Detached.Fd()), "", unix.AT_FDCWD, dir, unix.MOVE_MOUNT_F_EMPTY_PATH)
 	} else {
 		data := fmt.Sprintf("fd=%d,rootmode=%o,user_id=0,group_id=0,max_read=%d,allow_other,default_permissions", fd, st.Mode&unix.S_IFMT, maxWrite)
-		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+		flags := uintptr(unix.MS_NODEV)
 		if opts.ReadOnly {
 			flags |= unix.MS_RDONLY
 		}
@@ -182,8 +182,6 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 			MaxWrite:     maxWrite,
 			MaxReadAhead: maxWrite,
 			Debug:        opts.Debug,
-			// Extended attributes are not served by the gofer.
-			DisableXAttrs: true,
 			// Symbolic link targets are cached like attributes
 			// (every exec of a busybox applet reads one).
 			EnableSymlinkCaching: keep,
@@ -302,7 +300,11 @@ func MakeMount(name string, readOnly bool) (dev, mnt *os.File, err error) {
 		dev.Close()
 		return nil, nil, fmt.Errorf("creating fuse superblock: %w", err)
 	}
-	attrs := unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
+	// nodev: a device node in a tree is never opened. Not nosuid: a
+	// setuid binary or file capability of the image works as with runc
+	// (for the pod's root, in the pod's user namespace); a spec mount's
+	// nosuid is applied on top by the init.
+	attrs := unix.MOUNT_ATTR_NODEV
 	if readOnly {
 		attrs |= unix.MOUNT_ATTR_RDONLY
 	}

@@ -1,6 +1,7 @@
 package fuse9p
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -103,4 +104,35 @@ func TestReadIDRanges(t *testing.T) {
 			t.Fatalf("identity read as %+v", m)
 		}
 	})
+}
+
+func TestFileCapabilityRoot(t *testing.T) {
+	m := &IDMap{UIDs: []IDRange{{Inside: 0, Outside: 100000, Size: 65536}}, GIDs: []IDRange{{Inside: 0, Outside: 100000, Size: 65536}}}
+	v2 := make([]byte, capV2Size)
+	binary.LittleEndian.PutUint32(v2, capRevision2|1)
+	binary.LittleEndian.PutUint32(v2[4:], 1<<13)
+	out := m.capsOut(v2)
+	if len(out) != capV3Size || binary.LittleEndian.Uint32(out)&capRevisionMask != capRevision3 || binary.LittleEndian.Uint32(out[capV2Size:]) != 100000 ||
+		binary.LittleEndian.Uint32(out)&1 != 1 || binary.LittleEndian.Uint32(out[4:]) != 1<<13 {
+		t.Fatalf("host revision 2 capability to the kernel: %x", out)
+	}
+	back, ok := m.capsIn(out)
+	if !ok || string(back) != string(v2) {
+		t.Fatalf("the pod root's capability back to the host: %x, %v; want %x", back, ok, v2)
+	}
+	other := append([]byte{}, out...)
+	binary.LittleEndian.PutUint32(other[capV2Size:], 100007)
+	if got, ok := m.capsIn(other); !ok || len(got) != capV3Size || binary.LittleEndian.Uint32(got[capV2Size:]) != 7 {
+		t.Fatalf("a nested root's capability: %x %v", got, ok)
+	}
+	binary.LittleEndian.PutUint32(other[capV2Size:], 5)
+	if _, ok := m.capsIn(other); ok {
+		t.Fatal("a root outside the mapping was accepted")
+	}
+	if got := (*IDMap)(nil).capsOut(v2); string(got) != string(v2) {
+		t.Fatal("no mapping changed a capability")
+	}
+	if got := m.capsOut([]byte{1, 2}); string(got) != "\x01\x02" {
+		t.Fatal("a malformed value was changed")
+	}
 }

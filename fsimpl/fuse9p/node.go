@@ -3,6 +3,7 @@ package fuse9p
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -31,6 +32,9 @@ type node struct {
 	pt *passthrough
 	// ids is the mount's id mapping, nil for none (see IDMap).
 	ids *IDMap
+	// noCaps records that the file has no security.capability (see
+	// Getxattr).
+	noCaps atomic.Bool
 	// backing is readFile's passthrough backing id: 0 before it is
 	// asked for, -1 if the gofer could not register the file.
 	backing int32

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"syscall"
 	"testing"
 
 	"github.com/hugelgupf/p9/linux"
@@ -27,6 +29,36 @@ func TestOperations(t *testing.T) {
 		}
 		if got := readAll(t, f); got != "hello, world" {
 			t.Fatalf("read %q", got)
+		}
+	})
+
+	t.Run("xattrs over 9P", func(t *testing.T) {
+		for _, name := range []string{"hello", "sub"} {
+			f := walk(t, root, name)
+			if err := f.SetXattr("user.k", []byte("v1"), 0); err != nil {
+				t.Fatalf("%s: set: %v", name, err)
+			}
+			if v, err := f.GetXattr("user.k"); err != nil || string(v) != "v1" {
+				t.Fatalf("%s: get %q, %v", name, v, err)
+			}
+			if b := make([]byte, 8); true {
+				n, err := unix.Getxattr(filepath.Join(dir, name), "user.k", b)
+				if err != nil || string(b[:n]) != "v1" {
+					t.Fatalf("%s: on the host %q, %v", name, b[:n], err)
+				}
+			}
+			if names, err := f.ListXattrs(); err != nil || !slices.Contains(names, "user.k") {
+				t.Fatalf("%s: list %v, %v", name, names, err)
+			}
+			if err := f.RemoveXattr("user.k"); err != nil {
+				t.Fatalf("%s: remove: %v", name, err)
+			}
+			if _, err := f.GetXattr("user.k"); syscall.Errno(linux.ExtractErrno(err)) != unix.ENODATA {
+				t.Fatalf("%s: get after remove: %v, want ENODATA", name, err)
+			}
+			if err := f.SetXattr("user.k", []byte("x"), p9.XattrReplace); syscall.Errno(linux.ExtractErrno(err)) != unix.ENODATA {
+				t.Fatalf("%s: replace of a missing attribute: %v, want ENODATA", name, err)
+			}
 		}
 	})
 

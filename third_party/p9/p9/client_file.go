@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"sync/atomic"
 
 	"github.com/hugelgupf/p9/linux"
@@ -68,24 +69,91 @@ type clientFile struct {
 	closed uint32
 }
 
-// SetXattr implements p9.File.SetXattr.
+// SetXattr implements p9.File.SetXattr: a clone of the fid becomes the
+// attribute's writer (Txattrcreate), takes the value (Twrite), and
+// commits it when clunked.
 func (c *clientFile) SetXattr(attr string, data []byte, flags XattrFlags) error {
-	return linux.ENOSYS
+	if atomic.LoadUint32(&c.closed) != 0 {
+		return linux.EBADF
+	}
+	_, f, err := c.Walk(nil)
+	if err != nil {
+		return err
+	}
+	x := f.(*clientFile)
+	if err := c.client.sendRecv(&txattrcreate{fid: x.fid, Name: attr, AttrSize: uint64(len(data)), Flags: uint32(flags)}, &rxattrcreate{}); err != nil {
+		x.Close()
+		return err
+	}
+	for off := 0; off < len(data); {
+		n, err := x.WriteAt(data[off:], int64(off))
+		if err != nil {
+			x.Close()
+			return err
+		}
+		off += n
+	}
+	return x.Close()
 }
 
-// RemoveXattr implements p9.File.RemoveXattr.
+// RemoveXattr implements p9.File.RemoveXattr: as Linux's v9fs says it,
+// an empty value with XATTR_REPLACE.
 func (c *clientFile) RemoveXattr(attr string) error {
-	return linux.ENOSYS
+	return c.SetXattr(attr, nil, XattrReplace)
 }
 
 // GetXattr implements p9.File.GetXattr.
 func (c *clientFile) GetXattr(attr string) ([]byte, error) {
-	return nil, linux.ENOSYS
+	return c.readXattr(attr)
 }
 
 // ListXattrs implements p9.File.ListXattrs.
 func (c *clientFile) ListXattrs() ([]string, error) {
-	return nil, linux.ENOSYS
+	buf, err := c.readXattr("")
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, n := range strings.Split(string(buf), "\x00") {
+		if n != "" {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
+// readXattr reads attribute name, or the list of names if name is
+// empty, through a new fid (Txattrwalk, then Tread).
+func (c *clientFile) readXattr(name string) ([]byte, error) {
+	if atomic.LoadUint32(&c.closed) != 0 {
+		return nil, linux.EBADF
+	}
+	id, ok := c.client.fidPool.Get()
+	if !ok {
+		return nil, ErrOutOfFIDs
+	}
+	var r rxattrwalk
+	if err := c.client.sendRecv(&txattrwalk{fid: c.fid, newFID: fid(id), Name: name}, &r); err != nil {
+		c.client.fidPool.Put(id)
+		return nil, err
+	}
+	x := c.client.newFile(fid(id))
+	defer x.Close()
+	if r.Size > uint64(maximumLength) {
+		return nil, linux.E2BIG
+	}
+	buf := make([]byte, r.Size)
+	for off := 0; off < len(buf); {
+		n, err := x.ReadAt(buf[off:], int64(off))
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, linux.EIO
+		}
+		off += n
+	}
+	return buf, nil
 }
 
 // Walk implements File.Walk.

@@ -983,13 +983,25 @@ func (t *txattrwalk) handle(cs *connState) message {
 				buf = []byte(strings.Join(xattrs, "\000") + "\000")
 			}
 		}
-		if err != nil || uint32(len(buf)) > maximumLength {
-			return linux.EINVAL
+		if err != nil {
+			// ENODATA, ERANGE, EOPNOTSUPP...: the caller needs
+			// the file system's own answer.
+			return err
+		}
+		if uint32(len(buf)) > maximumLength {
+			return linux.E2BIG
 		}
 		size = len(buf)
+		// The new fid gets a file of its own, closed when it is
+		// clunked, and no parent reference (it took none): sharing
+		// ref's file closed it under ref when the new fid went.
+		_, clone, err := ref.file.Walk(nil)
+		if err != nil {
+			return err
+		}
 		newRef := &fidRef{
 			server: cs.server,
-			file:   ref.file,
+			file:   clone,
 			pendingXattr: pendingXattr{
 				op:   xattrWalk,
 				name: t.Name,
@@ -997,7 +1009,6 @@ func (t *txattrwalk) handle(cs *connState) message {
 				buf:  buf,
 			},
 			pathNode: ref.pathNode,
-			parent:   ref.parent,
 		}
 		cs.InsertFID(t.newFID, newRef)
 		return nil
