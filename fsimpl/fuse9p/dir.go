@@ -33,7 +33,26 @@ var (
 	_ fs.FileReaddirenter   = (*dirHandle)(nil)
 	_ fs.FileSeekdirer      = (*dirHandle)(nil)
 	_ fs.FileLookuper       = (*dirHandle)(nil)
+	_ fs.FileFsyncdirer     = (*dirHandle)(nil)
 )
+
+// Fsyncdir implements fs.FileFsyncdirer: the gofer opens the directory
+// and fsyncs it (a database's rename then survives a crash).
+func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	f, errno := d.n.fid()
+	if errno != 0 {
+		return errno
+	}
+	_, clone, err := f.Walk(nil)
+	if err != nil {
+		return toErrno(err)
+	}
+	defer clone.Close()
+	if _, _, err := clone.Open(p9.ReadOnly); err != nil {
+		return toErrno(err)
+	}
+	return toErrno(clone.FSync())
+}
 
 // OpendirHandle implements fs.NodeOpendirHandler.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {

@@ -21,6 +21,7 @@ type handle struct {
 var (
 	_ fs.FileReader    = (*handle)(nil)
 	_ fs.FileAllocater = (*handle)(nil)
+	_ fs.FileLseeker   = (*handle)(nil)
 	_ fs.FileWriter    = (*handle)(nil)
 	_ fs.FileFsyncer   = (*handle)(nil)
 	_ fs.FileReleaser  = (*handle)(nil)
@@ -81,6 +82,19 @@ func (h *handle) Allocate(ctx context.Context, off, size uint64, mode uint32) sy
 		return syscall.EOPNOTSUPP
 	}
 	return toErrno(a.Allocate(mode, off, size))
+}
+
+// Lseek implements fs.FileLseeker: the kernel asks only for SEEK_DATA
+// and SEEK_HOLE, which the gofer answers from the host file (Tlseek).
+func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
+	sk, ok := h.file.(interface {
+		Lseek(offset uint64, whence uint32) (uint64, error)
+	})
+	if !ok {
+		return 0, syscall.EOPNOTSUPP
+	}
+	n, err := sk.Lseek(off, whence)
+	return n, toErrno(err)
 }
 
 // Flush implements fs.FileFlusher: writes go straight to the gofer, so

@@ -62,6 +62,30 @@ func TestOperations(t *testing.T) {
 		}
 	})
 
+	t.Run("data and holes over 9P", func(t *testing.T) {
+		type seeker interface {
+			Lseek(offset uint64, whence uint32) (uint64, error)
+		}
+		f, _, _, err := walk(t, root).Create("sparse", p9.ReadWrite, 0o644, p9.NoUID, p9.NoGID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		const off = 64 << 20
+		if _, err := f.WriteAt([]byte("data"), off); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.(seeker).Lseek(0, p9.SeekData); err != nil || got > off || got < off-1<<20 {
+			t.Fatalf("SEEK_DATA: %d, %v; want the block of %d", got, err, off)
+		}
+		if got, err := f.(seeker).Lseek(0, p9.SeekHole); err != nil || got != 0 {
+			t.Fatalf("SEEK_HOLE: %d, %v; want 0", got, err)
+		}
+		if _, err := f.(seeker).Lseek(0, 0); err == nil {
+			t.Fatal("SEEK_SET was served")
+		}
+	})
+
 	t.Run("allocate over 9P", func(t *testing.T) {
 		type allocator interface {
 			Allocate(mode uint32, offset, length uint64) error

@@ -400,3 +400,22 @@ func (f *file) Allocate(mode uint32, offset, length uint64) (err error) {
 	}
 	return unix.Fallocate(fd, mode, int64(offset), int64(length))
 }
+
+// Lseek implements p9.Seeker: SEEK_DATA or SEEK_HOLE on the open file.
+// The descriptor's offset is never used otherwise (reads and writes are
+// positional).
+func (f *file) Lseek(offset uint64, whence uint32) (_ uint64, err error) {
+	defer fixErrno(&err)
+	fd, err := f.openedFD()
+	if err != nil {
+		return 0, err
+	}
+	if offset > 1<<63-1 {
+		return 0, unix.ENXIO
+	}
+	off, err := unix.Seek(fd, int64(offset), int(whence))
+	if err != nil {
+		return 0, err
+	}
+	return uint64(off), nil
+}
