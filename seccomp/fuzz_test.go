@@ -79,5 +79,43 @@ func FuzzCompile(f *testing.F) {
 				t.Fatalf("%+v: verdict %#x is no action of the profile", d, got)
 			}
 		}
+		// The exact verdicts: a syscall one rule alone names, without
+		// argument conditions, gets that rule's action; a syscall no
+		// rule names gets the default action.
+		named := map[string]int{}
+		for _, sc := range s.Syscalls {
+			for _, name := range sc.Names {
+				named[name]++
+			}
+		}
+		check := func(name string, want uint32) {
+			n, ok := info.SyscallNames[name]
+			if !ok {
+				return
+			}
+			got, err := vm.run(seccompData{nr: uint32(n), arch: uint32(info.ID)})
+			if err != nil {
+				t.Fatalf("running %s: %v", name, err)
+			}
+			if got != want {
+				t.Fatalf("%s: verdict %#x, want %#x", name, got, want)
+			}
+		}
+		for _, sc := range s.Syscalls {
+			if len(sc.Args) > 0 {
+				continue
+			}
+			want, _ := actionRet(sc.Action, sc.ErrnoRet, "", "")
+			for _, name := range sc.Names {
+				if named[name] == 1 {
+					check(name, want)
+				}
+			}
+		}
+		for _, name := range []string{"getpid", "uname", "sched_yield", "ptrace"} {
+			if named[name] == 0 {
+				check(name, def)
+			}
+		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -151,14 +152,19 @@ func TestNothingOfTheHostAppears(t *testing.T) {
 			t.Fatalf("container output names %q:\n%s", host, out)
 		}
 	}
-	// The container's / is the overlay.
+	// The container's / is the overlay: the last mount on / (the one
+	// the container sees) must be found, and be it.
+	root := ""
 	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 8 && f[4] == "/" {
-			if sep := indexOf(f, "-"); sep < 0 || f[sep+1] != "overlay" {
-				t.Fatalf("container root is not the overlay: %s", line)
-			}
+		if f := strings.Fields(line); len(f) > 8 && f[4] == "/" {
+			root = line
 		}
+	}
+	if root == "" {
+		t.Fatalf("no mount on / in the container's mountinfo:\n%s", out)
+	}
+	if f := strings.Fields(root); indexOf(f, "-") < 0 || indexOf(f, "-")+1 >= len(f) || f[indexOf(f, "-")+1] != "overlay" {
+		t.Fatalf("container root is not the overlay: %s", root)
 	}
 }
 
@@ -283,13 +289,16 @@ func TestSandboxConfinement(t *testing.T) {
 }
 
 func TestWritesStayInTheOverlay(t *testing.T) {
-	script := "echo data > /written && cat /written && mkdir -p /etc/new && rm /bin/true && ls /bin/true 2>&1; true"
+	// Each step reports itself: the test checks that every one worked
+	// inside the container, not only what reached the host.
+	script := "echo data > /written && cat /written && mkdir -p /etc/new && test -d /etc/new && echo mkdir-ok && rm /bin/true && { test -e /bin/true || echo rm-ok; }"
+	const wantOut = "data\nmkdir-ok\nrm-ok\n"
 	t.Run("memory overlay", func(t *testing.T) {
 		e := newEnv(t)
 		b := newBundle(t, testSpec("sh", "-c", script))
 		out := e.must("run", "--bundle", b.dir, "overlay")
-		if !strings.HasPrefix(out, "data\n") {
-			t.Fatalf("output %q", out)
+		if out != wantOut {
+			t.Fatalf("output %q, want %q", out, wantOut)
 		}
 		for _, p := range []string{"written", "etc/new"} {
 			if _, err := os.Lstat(filepath.Join(b.rootfs, p)); !os.IsNotExist(err) {
@@ -304,8 +313,8 @@ func TestWritesStayInTheOverlay(t *testing.T) {
 		e := newEnv(t, "--overlay2=none")
 		b := newBundle(t, testSpec("sh", "-c", script))
 		out := e.must("run", "--bundle", b.dir, "through")
-		if !strings.HasPrefix(out, "data\n") {
-			t.Fatalf("output %q", out)
+		if out != wantOut {
+			t.Fatalf("output %q, want %q", out, wantOut)
 		}
 		if got, err := os.ReadFile(filepath.Join(b.rootfs, "written")); err != nil || string(got) != "data\n" {
 			t.Fatalf("host rootfs /written: %q %v", got, err)
@@ -526,7 +535,11 @@ func TestConcurrentCommands(t *testing.T) {
 	b := newBundle(t, testSpec("sleep", "1000"))
 	e.must("run", "-d", "--bundle", b.dir, "busy")
 	saved := e.saved("busy")
-	results := make(chan result, 40)
+	type tagged struct {
+		cmd string
+		r   result
+	}
+	results := make(chan tagged, 40)
 	for i := 0; i < 30; i++ {
 		args := []string{"state", "busy"}
 		switch i % 3 {
@@ -535,13 +548,36 @@ func TestConcurrentCommands(t *testing.T) {
 		case 2:
 			args = []string{"ps", "busy"}
 		}
-		go func() { results <- e.exec("", args...) }()
+		go func() { results <- tagged{args[0], e.exec("", args...)} }()
 	}
-	go func() { results <- e.exec("", "delete", "--force", "busy") }()
+	go func() { results <- tagged{"delete", e.exec("", "delete", "--force", "busy")} }()
+	// Each command either did its job, with output that says so, or
+	// found the container gone (or going) and said that in one line.
+	gone := regexp.MustCompile(`^runsc: .*"busy".*(does not exist|is not running|stopped)\n$`)
 	for i := 0; i < 31; i++ {
-		r := <-results
-		if strings.Contains(r.stderr, "panic") || (r.code != 0 && !strings.Contains(r.stderr, "busy")) {
-			t.Fatalf("concurrent command failed badly: exit %d %q", r.code, r.stderr)
+		c := <-results
+		r := c.r
+		if r.code != 0 {
+			if c.cmd == "delete" || !gone.MatchString(r.stderr) {
+				t.Fatalf("%s failed: exit %d %q", c.cmd, r.code, r.stderr)
+			}
+			continue
+		}
+		switch c.cmd {
+		case "state":
+			var st specs.State
+			if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.ID != "busy" || (st.Status != "running" && st.Status != "stopped") {
+				t.Fatalf("state: %q (%v)", r.stdout, err)
+			}
+		case "list":
+			var l []struct{ ID string }
+			if err := json.Unmarshal([]byte(r.stdout), &l); err != nil || len(l) > 1 || len(l) == 1 && l[0].ID != "busy" {
+				t.Fatalf("list: %q (%v)", r.stdout, err)
+			}
+		case "ps":
+			if !strings.HasPrefix(r.stdout, "UID") && !strings.HasPrefix(r.stdout, "PID") {
+				t.Fatalf("ps: %q", r.stdout)
+			}
 		}
 	}
 	for _, pid := range []int{saved.Sandbox.PID, saved.Gofer.PID, saved.InitPID} {

@@ -127,22 +127,21 @@ func TestSeccompProfileWithoutRuntimeCalls(t *testing.T) {
 }
 
 // recvFD receives one descriptor sent with SCM_RIGHTS on c.
-func recvFD(t *testing.T, c *net.UnixConn) *os.File {
-	t.Helper()
+func recvFD(c *net.UnixConn) (*os.File, error) {
 	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4))
 	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) != 1 {
-		t.Fatalf("control messages %v %v", msgs, err)
+		return nil, fmt.Errorf("control messages %v %v", msgs, err)
 	}
 	fds, err := unix.ParseUnixRights(&msgs[0])
 	if err != nil || len(fds) != 1 {
-		t.Fatalf("rights %v %v", fds, err)
+		return nil, fmt.Errorf("rights %v %v", fds, err)
 	}
-	return os.NewFile(uintptr(fds[0]), "pty-master")
+	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
 }
 
 func TestConsoleSocket(t *testing.T) {
@@ -153,15 +152,21 @@ func TestConsoleSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	got := make(chan *os.File, 1)
+	// The goroutine reports; only the test's own goroutine fails it.
+	type received struct {
+		f   *os.File
+		err error
+	}
+	got := make(chan received, 1)
 	go func() {
 		c, err := l.AcceptUnix()
 		if err != nil {
-			got <- nil
+			got <- received{err: err}
 			return
 		}
 		defer c.Close()
-		got <- recvFD(t, c)
+		f, err := recvFD(c)
+		got <- received{f, err}
 	}()
 	spec := testSpec("sh", "-c", "tty; echo from-the-terminal")
 	spec.Process.Terminal = true
@@ -170,12 +175,13 @@ func TestConsoleSocket(t *testing.T) {
 	e.must("create", "--bundle", b.dir, "--console-socket", sock, "tty")
 	var master *os.File
 	select {
-	case master = <-got:
+	case r := <-got:
+		if r.err != nil {
+			t.Fatalf("console socket: %v", r.err)
+		}
+		master = r.f
 	case <-time.After(10 * time.Second):
 		t.Fatal("no pty master on the console socket")
-	}
-	if master == nil {
-		t.Fatal("console socket accept failed")
 	}
 	defer master.Close()
 	e.must("start", "tty")
@@ -432,5 +438,79 @@ func TestLSMLabelsWithoutLSM(t *testing.T) {
 	b := newBundle(t, spec)
 	if out := e.must("run", "--bundle", b.dir, "labelled"); out != "labelled\n" {
 		t.Fatalf("output %q", out)
+	}
+}
+
+// TestSignalExit checks that a container killed by a signal is reported
+// as 128+signal, as runc's callers read it: the exit status of a
+// foreground `runsc run`, and `runsc wait` and the state of a killed
+// detached container.
+func TestSignalExit(t *testing.T) {
+	e := newEnv(t)
+	// A foreground run whose init is killed from outside (pid 1 of
+	// its namespace ignores a signal it sends itself).
+	b := newBundle(t, testSpec("sleep", "1000"))
+	run := e.cmd("run", "--bundle", b.dir, "fg-killed")
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- run.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if out, err := e.run("state", "fg-killed"); err == nil && strings.Contains(out, `"running"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			run.Process.Kill()
+			t.Fatal("the foreground container never ran")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.must("kill", "fg-killed", "KILL")
+	select {
+	case <-exited:
+		if code := run.ProcessState.ExitCode(); code != 128+9 {
+			t.Fatalf("run of a container killed by SIGKILL: exit %d, want 137", code)
+		}
+	case <-time.After(20 * time.Second):
+		run.Process.Kill()
+		t.Fatal("run did not return after its container was killed")
+	}
+	b2 := newBundle(t, testSpec("sleep", "1000"))
+	e.must("run", "-d", "--bundle", b2.dir, "killed")
+	// SIGKILL: pid 1 of its namespace, sleep ignores the signals it
+	// has no handler for, as with runc.
+	e.must("kill", "killed", "KILL")
+	var w struct{ ExitStatus int }
+	out := e.must("wait", "killed")
+	if err := json.Unmarshal([]byte(out), &w); err != nil || w.ExitStatus != 128+9 {
+		t.Fatalf("wait after SIGKILL: %q (%v), want exit status 137", out, err)
+	}
+	if st := e.state("killed"); st.Status != "stopped" {
+		t.Fatalf("state after SIGKILL: %q", st.Status)
+	}
+}
+
+// TestMaskedAndReadonlyPaths checks linux.maskedPaths (a file reads
+// empty, a directory lists empty) and linux.readonlyPaths (writes are
+// refused) inside the container.
+func TestMaskedAndReadonlyPaths(t *testing.T) {
+	e := newEnv(t)
+	spec := testSpec("sh", "-c", "wc -c < /proc/keys; ls /proc/tty | wc -l; echo x 2>/dev/null > /proc/sys/kernel/hostname; echo status=$?; cat /proc/sys/kernel/ostype")
+	spec.Linux.MaskedPaths = []string{"/proc/keys", "/proc/tty"}
+	spec.Linux.ReadonlyPaths = []string{"/proc/sys"}
+	b := newBundle(t, spec)
+	out := e.must("run", "--bundle", b.dir, "masked")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || strings.TrimSpace(lines[0]) != "0" || strings.TrimSpace(lines[1]) != "0" || lines[2] == "status=0" || lines[3] != "Linux" {
+		t.Fatalf("masked file, masked directory, read-only /proc/sys, readable /proc/sys: %q", out)
+	}
+	// Without them, the same container sees the files and may write.
+	spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = nil, nil
+	spec.Process.Args = []string{"sh", "-c", "ls /proc/tty | wc -l"}
+	b.writeSpec(t, spec)
+	if out := strings.TrimSpace(e.must("run", "--bundle", b.dir, "unmasked")); out == "0" {
+		t.Fatalf("/proc/tty lists nothing without a mask: the check above proves nothing")
 	}
 }
