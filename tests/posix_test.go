@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/tests/internal/posixsuite"
@@ -196,5 +197,48 @@ func TestFileCapabilities(t *testing.T) {
 				t.Fatalf("uid 1000 running a cap_net_raw+ep binary: %q, want CapPrm and CapEff %s", out, want)
 			}
 		})
+	}
+}
+
+// TestLocksAcrossContainers checks flock and open file description
+// locks between two containers of a pod sharing a volume (one FUSE mount
+// in the pod's sandbox, whose kernel keeps the locks): one holds them,
+// the other is refused, and a new pod gets them once the holder is gone.
+func TestLocksAcrossContainers(t *testing.T) {
+	requireRoot(t)
+	bin := buildPosixSuite(t)
+	e := newEnv(t)
+	vol := t.TempDir()
+	member := func(sandbox, test, env string) *bundle {
+		spec := podSpec(sandbox, "/posixsuite.test", "-test.v", "-test.run", "^"+test+"$")
+		spec.Process.Env = append(spec.Process.Env, env+"=/vol/lock")
+		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}})
+		b := newBundle(t, spec)
+		if out, err := exec.Command("cp", bin, filepath.Join(b.rootfs, "posixsuite.test")).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return b
+	}
+	e.must("run", "-d", "--bundle", member("", "TestLockHold", "POSIXSUITE_LOCK_HOLD").dir, "holder")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(vol, "lock.held")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the holder never took the locks")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := e.exec("", "run", "--bundle", member("holder", "TestLockProbe", "POSIXSUITE_LOCK_PROBE").dir, "prober"); r.code != 0 || !strings.Contains(r.stdout, "--- PASS: TestLockProbe") {
+		t.Fatalf("probe while held: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	e.must("kill", "holder", "KILL")
+	e.must("wait", "holder")
+	// The holder's sandbox container is the pod: a new pod takes the
+	// lock once the holder's descriptors are gone.
+	e.must("delete", "--force", "holder")
+	if r := e.exec("", "run", "--bundle", member("", "TestLockFree", "POSIXSUITE_LOCK_FREE").dir, "taker"); r.code != 0 || !strings.Contains(r.stdout, "--- PASS: TestLockFree") {
+		t.Fatalf("take once free: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -302,3 +302,67 @@ func TestFsyncs(t *testing.T) {
 		t.Fatalf("fsync of the directory: %v", err)
 	}
 }
+
+// Lock helpers for tests/posix_test.go's TestLocksAcrossContainers, run
+// only when their variable names a file: TestLockHold takes a flock and
+// an open file description lock, then writes LOCKFILE.held and sleeps;
+// TestLockProbe expects both refused; TestLockFree expects both granted.
+const (
+	holdEnv  = "POSIXSUITE_LOCK_HOLD"
+	probeEnv = "POSIXSUITE_LOCK_PROBE"
+	freeEnv  = "POSIXSUITE_LOCK_FREE"
+)
+
+// lockBoth tries a non-blocking exclusive flock and OFD write lock on p.
+func lockBoth(t *testing.T, p string) (*os.File, error, error) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ferr := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: 0, Len: 1}
+	return f, ferr, unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+}
+
+func TestLockHold(t *testing.T) {
+	p := os.Getenv(holdEnv)
+	if p == "" {
+		t.Skipf("%s is not set", holdEnv)
+	}
+	f, ferr, cerr := lockBoth(t, p)
+	defer f.Close()
+	if ferr != nil || cerr != nil {
+		t.Fatalf("locks: flock %v, fcntl %v", ferr, cerr)
+	}
+	if err := os.WriteFile(p+".held", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		unix.Pause()
+	}
+}
+
+func TestLockProbe(t *testing.T) {
+	p := os.Getenv(probeEnv)
+	if p == "" {
+		t.Skipf("%s is not set", probeEnv)
+	}
+	f, ferr, cerr := lockBoth(t, p)
+	defer f.Close()
+	if ferr != unix.EWOULDBLOCK || cerr != unix.EAGAIN {
+		t.Fatalf("locks held elsewhere: flock %v (want EWOULDBLOCK), fcntl %v (want EAGAIN)", ferr, cerr)
+	}
+}
+
+func TestLockFree(t *testing.T) {
+	p := os.Getenv(freeEnv)
+	if p == "" {
+		t.Skipf("%s is not set", freeEnv)
+	}
+	f, ferr, cerr := lockBoth(t, p)
+	defer f.Close()
+	if ferr != nil || cerr != nil {
+		t.Fatalf("locks nobody holds: flock %v, fcntl %v", ferr, cerr)
+	}
+}
