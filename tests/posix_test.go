@@ -28,10 +28,8 @@ var posixGaps = map[string]map[string]string{
 	"volume":             servedGaps,
 }
 
-// servedGaps are the gaps of a directory the gofer serves.
-var servedGaps = map[string]string{
-	"Tmpfile": "O_TMPFILE (FUSE_TMPFILE) is not served: 9P names every file, and the gofer has no message for an unnamed one yet",
-}
+// servedGaps are the gaps of a directory the gofer serves: none.
+var servedGaps = map[string]string{}
 
 // posixOutcome is one test's result: PASS, FAIL or SKIP.
 type posixOutcome string

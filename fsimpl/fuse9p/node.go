@@ -35,6 +35,9 @@ type node struct {
 	// noCaps records that the file has no security.capability (see
 	// Getxattr).
 	noCaps atomic.Bool
+	// unnamed is set for an O_TMPFILE file until it is linked (see
+	// Tmpfile and Link).
+	unnamed atomic.Bool
 	// backing is readFile's passthrough backing id: 0 before it is
 	// asked for, -1 if the gofer could not register the file.
 	backing int32
@@ -422,6 +425,28 @@ func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, o
 	}
 	if err := dir.Link(tf, name); err != nil {
 		return nil, toErrno(err)
+	}
+	if t.unnamed.Load() {
+		// An O_TMPFILE file linked into place: its fid is the open,
+		// unnamed one, which no walk can clone; it takes a fid walked
+		// by its new name.
+		qids, f, _, attr, err := dir.WalkGetAttr([]string{name})
+		if err != nil {
+			return nil, toErrno(err)
+		}
+		if len(qids) != 1 || qids[0].Path != t.ino {
+			f.Close()
+			return nil, syscall.ESTALE
+		}
+		t.mu.Lock()
+		if t.file != nil {
+			t.retired = append(t.retired, t.file)
+		}
+		t.file = f
+		t.mu.Unlock()
+		t.unnamed.Store(false)
+		n.ids.fillAttr(qids[0], &attr, &out.Attr)
+		return t.EmbeddedInode(), 0
 	}
 	return n.walkChild(ctx, name, out)
 }

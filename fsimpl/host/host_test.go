@@ -62,6 +62,33 @@ func TestOperations(t *testing.T) {
 		}
 	})
 
+	t.Run("tmpfile over 9P", func(t *testing.T) {
+		type tmpfiler interface {
+			Tmpfile(flags p9.OpenFlags, perm p9.FileMode, uid p9.UID, gid p9.GID) (p9.File, p9.QID, uint32, error)
+		}
+		d := walk(t, root)
+		f, qid, _, err := d.(tmpfiler).Tmpfile(p9.ReadWrite, 0o600, p9.NoUID, p9.NoGID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt([]byte("unnamed"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, attr, err := f.GetAttr(p9.AttrMaskAll); err != nil || attr.NLink != 0 || qid.Type != p9.TypeRegular {
+			t.Fatalf("tmpfile attributes: nlink %d, qid %v, %v", attr.NLink, qid, err)
+		}
+		if err := root.Link(f, "named"); err != nil {
+			t.Fatalf("linking the tmpfile: %v", err)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "named")); err != nil || string(b) != "unnamed" {
+			t.Fatalf("linked tmpfile on the host: %q, %v", b, err)
+		}
+		if _, _, _, err := walk(t, root, "hello").(tmpfiler).Tmpfile(p9.ReadWrite, 0o600, p9.NoUID, p9.NoGID); err == nil {
+			t.Fatal("tmpfile in a regular file succeeded")
+		}
+	})
+
 	t.Run("data and holes over 9P", func(t *testing.T) {
 		type seeker interface {
 			Lseek(offset uint64, whence uint32) (uint64, error)

@@ -116,6 +116,14 @@ func (f *file) Link(target p9.File, name string) (err error) {
 	if t.isDir {
 		return unix.EPERM
 	}
+	if t.name == "" {
+		// An unnamed file (Tmpfile): linked from its descriptor.
+		fd, err := t.openedFD()
+		if err != nil {
+			return err
+		}
+		return unix.Linkat(fd, "", f.fd, name, unix.AT_EMPTY_PATH)
+	}
 	return unix.Linkat(t.parent.fd, t.name, f.fd, name, 0)
 }
 
@@ -175,4 +183,36 @@ func (f *file) UnlinkAt(name string, flags uint32) (err error) {
 		return err
 	}
 	return unix.Unlinkat(f.fd, name, int(flags)&unix.AT_REMOVEDIR)
+}
+
+// Tmpfile implements p9.TmpfileCreator: an unnamed regular file in this
+// directory (O_TMPFILE), open with mode's access. It is named by no
+// directory entry (name ""), so only its open descriptor reaches it,
+// until Link gives it a name.
+func (f *file) Tmpfile(mode p9.OpenFlags, perm p9.FileMode, uid p9.UID, gid p9.GID) (_ p9.File, _ p9.QID, _ uint32, err error) {
+	defer fixErrno(&err)
+	if f.readOnly() {
+		return nil, p9.QID{}, 0, unix.EROFS
+	}
+	if !f.isDir || f.fd < 0 {
+		return nil, p9.QID{}, 0, unix.ENOTDIR
+	}
+	fd, err := unix.Openat(f.fd, ".", mode.OSFlags()|unix.O_TMPFILE|unix.O_CLOEXEC, uint32(perm.Permissions()))
+	if err != nil {
+		return nil, p9.QID{}, 0, err
+	}
+	u, g := idArgs(uid, gid)
+	if u != -1 || g != -1 {
+		if err := unix.Fchown(fd, u, g); err != nil {
+			unix.Close(fd)
+			return nil, p9.QID{}, 0, err
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, p9.QID{}, 0, err
+	}
+	nf := &file{a: f.a, parent: f, fd: -1, openFD: fd, openFlags: mode, qid: qidOf(&st)}
+	return nf, nf.qid, 0, nil
 }

@@ -366,3 +366,29 @@ func TestLockFree(t *testing.T) {
 		t.Fatalf("locks nobody holds: flock %v, fcntl %v", ferr, cerr)
 	}
 }
+
+// TestTmpfileLinked makes an unnamed file (O_TMPFILE), writes it and
+// links it into place through /proc/self/fd, as installers and
+// databases do to publish a file whole.
+func TestTmpfileLinked(t *testing.T) {
+	dir := scratch(t)
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o640)
+	if err != nil {
+		t.Fatalf("O_TMPFILE: %v", err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte("whole")); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(dir, "published")
+	if err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), unix.AT_FDCWD, dest, unix.AT_SYMLINK_FOLLOW); err != nil {
+		t.Fatalf("linking the unnamed file into place: %v", err)
+	}
+	if b, err := os.ReadFile(dest); err != nil || string(b) != "whole" {
+		t.Fatalf("published file: %q, %v", b, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Nlink != 1 || st.Mode&0o777 != 0o640 {
+		t.Fatalf("after link: nlink %d, mode %o, %v; want 1 and 640", st.Nlink, st.Mode&0o777, err)
+	}
+}
