@@ -119,6 +119,17 @@ func TestPosixSuite(t *testing.T) {
 			}
 			r := e.exec("", "run", "--bundle", b.dir, "posix")
 			got := parsePosix(r.stdout)
+			if where != "memory overlay" {
+				// A shared mapping's msync'ed write is on the host.
+				host := filepath.Join(b.rootfs, "scratch")
+				if where == "volume" {
+					host = spec.Mounts[len(spec.Mounts)-1].Source
+				}
+				mapped, _ := filepath.Glob(filepath.Join(host, "TestSharedMmap-*", "mapped"))
+				if data, err := os.ReadFile(strings.Join(mapped, "")); err != nil || len(data) < 4108 || string(data[4096:4108]) != "mapped write" {
+					t.Errorf("the shared mapping's write is not on the host (%v, %v)", mapped, err)
+				}
+			}
 			if len(got) != len(ref) {
 				t.Fatalf("%d results in the container, %d natively (exit %d):\n%s\n%s", len(got), len(ref), r.code, r.stdout, r.stderr)
 			}
@@ -193,6 +204,17 @@ func TestFileCapabilities(t *testing.T) {
 			want := fmt.Sprintf("%016x", uint64(1)<<unix.CAP_NET_RAW)
 			if !strings.Contains(out, "CapPrm:\t"+want) || !strings.Contains(out, "CapEff:\t"+want) {
 				t.Fatalf("uid 1000 running a cap_net_raw+ep binary: %q, want CapPrm and CapEff %s", out, want)
+			}
+			// As getcap reads it inside: the pod's root owns it, so
+			// the kernel shows revision 2.
+			if out, err := exec.Command("cp", buildPosixSuite(t), filepath.Join(b.rootfs, "posixsuite.test")).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			spec.Process.Args = []string{"/posixsuite.test", "-test.run", "^TestShowCaps$"}
+			spec.Process.Env = append(spec.Process.Env, "POSIXSUITE_SHOW_CAPS=/capbin/busybox")
+			b.writeSpec(t, spec)
+			if out := e.must("run", "--bundle", b.dir, "getcap"); !strings.Contains(out, fmt.Sprintf("caps 2 %#x\n", 1<<unix.CAP_NET_RAW)) {
+				t.Fatalf("security.capability read inside: %q, want revision 2 with cap_net_raw", out)
 			}
 		})
 	}

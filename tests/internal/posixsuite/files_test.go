@@ -392,3 +392,21 @@ func TestTmpfileLinked(t *testing.T) {
 		t.Fatalf("after link: nlink %d, mode %o, %v; want 1 and 640", st.Nlink, st.Mode&0o777, err)
 	}
 }
+
+// TestShowCaps, a helper for tests/posix_test.go's TestFileCapabilities,
+// prints the security.capability attribute of the file its variable
+// names, as getcap reads it: "caps <revision> <permitted>".
+func TestShowCaps(t *testing.T) {
+	p := os.Getenv("POSIXSUITE_SHOW_CAPS")
+	if p == "" {
+		t.Skip("POSIXSUITE_SHOW_CAPS is not set")
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Getxattr(p, "security.capability", buf)
+	if err != nil || n < 12 {
+		t.Fatalf("security.capability of %s: %d bytes, %v", p, n, err)
+	}
+	magic := uint32(buf[0]) | uint32(buf[1])<<8 | uint32(buf[2])<<16 | uint32(buf[3])<<24
+	perm := uint32(buf[4]) | uint32(buf[5])<<8 | uint32(buf[6])<<16 | uint32(buf[7])<<24
+	fmt.Printf("caps %d %#x\n", magic>>24, perm)
+}
