@@ -262,3 +262,51 @@ func TestLocksAcrossContainers(t *testing.T) {
 		t.Fatalf("take once free: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// aclXattr returns a system.posix_acl_access value: the owner rw, the
+// named user uid r, the group none, the mask r, others none.
+func aclXattr(uid uint32) []byte {
+	entry := func(tag, perm uint16, id uint32) []byte {
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint16(b, tag)
+		binary.LittleEndian.PutUint16(b[2:], perm)
+		binary.LittleEndian.PutUint32(b[4:], id)
+		return b
+	}
+	const undefined = ^uint32(0)
+	v := []byte{2, 0, 0, 0}
+	for _, e := range [][]byte{entry(0x01, 6, undefined), entry(0x02, 4, uid), entry(0x04, 0, undefined), entry(0x10, 4, undefined), entry(0x20, 0, undefined)} {
+		v = append(v, e...)
+	}
+	return v
+}
+
+// TestACLs checks that a POSIX ACL the host set grants what it says in
+// the container (the kernel enforces it, its named user meaning the same
+// uid inside), for both roots.
+func TestACLs(t *testing.T) {
+	requireRoot(t)
+	for _, flags := range [][]string{{"--overlay2=none"}, nil} {
+		t.Run(fmt.Sprintf("flags %v", flags), func(t *testing.T) {
+			e := newEnv(t, flags...)
+			spec := testSpec("sh", "-c", "cat /acl/granted; cat /acl/private 2>&1 | grep -c 'Permission denied'")
+			spec.Process.User = specs.User{UID: 1234, GID: 1234}
+			b := newBundle(t, spec)
+			dir := filepath.Join(b.rootfs, "acl")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"granted", "private"} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(name+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := unix.Setxattr(filepath.Join(dir, "granted"), "system.posix_acl_access", aclXattr(1234), 0); err != nil {
+				t.Skipf("the host file system takes no ACL: %v", err)
+			}
+			if out := e.must("run", "--bundle", b.dir, "acl"); out != "granted\n1\n" {
+				t.Fatalf("uid 1234 reading a file its ACL grants and one it does not: %q", out)
+			}
+		})
+	}
+}

@@ -182,6 +182,9 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 			MaxWrite:     maxWrite,
 			MaxReadAhead: maxWrite,
 			Debug:        opts.Debug,
+			// POSIX ACLs are kept and enforced by the kernel
+			// (with default_permissions), stored by the gofer.
+			EnableAcl: true,
 			// Symbolic link targets are cached like attributes
 			// (every exec of a busybox applet reads one).
 			EnableSymlinkCaching: keep,

@@ -136,3 +136,35 @@ func TestFileCapabilityRoot(t *testing.T) {
 		t.Fatal("a malformed value was changed")
 	}
 }
+
+func TestACLIDs(t *testing.T) {
+	m := &IDMap{UIDs: []IDRange{{Inside: 0, Outside: 100000, Size: 65536}}, GIDs: []IDRange{{Inside: 0, Outside: 200000, Size: 65536}}}
+	entry := func(tag, perm uint16, id uint32) []byte {
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint16(b, tag)
+		binary.LittleEndian.PutUint16(b[2:], perm)
+		binary.LittleEndian.PutUint32(b[4:], id)
+		return b
+	}
+	acl := func(user, group uint32) []byte {
+		v := []byte{2, 0, 0, 0}
+		for _, e := range [][]byte{entry(0x01, 6, ^uint32(0)), entry(aclUser, 4, user), entry(0x04, 0, ^uint32(0)), entry(aclGroup, 4, group), entry(0x10, 4, ^uint32(0))} {
+			v = append(v, e...)
+		}
+		return v
+	}
+	host := acl(1234, 55)
+	kernel := m.aclIDs(host, outward)
+	if string(kernel) != string(acl(101234, 200055)) {
+		t.Fatalf("to the kernel: %x", kernel)
+	}
+	if back := m.aclIDs(kernel, inward); string(back) != string(host) {
+		t.Fatalf("back to the host: %x", back)
+	}
+	if got := m.aclIDs([]byte{2, 0, 0}, outward); string(got) != "\x02\x00\x00" {
+		t.Fatal("a malformed value was changed")
+	}
+	if got := (*IDMap)(nil).aclIDs(host, outward); string(got) != string(host) {
+		t.Fatal("no mapping changed an ACL")
+	}
+}

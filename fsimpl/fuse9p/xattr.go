@@ -45,8 +45,11 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 		}
 		return 0, errno
 	}
-	if attr == capabilityXattr {
+	switch attr {
+	case capabilityXattr:
 		v = n.ids.capsOut(v)
+	case aclAccessXattr, aclDefaultXattr:
+		v = n.ids.aclIDs(v, outward)
 	}
 	if len(dest) < len(v) {
 		return uint32(len(v)), syscall.ERANGE
@@ -60,12 +63,15 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if errno != 0 {
 		return errno
 	}
-	if attr == capabilityXattr {
+	switch attr {
+	case capabilityXattr:
 		var ok bool
 		if data, ok = n.ids.capsIn(data); !ok {
 			return syscall.EINVAL
 		}
 		n.noCaps.Store(false)
+	case aclAccessXattr, aclDefaultXattr:
+		data = n.ids.aclIDs(data, inward)
 	}
 	return toErrno(f.SetXattr(attr, data, p9.XattrFlags(flags)))
 }
@@ -100,8 +106,47 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	return toErrno(f.RemoveXattr(attr))
 }
 
-// capabilityXattr holds a file's capabilities.
-const capabilityXattr = "security.capability"
+// capabilityXattr holds a file's capabilities; the ACL attributes its
+// POSIX ACLs.
+const (
+	capabilityXattr = "security.capability"
+	aclAccessXattr  = "system.posix_acl_access"
+	aclDefaultXattr = "system.posix_acl_default"
+)
+
+// POSIX ACL attribute format (posix_acl_xattr_header and entries): a
+// little-endian version, then entries of tag (16 bits), permissions (16
+// bits) and id (32 bits); the named user and group entries carry ids.
+const (
+	aclHeaderSize = 4
+	aclEntrySize  = 8
+	aclUser       = 0x02
+	aclGroup      = 0x08
+)
+
+// aclIDs returns the ACL attribute v with the ids of its named user and
+// group entries mapped by conv (outward: as the kernel is given them;
+// inward: as the gofer stores them), like file owners. A value it does
+// not understand is returned as it is, for the host to judge.
+func (m *IDMap) aclIDs(v []byte, conv func([]IDRange, uint32) uint32) []byte {
+	if m == nil || len(v) < aclHeaderSize || (len(v)-aclHeaderSize)%aclEntrySize != 0 {
+		return v
+	}
+	out := append([]byte{}, v...)
+	for off := aclHeaderSize; off < len(out); off += aclEntrySize {
+		var rs []IDRange
+		switch binary.LittleEndian.Uint16(out[off:]) {
+		case aclUser:
+			rs = m.UIDs
+		case aclGroup:
+			rs = m.GIDs
+		default:
+			continue
+		}
+		binary.LittleEndian.PutUint32(out[off+4:], conv(rs, binary.LittleEndian.Uint32(out[off+4:])))
+	}
+	return out
+}
 
 // File capability formats (struct vfs_ns_cap_data): a little-endian
 // magic (revision | flags), two permitted/inheritable pairs, and, from
