@@ -304,8 +304,9 @@ func TestFsyncs(t *testing.T) {
 }
 
 // Lock helpers for tests/posix_test.go's TestLocksAcrossContainers, run
-// only when their variable names a file: TestLockHold takes a flock and
-// an open file description lock, then writes LOCKFILE.held and sleeps;
+// only when their variable names a file: TestLockHold takes a flock, an
+// open file description lock and a POSIX process lock, then writes
+// LOCKFILE.held and sleeps;
 // TestLockProbe expects both refused; TestLockFree expects both granted.
 const (
 	holdEnv  = "POSIXSUITE_LOCK_HOLD"
@@ -313,8 +314,10 @@ const (
 	freeEnv  = "POSIXSUITE_LOCK_FREE"
 )
 
-// lockBoth tries a non-blocking exclusive flock and OFD write lock on p.
-func lockBoth(t *testing.T, p string) (*os.File, error, error) {
+// lockAll tries a non-blocking exclusive flock, an OFD write lock on
+// byte 0 and a POSIX (process) write lock on byte 1 of p, and returns
+// each one's error.
+func lockAll(t *testing.T, p string) (*os.File, [3]error) {
 	t.Helper()
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -322,7 +325,10 @@ func lockBoth(t *testing.T, p string) (*os.File, error, error) {
 	}
 	ferr := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: 0, Len: 1}
-	return f, ferr, unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+	oerr := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+	plk := unix.Flock_t{Type: unix.F_WRLCK, Start: 1, Len: 1}
+	perr := unix.FcntlFlock(f.Fd(), unix.F_SETLK, &plk)
+	return f, [3]error{ferr, oerr, perr}
 }
 
 func TestLockHold(t *testing.T) {
@@ -330,10 +336,10 @@ func TestLockHold(t *testing.T) {
 	if p == "" {
 		t.Skipf("%s is not set", holdEnv)
 	}
-	f, ferr, cerr := lockBoth(t, p)
+	f, errs := lockAll(t, p)
 	defer f.Close()
-	if ferr != nil || cerr != nil {
-		t.Fatalf("locks: flock %v, fcntl %v", ferr, cerr)
+	if errs != [3]error{} {
+		t.Fatalf("locks (flock, OFD, POSIX): %v", errs)
 	}
 	if err := os.WriteFile(p+".held", nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -348,10 +354,10 @@ func TestLockProbe(t *testing.T) {
 	if p == "" {
 		t.Skipf("%s is not set", probeEnv)
 	}
-	f, ferr, cerr := lockBoth(t, p)
+	f, errs := lockAll(t, p)
 	defer f.Close()
-	if ferr != unix.EWOULDBLOCK || cerr != unix.EAGAIN {
-		t.Fatalf("locks held elsewhere: flock %v (want EWOULDBLOCK), fcntl %v (want EAGAIN)", ferr, cerr)
+	if errs != [3]error{unix.EWOULDBLOCK, unix.EAGAIN, unix.EAGAIN} {
+		t.Fatalf("locks held elsewhere (flock, OFD, POSIX): %v, want EWOULDBLOCK, EAGAIN, EAGAIN", errs)
 	}
 }
 
@@ -360,10 +366,10 @@ func TestLockFree(t *testing.T) {
 	if p == "" {
 		t.Skipf("%s is not set", freeEnv)
 	}
-	f, ferr, cerr := lockBoth(t, p)
+	f, errs := lockAll(t, p)
 	defer f.Close()
-	if ferr != nil || cerr != nil {
-		t.Fatalf("locks nobody holds: flock %v, fcntl %v", ferr, cerr)
+	if errs != [3]error{} {
+		t.Fatalf("locks nobody holds (flock, OFD, POSIX): %v", errs)
 	}
 }
 
