@@ -65,6 +65,18 @@ func TestLargeSparse(t *testing.T) {
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Blocks*512 > 1<<20 {
 		t.Fatalf("%d bytes allocated for one block of data: not sparse", sys.Blocks*512)
 	}
+	// Punch the data out again: the file keeps its size, reads zeros,
+	// and holds no block.
+	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off&^(1<<20-1), 2<<20); err != nil {
+		t.Fatalf("punch hole: %v", err)
+	}
+	if _, err := f.ReadAt(buf, off); err != nil || !bytes.Equal(buf, make([]byte, 8)) {
+		t.Fatalf("punched range reads %q, %v; want zeros", buf, err)
+	}
+	var after unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &after); err != nil || after.Size != off+8 || after.Blocks != 0 {
+		t.Fatalf("after the punch: size %d, %d blocks, %v; want %d and none", after.Size, after.Blocks, err, off+8)
+	}
 }
 
 // TestManyOpenFiles holds 5,000 files open at once.
