@@ -58,22 +58,31 @@ func (f *file) Create(name string, mode p9.OpenFlags, perm p9.FileMode, uid p9.U
 	if err != nil {
 		return nil, p9.QID{}, 0, err
 	}
+	c, err := f.newOpened(fd, name, mode, uid, gid)
+	if err != nil {
+		unix.Unlinkat(f.fd, name, 0)
+		return nil, p9.QID{}, 0, err
+	}
+	return c, c.qid, 0, nil
+}
+
+// newOpened returns the file fd, just made in directory f as name ("" for
+// an unnamed one) and opened with mode, once it has its owner. On error
+// fd is closed; removing what was made is the caller's.
+func (f *file) newOpened(fd int, name string, mode p9.OpenFlags, uid p9.UID, gid p9.GID) (*file, error) {
 	u, g := idArgs(uid, gid)
 	if u != -1 || g != -1 {
 		if err := unix.Fchown(fd, u, g); err != nil {
 			unix.Close(fd)
-			unix.Unlinkat(f.fd, name, 0)
-			return nil, p9.QID{}, 0, err
+			return nil, err
 		}
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		unix.Unlinkat(f.fd, name, 0)
-		return nil, p9.QID{}, 0, err
+		return nil, err
 	}
-	c := &file{a: f.a, parent: f, name: name, fd: -1, openFD: fd, openFlags: mode, qid: qidOf(&st)}
-	return c, c.qid, 0, nil
+	return &file{a: f.a, parent: f, name: name, fd: -1, openFD: fd, openFlags: mode, qid: qidOf(&st)}, nil
 }
 
 // Mkdir implements p9.File.Mkdir.
@@ -201,18 +210,9 @@ func (f *file) Tmpfile(mode p9.OpenFlags, perm p9.FileMode, uid p9.UID, gid p9.G
 	if err != nil {
 		return nil, p9.QID{}, 0, err
 	}
-	u, g := idArgs(uid, gid)
-	if u != -1 || g != -1 {
-		if err := unix.Fchown(fd, u, g); err != nil {
-			unix.Close(fd)
-			return nil, p9.QID{}, 0, err
-		}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
+	nf, err := f.newOpened(fd, "", mode, uid, gid)
+	if err != nil {
 		return nil, p9.QID{}, 0, err
 	}
-	nf := &file{a: f.a, parent: f, fd: -1, openFD: fd, openFlags: mode, qid: qidOf(&st)}
 	return nf, nf.qid, 0, nil
 }
