@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"syscall"
 
@@ -160,20 +159,16 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*e
 		}
 		return cmd, nil
 	}
-	// Started from a thread that joined the namespaces, which is then
-	// discarded with its goroutine.
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked
+	// Started from a thread that joined the namespaces.
+	err = onDiscardedThread(func() error {
 		for _, j := range joins {
 			if err := unix.Setns(int(j.f.Fd()), j.flag); err != nil {
-				done <- fmt.Errorf("joining namespace %q: %w", j.path, err)
-				return
+				return fmt.Errorf("joining namespace %q: %w", j.path, err)
 			}
 		}
-		done <- cmd.Start()
-	}()
-	if err := <-done; err != nil {
+		return cmd.Start()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("starting sandbox: %w", err)
 	}
 	return cmd, nil
@@ -181,38 +176,30 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*e
 
 // detachedSysfs makes a read-only sysfs of network namespace netns (nil:
 // this process's), not attached anywhere, for a sandbox that may not
-// mount it itself. It is made on a thread of its own, discarded after.
+// mount it itself. It is made on a thread of its own (see
+// onDiscardedThread).
 func detachedSysfs(netns *os.File) (*os.File, error) {
-	type result struct {
-		f   *os.File
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: see forkInit
+	var sysfs *os.File
+	err := onDiscardedThread(func() error {
 		if netns != nil {
 			if err := unix.Setns(int(netns.Fd()), unix.CLONE_NEWNET); err != nil {
-				done <- result{err: fmt.Errorf("sysfs for the sandbox: joining its network namespace: %w", err)}
-				return
+				return fmt.Errorf("sysfs for the sandbox: joining its network namespace: %w", err)
 			}
 		}
 		fsfd, err := unix.Fsopen("sysfs", unix.FSOPEN_CLOEXEC)
 		if err != nil {
-			done <- result{err: fmt.Errorf("sysfs for the sandbox: %w", err)}
-			return
+			return fmt.Errorf("sysfs for the sandbox: %w", err)
 		}
 		defer unix.Close(fsfd)
 		if err := unix.FsconfigCreate(fsfd); err != nil {
-			done <- result{err: fmt.Errorf("sysfs for the sandbox: %w", err)}
-			return
+			return fmt.Errorf("sysfs for the sandbox: %w", err)
 		}
 		mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
 		if err != nil {
-			done <- result{err: fmt.Errorf("sysfs for the sandbox: %w", err)}
-			return
+			return fmt.Errorf("sysfs for the sandbox: %w", err)
 		}
-		done <- result{f: os.NewFile(uintptr(mfd), "sysfs")}
-	}()
-	r := <-done
-	return r.f, r.err
+		sysfs = os.NewFile(uintptr(mfd), "sysfs")
+		return nil
+	})
+	return sysfs, err
 }

@@ -222,32 +222,23 @@ func startInit(o initOpts) (*initProc, error) {
 		files, relayArgs = rd.Transfer(files)
 		args = append(args, relayArgs...)
 	}
-	type result struct {
-		proc *os.Process
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: see above
+	var started *os.Process
+	err = onDiscardedThread(func() error {
 		if err := unix.Setns(int(o.join.Fd()), joinedNamespaces); err != nil {
-			done <- result{err: fmt.Errorf("joining the sandbox's namespaces: %w", err)}
-			return
+			return fmt.Errorf("joining the sandbox's namespaces: %w", err)
 		}
 		if o.pidPeer != nil {
 			if err := unix.Setns(int(o.pidPeer.Fd()), unix.CLONE_NEWPID); err != nil {
-				done <- result{err: fmt.Errorf("joining the shared pid namespace: %w", err)}
-				return
+				return fmt.Errorf("joining the shared pid namespace: %w", err)
 			}
 		}
 		// The mount namespace is the thread's own only once it shares
 		// no root and working directory with the others.
 		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			done <- result{err: fmt.Errorf("unshare fs: %w", err)}
-			return
+			return fmt.Errorf("unshare fs: %w", err)
 		}
 		if err := unix.Setns(int(o.sandbox.Fd()), unix.CLONE_NEWNS); err != nil {
-			done <- result{err: fmt.Errorf("entering the sandbox's mount namespace: %w", err)}
-			return
+			return fmt.Errorf("entering the sandbox's mount namespace: %w", err)
 		}
 		if podNS {
 			// Into the pod's user namespace, as its root, before
@@ -255,26 +246,23 @@ func startInit(o initOpts) (*initProc, error) {
 			// the pod.
 			pid, err := nsfork.Start(exe, args, []string{}, nsfork.Attr{UserNS: o.sandbox, Files: files, Setsid: true})
 			if err != nil {
-				done <- result{err: err}
-				return
+				return err
 			}
-			proc, err := os.FindProcess(pid)
-			done <- result{proc, err}
-			return
+			started, err = os.FindProcess(pid)
+			return err
 		}
 		exePath := "/proc/self/fd/" + strconv.Itoa(len(files))
-		proc, err := os.StartProcess(exePath, args, &os.ProcAttr{Dir: "/", Env: []string{}, Files: append(files, exe), Sys: sys})
-		done <- result{proc, err}
-	}()
-	r := <-done
-	if r.err != nil {
-		return nil, fmt.Errorf("starting container init: %w", r.err)
+		started, err = os.StartProcess(exePath, args, &os.ProcAttr{Dir: "/", Env: []string{}, Files: append(files, exe), Sys: sys})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting container init: %w", err)
 	}
 	if relay != nil {
 		closeAll(theirs)
 		theirs = nil
 		pidfd, err := receivePidfd(relay)
-		r.proc.Wait()
+		started.Wait()
 		if err != nil {
 			return nil, fmt.Errorf("starting container init: %w", err)
 		}
@@ -286,7 +274,7 @@ func startInit(o initOpts) (*initProc, error) {
 		cu.Release()
 		return &p, nil
 	}
-	p.proc = r.proc
+	p.proc = started
 	// Not reaped yet, so the pid cannot have been reused.
 	pidfd, err := unix.PidfdOpen(p.proc.Pid, 0)
 	if err != nil {
@@ -297,6 +285,19 @@ func startInit(o initOpts) (*initProc, error) {
 	p.pidfd = os.NewFile(uintptr(pidfd), "init-pidfd")
 	cu.Release()
 	return &p, nil
+}
+
+// onDiscardedThread runs fn on a goroutine locked to an OS thread of its
+// own that is never unlocked: fn may move the thread into other
+// namespaces, and the thread then exits with the goroutine, so no other
+// goroutine ever runs there. It returns fn's error.
+func onDiscardedThread(fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked
+		done <- fn()
+	}()
+	return <-done
 }
 
 // otherUserNS reports whether the process pidfd names (the sandbox) is
