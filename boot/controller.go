@@ -39,9 +39,9 @@ const (
 // spec order, except those in SharedBinds; then, for each of those
 // trees in the same order, two files: the /dev/fuse descriptor its FUSE
 // mount is served on and the detached mount itself, both made by the
-// caller (see fuse9p.MakeMount). For a read-only root, the gofer holds
-// the root's /dev/fuse descriptor too and registers the root's files on
-// it for FUSE passthrough.
+// caller (see fuse9p.MakeMount). The gofer holds each /dev/fuse
+// descriptor too and registers the tree's opened files on it for FUSE
+// passthrough.
 type CreateArgs struct {
 	// CID is the container ID, validated again here.
 	CID string
@@ -55,6 +55,11 @@ type CreateArgs struct {
 	// container's tree, not served again, and have no connection in
 	// FilePayload.
 	SharedBinds map[int]int
+	// Stacked tells, per 9P connection, whether the tree's host files
+	// are on a stacked file system (overlayfs, as containerd's and
+	// podman's snapshots are): passthrough to them needs a FUSE mount
+	// of stacking depth 2, on which no overlayfs may then be stacked.
+	Stacked []bool
 	urpc.FilePayload
 }
 
@@ -157,7 +162,7 @@ func (m *containerManager) Create(args *CreateArgs, res *CreateResult) error {
 	if err != nil {
 		return fmt.Errorf("create %q: %w", args.CID, err)
 	}
-	if err := s.mountTrees(c, conns, args.Overlay, args.SharedBinds); err != nil {
+	if err := s.mountTrees(c, conns, args.Overlay, args.SharedBinds, args.Stacked); err != nil {
 		c.removeRoot()
 		return fmt.Errorf("create %q: %w", args.CID, err)
 	}

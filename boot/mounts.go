@@ -130,9 +130,11 @@ func fileTreeDir(cid string, i int) string { return treeDir(cid, i) + "-file" }
 // first, then the bind mounts'), then each tree's /dev/fuse descriptor
 // and detached FUSE mount. It takes every file it is given: on return
 // they are closed or held by the mounts. On error everything it mounted
-// is unmounted again. A read-only root is served with FUSE passthrough
-// (the gofer registers its files on the root's /dev/fuse).
-func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared map[int]int) error {
+// is unmounted again. Directory trees are served with FUSE passthrough
+// (the gofer registers their files on their /dev/fuse); stacked tells
+// which trees' host files are on a stacked file system (see
+// CreateArgs.Stacked).
+func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared map[int]int, stacked []bool) error {
 	ntrees := len(files) / 3
 	conns, fuses := files[:ntrees], files[ntrees:]
 	defer closeFiles(fuses)
@@ -169,7 +171,11 @@ func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared ma
 		if ordinal > 0 && ordinal <= len(binds) {
 			treeIDs = mountIDMap(binds[ordinal-1], ids)
 		}
-		dir, err := s.mountTree(c, f, ordinal, rootRO, treeMount{dev: fuses[2*ci], mnt: fuses[2*ci+1], ids: treeIDs})
+		fm := treeMount{dev: fuses[2*ci], mnt: fuses[2*ci+1], ids: treeIDs}
+		fm.stacked = ci < len(stacked) && stacked[ci]
+		// The memory overlay stacks on the root's mount.
+		fm.lower = ordinal == 0 && overlay == OverlayMemory
+		dir, err := s.mountTree(c, f, ordinal, rootRO, fm)
 		if err != nil {
 			return err
 		}
@@ -253,11 +259,16 @@ func mountIDMap(m specs.Mount, pod *fuse9p.IDMap) *fuse9p.IDMap {
 type treeMount struct {
 	dev, mnt *os.File
 	ids      *fuse9p.IDMap
+	// stacked is set when the tree's host files are on a stacked file
+	// system; lower when an overlayfs is stacked on the mount.
+	stacked, lower bool
 }
 
 // mountTree mounts gofer tree i of c, served on connection f (which it
 // takes), on fm, and returns where. The root (i 0) is read-only if
-// rootRO, and then served with FUSE passthrough.
+// rootRO. A directory tree is served with FUSE passthrough unless the
+// kernel's stacking limit leaves no room for it: host files on
+// overlayfs under a mount an overlayfs is stacked on.
 func (s *sandbox) mountTree(c *ctr, f *os.File, i int, rootRO bool, fm treeMount) (string, error) {
 	nc, err := net.FileConn(f)
 	if err != nil {
@@ -293,7 +304,10 @@ func (s *sandbox) mountTree(c *ctr, f *os.File, i int, rootRO bool, fm treeMount
 		timeout = cacheTimeout
 	}
 	opts := fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p", Dev: fm.dev, Detached: fm.mnt, IDs: fm.ids}
-	opts.Passthrough = i == 0 && ro && t.IsDir()
+	opts.Passthrough = t.IsDir() && !(fm.stacked && fm.lower)
+	if opts.Passthrough && fm.stacked {
+		opts.StackDepth = 2
+	}
 	if _, err := t.Mount(dir, opts); err != nil {
 		t.Close()
 		return "", err

@@ -29,8 +29,8 @@ type Config struct {
 	Exe string
 	// GlobalArgs are the global flags, passed on to those processes.
 	GlobalArgs []string
-	// Overlay is the root overlay mode (--overlay2): boot.OverlayMemory
-	// or boot.OverlayNone.
+	// Overlay is the root overlay mode (--overlay2): boot.OverlayNone
+	// (write-through, the default when empty) or boot.OverlayMemory.
 	Overlay string
 	// HostNetwork shares the host's network namespace (--network=host);
 	// otherwise the sandbox gets a new one unless the spec names one.
@@ -85,7 +85,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	overlay := cfg.Overlay
 	if overlay == "" {
-		overlay = boot.OverlayMemory
+		overlay = boot.OverlayNone
 	}
 	if cfg.HostNetwork && o.Spec.Linux != nil {
 		for k := range o.Spec.Linux.Sysctl {
@@ -158,6 +158,11 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	sandboxFD := os.NewFile(uintptr(sfd), "sandbox-pidfd")
 	defer sandboxFD.Close()
 
+	if overlay == boot.OverlayNone && o.Spec.Root.Readonly {
+		if err := boot.MakeMountPoints(o.Spec.Root.Path, o.Spec); err != nil {
+			return nil, fmt.Errorf("create %q: %w", o.ID, err)
+		}
+	}
 	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
@@ -170,7 +175,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	faultpoint.Reach(faultpoint.CreateGofer)
 
-	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay}
+	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay, Stacked: stackedTrees(trees)}
 	if err := c.createInSandbox(cfg, o, args, sandboxFD, nil, sandboxEnds, &cu); err != nil {
 		return nil, err
 	}

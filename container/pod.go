@@ -158,6 +158,11 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	}
 	var cu cleanup.Cleanup
 	defer cu.Clean()
+	if c.Overlay == boot.OverlayNone && o.Spec.Root.Readonly {
+		if err := boot.MakeMountPoints(o.Spec.Root.Path, o.Spec); err != nil {
+			return fmt.Errorf("create %q: %w", c.ID, err)
+		}
+	}
 	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
 	if err != nil {
 		return fmt.Errorf("create %q: %w", c.ID, err)
@@ -168,7 +173,7 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	if err := c.saveCreating(); err != nil {
 		return err
 	}
-	args := &boot.CreateArgs{CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharedBinds: reuse}
+	args := &boot.CreateArgs{CID: c.ID, Spec: o.Spec, Overlay: c.Overlay, SharedBinds: reuse, Stacked: stackedTrees(trees)}
 	if err := c.createInSandbox(cfg, o, args, sandboxFD, peer, sandboxEnds, &cu); err != nil {
 		return err
 	}

@@ -97,8 +97,8 @@ func bindKey(m specs.Mount) string {
 // descriptor and a FUSE mount made on it here, detached (see
 // fuse9p.MakeMount): the mounts belong to this process's user namespace,
 // so the gofer may register passthrough files on them whatever the
-// sandbox's. A read-only root (under the memory overlay, or a read-only
-// root) is served with passthrough: the gofer gets its /dev/fuse too.
+// sandbox's. The gofer gets every tree's /dev/fuse too, for
+// passthrough.
 func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, err error) {
 	var goferEnds, sandboxEnds, fuses []*os.File
 	defer func() { closeAll(goferEnds) }()
@@ -120,10 +120,9 @@ func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, err 
 		}
 		fuses = append(fuses, dev, mnt)
 	}
-	var passthrough []*os.File
-	if trees[0].ReadOnly {
-		passthrough = make([]*os.File, len(trees))
-		passthrough[0] = fuses[0]
+	passthrough := make([]*os.File, len(trees))
+	for i := range trees {
+		passthrough[i] = fuses[2*i]
 	}
 	cmd := gofer.Command(cfg.Exe, cfg.GlobalArgs, trees, goferEnds, passthrough)
 	if err := gofer.Start(cmd); err != nil {
@@ -131,4 +130,24 @@ func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, err 
 	}
 	cu.Release()
 	return cmd, append(sandboxEnds, fuses...), nil
+}
+
+// overlayfsMagic is OVERLAYFS_SUPER_MAGIC, ecryptfsMagic ECRYPTFS_SUPER_MAGIC:
+// the file systems stacked on others that a tree may be on.
+const (
+	overlayfsMagic = 0x794c7630
+	ecryptfsMagic  = 0xf15f
+)
+
+// stackedTrees tells, for each tree, whether its source is on a stacked
+// file system (see boot.CreateArgs.Stacked).
+func stackedTrees(trees []gofer.Tree) []bool {
+	out := make([]bool, len(trees))
+	for i, t := range trees {
+		var st unix.Statfs_t
+		if unix.Statfs(t.Source, &st) == nil {
+			out[i] = st.Type == overlayfsMagic || st.Type == ecryptfsMagic
+		}
+	}
+	return out
 }

@@ -30,8 +30,8 @@ type Config struct {
 	IOFDs []int
 	// FUSEFDs is empty or has one entry per tree: a /dev/fuse
 	// descriptor of the mount the sandbox serves the tree on, on which
-	// the tree's read-only opened files are registered as passthrough
-	// backing files, or -1. With any, the gofer keeps CAP_SYS_ADMIN
+	// the tree's opened files are registered as passthrough backing
+	// files, or -1. With any, the gofer keeps CAP_SYS_ADMIN
 	// (which the registration needs) and may make those two ioctls.
 	FUSEFDs []int
 }
@@ -47,15 +47,9 @@ func (c *Config) Validate() error {
 	if len(c.FUSEFDs) != 0 && len(c.FUSEFDs) != len(c.Trees) {
 		return fmt.Errorf("gofer: %d trees but %d fuse fds (--fuse-fds): need one per tree, -1 for none", len(c.Trees), len(c.FUSEFDs))
 	}
-	for i, fd := range c.FUSEFDs {
+	for _, fd := range c.FUSEFDs {
 		if fd == -1 {
 			continue
-		}
-		// The kernel opens a backing file with the opener's flags:
-		// only the tree's read-only mount keeps a sandbox that
-		// answers a write open with a backing id off the host file.
-		if !c.Trees[i].ReadOnly {
-			return fmt.Errorf("gofer: --fuse-fds: tree %d is not read-only: passthrough needs a read-only tree", i)
 		}
 		var st unix.Stat_t
 		if fd < 3 || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(10, 229) {

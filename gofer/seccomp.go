@@ -61,13 +61,20 @@ var conditionalSyscalls = []seccomp.NameWithConditions{
 //
 // fuseFDs are the /dev/fuse descriptors passthrough files are registered
 // on (-1 for none): ioctl is allowed on them with the backing open and
-// close requests only.
+// close requests only, and then on any descriptor to read inode flags
+// (FS_IOC_GETFLAGS, see host.OpenBacking).
 func installSeccomp(fuseFDs []int) error {
 	group := seccomp.SyscallGroup{Action: seccomp.ActionAllow, Names: allowedSyscalls}
 	group.NamesWithCondtions = append(group.NamesWithCondtions, conditionalSyscalls...)
 	for _, fd := range fuseFDs {
 		if fd < 0 {
 			continue
+		}
+		if len(group.NamesWithCondtions) == len(conditionalSyscalls) {
+			group.NamesWithCondtions = append(group.NamesWithCondtions, seccomp.NameWithConditions{
+				Name:       "ioctl",
+				Conditions: seccomp.ArgumentConditions{{Argument: 1, Operation: seccomp.Equal, Value: unix.FS_IOC_GETFLAGS}},
+			})
 		}
 		for _, req := range []uint64{host.FUSEDevIocBackingOpen, host.FUSEDevIocBackingClose} {
 			group.NamesWithCondtions = append(group.NamesWithCondtions, seccomp.NameWithConditions{

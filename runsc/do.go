@@ -43,10 +43,13 @@ func runDo(g *globals, args []string) error {
 			dir = "/"
 		}
 	}
+	if g.Overlay2 == "" {
+		g.Overlay2 = "root:memory"
+	}
 	spec := specutils.DefaultSpec()
 	// The host's files are never written: without the memory overlay
 	// (--overlay2=none) the root itself is read-only.
-	spec.Root = &specs.Root{Path: root, Readonly: g.Overlay2 == "none"}
+	spec.Root = &specs.Root{Path: root, Readonly: g.Overlay2 == "none" || g.Overlay2 == "root:none"}
 	spec.Hostname = "runsc-do"
 	spec.Process.Terminal = false
 	spec.Process.Args = cmd

@@ -38,7 +38,7 @@ func (g *globals) config() (container.Config, error) {
 	switch g.Overlay2 {
 	case "root:memory", "memory", "all:memory":
 		cfg.Overlay = boot.OverlayMemory
-	case "none":
+	case "", "none", "root:none":
 		cfg.Overlay = boot.OverlayNone
 	default:
 		return cfg, fmt.Errorf("--overlay2 %q: want root:memory or none", g.Overlay2)

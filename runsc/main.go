@@ -28,7 +28,8 @@ type globals struct {
 	Log string
 	// LogFormat is "text" or "json".
 	LogFormat string
-	// Overlay2 is the root overlay: "root:memory" or "none".
+	// Overlay2 is the root overlay: "root:memory", "none", or "" for
+	// the command's default (none for bundles, root:memory for do).
 	Overlay2 string
 	// Network is "sandbox" (a new network namespace) or "host".
 	Network string
@@ -77,7 +78,7 @@ func runMain(argv []string, stderr io.Writer) int {
 	fs.StringVar(&g.DebugLog, "debug-log", "", "also write debug logs to this file")
 	fs.StringVar(&g.Log, "log", "", "write logs to this file instead of stderr")
 	fs.StringVar(&g.LogFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&g.Overlay2, "overlay2", "root:memory", "container root overlay: root:memory (writes stay in the sandbox) or none (writes go to the host through the gofer)")
+	fs.StringVar(&g.Overlay2, "overlay2", "", "container root overlay: none (the default for bundles: writes go to the root's directory through the gofer) or root:memory (writes stay in a tmpfs layer inside the sandbox; the default of do)")
 	fs.StringVar(&g.Network, "network", "sandbox", "network: sandbox (a new network namespace) or host")
 	fs.StringVar(&g.UserNS, "userns", "pod", "user namespace: pod (each pod in its own, container root an unprivileged host uid) or host (weaker: container root is host root)")
 	fs.IntVar(&g.LogFD, "log-fd", -1, "internal: write logs to this descriptor instead of --log")

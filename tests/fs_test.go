@@ -45,28 +45,50 @@ func TestRootFileContents(t *testing.T) {
 
 // TestRootOnOverlayFS runs a container whose root is an overlayfs mount on
 // the host, as containerd's and podman's snapshotters give: the host files
-// then sit on a stacked file system FUSE passthrough may refuse, and the
-// root must be served all the same.
+// then sit on a stacked file system, which FUSE passthrough reaches only
+// from a mount of stacking depth 2 (write-through), and the root must be
+// served all the same under the memory overlay, which stacks on it.
+// Write-through, the container's writes land in the snapshot's upper
+// directory.
 func TestRootOnOverlayFS(t *testing.T) {
-	e := newEnv(t)
-	b := newBundle(t, testSpec("true"))
-	base := t.TempDir()
-	upper, work, merged := filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
-	for _, d := range []string{upper, work, merged} {
-		os.Mkdir(d, 0o755)
-	}
-	os.WriteFile(filepath.Join(b.rootfs, "lower-file"), []byte("from-lower\n"), 0o644)
-	os.WriteFile(filepath.Join(upper, "upper-file"), []byte("from-upper\n"), 0o644)
-	if err := unix.Mount("overlay", merged, "overlay", 0, "lowerdir="+b.rootfs+",upperdir="+upper+",workdir="+work); err != nil {
-		t.Skipf("overlayfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
-	spec := testSpec("sh", "-c", "cat /lower-file /upper-file; ls /bin/busybox && echo ok")
-	spec.Root.Path = merged
-	b.writeSpec(t, spec)
-	out := e.must("run", "--bundle", b.dir, "on-overlay")
-	if out != "from-lower\nfrom-upper\n/bin/busybox\nok\n" {
-		t.Fatalf("output %q", out)
+	for _, mode := range []string{"write-through", "memory overlay"} {
+		t.Run(mode, func(t *testing.T) {
+			var e *runscEnv
+			if mode == "memory overlay" {
+				e = newEnv(t, "--overlay2=root:memory")
+			} else {
+				e = newEnv(t)
+			}
+			b := newBundle(t, testSpec("true"))
+			base := t.TempDir()
+			upper, work, merged := filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
+			for _, d := range []string{upper, work, merged} {
+				os.Mkdir(d, 0o755)
+			}
+			os.WriteFile(filepath.Join(b.rootfs, "lower-file"), []byte("from-lower\n"), 0o644)
+			os.WriteFile(filepath.Join(upper, "upper-file"), []byte("from-upper\n"), 0o644)
+			if err := unix.Mount("overlay", merged, "overlay", 0, "lowerdir="+b.rootfs+",upperdir="+upper+",workdir="+work); err != nil {
+				t.Skipf("overlayfs: %v", err)
+			}
+			t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+			script := "cat /lower-file /upper-file; ls /bin/busybox && echo ok; " +
+				"echo appended >> /lower-file && echo created > /created && cat /lower-file /created"
+			spec := testSpec("sh", "-c", script)
+			spec.Root.Path = merged
+			b.writeSpec(t, spec)
+			out := e.must("run", "--bundle", b.dir, "on-overlay")
+			if out != "from-lower\nfrom-upper\n/bin/busybox\nok\nfrom-lower\nappended\ncreated\n" {
+				t.Fatalf("output %q", out)
+			}
+			got, _ := os.ReadFile(filepath.Join(upper, "lower-file"))
+			created, _ := os.ReadFile(filepath.Join(upper, "created"))
+			switch {
+			case mode == "write-through" && (string(got) != "from-lower\nappended\n" || string(created) != "created\n"):
+				t.Fatalf("writes did not land in the snapshot's upper directory: %q, %q", got, created)
+			case mode == "memory overlay" && (got != nil || created != nil):
+				t.Fatalf("writes of the memory overlay reached the host: %q, %q", got, created)
+			}
+		})
 	}
 }
 
@@ -85,19 +107,20 @@ func TestFUSEReadAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	// The root's mount also appears bound at the container's root.
+	seen := map[string]bool{}
 	for _, line := range strings.Split(string(mi), "\n") {
-		if !strings.Contains(line, " - fuse.runsc ") {
+		if !strings.Contains(line, " - fuse.runsc ") || seen[strings.Fields(line)[2]] {
 			continue
 		}
-		n++
 		dev := strings.Fields(line)[2]
+		seen[dev] = true
 		b, err := os.ReadFile("/sys/class/bdi/" + dev + "/read_ahead_kb")
 		if err != nil || strings.TrimSpace(string(b)) != "1024" {
 			t.Errorf("FUSE mount %s read_ahead_kb %q %v, want 1024", dev, b, err)
 		}
 	}
-	if n != 2 {
+	if n := len(seen); n != 2 {
 		t.Fatalf("found %d FUSE mounts in the sandbox, want the root and /vol", n)
 	}
 }

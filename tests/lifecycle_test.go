@@ -140,7 +140,17 @@ func TestRunExitCodeAndStdio(t *testing.T) {
 }
 
 func TestNothingOfTheHostAppears(t *testing.T) {
-	e := newEnv(t)
+	// The container's / is the gofer's FUSE mount (write-through, the
+	// default) or the memory overlay on it.
+	t.Run("write-through", func(t *testing.T) { checkNothingOfTheHost(t, "fuse.runsc") })
+	t.Run("memory overlay", func(t *testing.T) { checkNothingOfTheHost(t, "overlay", "--overlay2=root:memory") })
+}
+
+// checkNothingOfTheHost runs a container with the global flags given
+// and checks that no host path appears in what it sees, and that its
+// root is a mount of type rootType.
+func checkNothingOfTheHost(t *testing.T, rootType string, flags ...string) {
+	e := newEnv(t, flags...)
 	b := newBundle(t, testSpec("sh", "-c", "echo hi; ls /; cat /proc/self/mountinfo"))
 	out := e.must("run", "--bundle", b.dir, "hostless")
 	if !strings.HasPrefix(out, "hi\n") {
@@ -152,8 +162,8 @@ func TestNothingOfTheHostAppears(t *testing.T) {
 			t.Fatalf("container output names %q:\n%s", host, out)
 		}
 	}
-	// The container's / is the overlay: the last mount on / (the one
-	// the container sees) must be found, and be it.
+	// The last mount on / (the one the container sees) must be found,
+	// and be the root.
 	root := ""
 	for _, line := range strings.Split(out, "\n") {
 		if f := strings.Fields(line); len(f) > 8 && f[4] == "/" {
@@ -163,8 +173,8 @@ func TestNothingOfTheHostAppears(t *testing.T) {
 	if root == "" {
 		t.Fatalf("no mount on / in the container's mountinfo:\n%s", out)
 	}
-	if f := strings.Fields(root); indexOf(f, "-") < 0 || indexOf(f, "-")+1 >= len(f) || f[indexOf(f, "-")+1] != "overlay" {
-		t.Fatalf("container root is not the overlay: %s", root)
+	if f := strings.Fields(root); indexOf(f, "-") < 0 || indexOf(f, "-")+1 >= len(f) || f[indexOf(f, "-")+1] != rootType {
+		t.Fatalf("container root is not of type %s: %s", rootType, root)
 	}
 }
 
@@ -294,7 +304,7 @@ func TestWritesStayInTheOverlay(t *testing.T) {
 	script := "echo data > /written && cat /written && mkdir -p /etc/new && test -d /etc/new && echo mkdir-ok && rm /bin/true && { test -e /bin/true || echo rm-ok; }"
 	const wantOut = "data\nmkdir-ok\nrm-ok\n"
 	t.Run("memory overlay", func(t *testing.T) {
-		e := newEnv(t)
+		e := newEnv(t, "--overlay2=root:memory")
 		b := newBundle(t, testSpec("sh", "-c", script))
 		out := e.must("run", "--bundle", b.dir, "overlay")
 		if out != wantOut {
@@ -309,8 +319,9 @@ func TestWritesStayInTheOverlay(t *testing.T) {
 			t.Fatalf("removing /bin/true in the container removed it on the host: %v", err)
 		}
 	})
-	t.Run("overlay none", func(t *testing.T) {
-		e := newEnv(t, "--overlay2=none")
+	// Write-through is the default for bundles.
+	t.Run("write-through by default", func(t *testing.T) {
+		e := newEnv(t)
 		b := newBundle(t, testSpec("sh", "-c", script))
 		out := e.must("run", "--bundle", b.dir, "through")
 		if out != wantOut {
@@ -614,5 +625,41 @@ func TestKilledCreateCleanedByDeleteForce(t *testing.T) {
 	}
 	for _, l := range findLeaks() {
 		t.Errorf("left: %s", l)
+	}
+}
+
+// TestReadOnlyRootMountPoints runs a read-only, write-through root whose
+// image lacks its mounts' destinations: runsc create makes them in the
+// root on the host, as runc does, resolving every path inside the root
+// (a symbolic link to an absolute path leads into the root, not out to
+// the host's).
+func TestReadOnlyRootMountPoints(t *testing.T) {
+	e := newEnv(t)
+	vol, outside := t.TempDir(), t.TempDir()
+	src := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(src, []byte("bound file\n"), 0o644)
+	spec := testSpec("sh", "-c", "ls /new/dir && cat /etc/bound && ls -d /escape/x && touch /y 2>/dev/null || echo ro")
+	spec.Root.Readonly = true
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: "/new/dir", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}},
+		specs.Mount{Destination: "/etc/bound", Type: "bind", Source: src, Options: []string{"bind", "ro"}},
+		specs.Mount{Destination: "/escape/x", Type: "tmpfs", Source: "tmpfs"},
+	)
+	b := newBundle(t, spec)
+	if err := os.Symlink(outside, filepath.Join(b.rootfs, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	out := e.must("run", "--bundle", b.dir, "ro-points")
+	if out != "bound file\n/escape/x\nro\n" {
+		t.Fatalf("output %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "x")); !os.IsNotExist(err) {
+		t.Fatalf("a mount point was made outside the root, through a symbolic link: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(b.rootfs, outside, "x")); err != nil || !fi.IsDir() {
+		t.Fatalf("mount point behind the link not made inside the root: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(b.rootfs, "etc/bound")); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("file mount point: %v %v", fi, err)
 	}
 }

@@ -92,8 +92,8 @@ func TestPosixSuite(t *testing.T) {
 	for _, where := range []string{"write-through root", "memory overlay", "volume"} {
 		t.Run(where, func(t *testing.T) {
 			var e *runscEnv
-			if where == "write-through root" {
-				e = newEnv(t, "--overlay2=none")
+			if where == "memory overlay" {
+				e = newEnv(t, "--overlay2=root:memory")
 			} else {
 				e = newEnv(t)
 			}
@@ -175,7 +175,7 @@ func posixDetail(out, name string) string {
 // root, and gives the capability to a non-root user who runs the file.
 func TestFileCapabilities(t *testing.T) {
 	requireRoot(t)
-	for _, flags := range [][]string{{"--overlay2=none"}, nil} {
+	for _, flags := range [][]string{nil, {"--overlay2=root:memory"}} {
 		t.Run(fmt.Sprintf("flags %v", flags), func(t *testing.T) {
 			e := newEnv(t, flags...)
 			spec := testSpec("/capbin/busybox", "grep", "^Cap[PE]", "/proc/self/status")
@@ -286,7 +286,7 @@ func aclXattr(uid uint32) []byte {
 // uid inside), for both roots.
 func TestACLs(t *testing.T) {
 	requireRoot(t)
-	for _, flags := range [][]string{{"--overlay2=none"}, nil} {
+	for _, flags := range [][]string{nil, {"--overlay2=root:memory"}} {
 		t.Run(fmt.Sprintf("flags %v", flags), func(t *testing.T) {
 			e := newEnv(t, flags...)
 			spec := testSpec("sh", "-c", "cat /acl/granted; cat /acl/private 2>&1 | grep -c 'Permission denied'")

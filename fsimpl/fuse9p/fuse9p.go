@@ -50,12 +50,17 @@ type Options struct {
 	// IDs maps the ids of the Detached mount's user namespace to the
 	// pod's (nil: the same namespace).
 	IDs *IDMap
-	// Passthrough answers the read-only opens of a cached (Timeout > 0),
-	// ReadOnly tree with FUSE passthrough: the gofer registers the
-	// file on Dev, which it holds too (Tbackingopen), and the kernel
-	// then reads the host file directly. Files the gofer cannot
-	// register are served over 9P as without it.
+	// Passthrough answers the opens of regular files with FUSE
+	// passthrough: the gofer registers the opened file on Dev, which it
+	// holds too (Tbackingopen), and the kernel then reads and writes
+	// the host file directly. Files the gofer cannot register are
+	// served over 9P as without it.
 	Passthrough bool
+	// StackDepth is the stacking depth the mount announces with
+	// passthrough (1 if 0): the host files' own (1 on overlayfs) plus
+	// one. The kernel then refuses to stack more than the remaining
+	// depth on the mount: 2 leaves no room for an overlayfs using it.
+	StackDepth int
 }
 
 // maxWrite is the largest FUSE write; one 9P message carries it.
@@ -160,7 +165,7 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 	timeout := opts.Timeout
 	keep := opts.Timeout > 0
 	var pt *passthrough
-	if opts.Passthrough && keep && opts.ReadOnly {
+	if opts.Passthrough {
 		pt = &passthrough{}
 	}
 	var rootNode fs.InodeEmbedder = &node{file: t.root, isDir: true, keepCache: keep, pt: pt, ids: opts.IDs}
@@ -177,11 +182,12 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 		NegativeTimeout: &timeout,
 		RootStableAttr:  &fs.StableAttr{Ino: rootIno},
 		MountOptions: fuse.MountOptions{
-			FsName:       name,
-			Name:         "runsc",
-			MaxWrite:     maxWrite,
-			MaxReadAhead: maxWrite,
-			Debug:        opts.Debug,
+			FsName:        name,
+			Name:          "runsc",
+			MaxWrite:      maxWrite,
+			MaxReadAhead:  maxWrite,
+			MaxStackDepth: opts.StackDepth,
+			Debug:         opts.Debug,
 			// POSIX ACLs are kept and enforced by the kernel
 			// (with default_permissions), stored by the gofer.
 			EnableAcl: true,

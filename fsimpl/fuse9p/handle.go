@@ -13,9 +13,14 @@ import (
 // handle is an open file: an opened 9P fid.
 type handle struct {
 	file p9.File
-	// shared handles use their node's read-only fid, which outlives
-	// them.
+	// shared handles use a fid of their node (its read-only fid, or
+	// the write fid of its passthrough handles), which outlives them.
 	shared bool
+	// node, if set, counts the handle in its passthrough bookkeeping
+	// (see ptState): as a passthrough handle if pt, else as one
+	// using the page cache.
+	node *node
+	pt   bool
 }
 
 var (
@@ -103,6 +108,9 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno { return 0 }
 
 // Release implements fs.FileReleaser.
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	if h.node != nil {
+		h.node.released(h)
+	}
 	if h.shared {
 		return 0
 	}

@@ -41,6 +41,8 @@ type node struct {
 	// backing is readFile's passthrough backing id: 0 before it is
 	// asked for, -1 if the gofer could not register the file.
 	backing int32
+	// pts is the passthrough bookkeeping of a regular file (with pt).
+	pts ptState
 	// keepCache keeps file pages across opens: set when the tree is
 	// exclusive to this mount (Options.Timeout > 0).
 	keepCache bool
@@ -280,29 +282,48 @@ func openFlags(flags uint32) p9.OpenFlags {
 
 // Open implements fs.NodeOpener.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if n.pt != nil && n.StableAttr().Mode&syscall.S_IFMT == syscall.S_IFREG {
+		return n.openPassthrough(ctx, flags)
+	}
+	h, fl, errno := n.openCached(flags)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	return h, fl, 0
+}
+
+// openCached opens the file for a handle using the page cache: the
+// read-only opens of a cached tree's regular file share one fid.
+func (n *node) openCached(flags uint32) (*handle, uint32, syscall.Errno) {
 	if n.keepCache && n.StableAttr().Mode&syscall.S_IFMT == syscall.S_IFREG && openFlags(flags) == p9.ReadOnly {
 		f, errno := n.sharedReadFile()
 		if errno != 0 {
 			return nil, 0, errno
 		}
-		if n.pt != nil && n.pt.use(ctx, n.backingID(f)) {
-			return &handle{file: f, shared: true}, 0, 0
-		}
 		return &handle{file: f, shared: true}, n.fuseOpenFlags(), 0
 	}
-	file, errno := n.fid()
+	h, errno := n.openFid(flags)
 	if errno != 0 {
 		return nil, 0, errno
 	}
+	return h, n.fuseOpenFlags(), 0
+}
+
+// openFid opens a new fid of the file with flags for a handle of its own.
+func (n *node) openFid(flags uint32) (*handle, syscall.Errno) {
+	file, errno := n.fid()
+	if errno != 0 {
+		return nil, errno
+	}
 	_, f, err := file.Walk(nil)
 	if err != nil {
-		return nil, 0, toErrno(err)
+		return nil, toErrno(err)
 	}
 	if _, _, err := f.Open(openFlags(flags)); err != nil {
 		f.Close()
-		return nil, 0, toErrno(err)
+		return nil, toErrno(err)
 	}
-	return &handle{file: f}, n.fuseOpenFlags(), 0
+	return &handle{file: f}, 0
 }
 
 // sharedReadFile returns the node's shared read-only fid, opening it on
@@ -357,7 +378,11 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		opened.Close()
 		return nil, nil, 0, errno
 	}
-	return ino, &handle{file: opened}, n.fuseOpenFlags(), 0
+	h := &handle{file: opened}
+	if cn, ok := ino.Operations().(*node); ok && cn.pt != nil {
+		return ino, h, cn.adoptCreated(ctx, h, flags), 0
+	}
+	return ino, h, n.fuseOpenFlags(), 0
 }
 
 // Mkdir implements fs.NodeMkdirer.

@@ -6,16 +6,22 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/hugelgupf/p9/p9"
 )
 
 // passthrough is a mount's FUSE passthrough state. The gofer, which holds
-// the mount's /dev/fuse descriptor too, registers a file's host
-// descriptor as a backing file (Tbackingopen) once per inode, keeping it
-// registered until the inode's shared read fid is clunked; opens of the
-// inode are answered with that id and the kernel reads the host file
+// the mount's /dev/fuse descriptor too, registers an opened file's host
+// descriptor as a backing file (Tbackingopen); opens of the inode are
+// answered with that id and the kernel reads and writes the host file
 // itself. The sandbox never holds the host descriptor.
+//
+// The first open of an inode registers a fid opened with its own mode:
+// an open for reading the shared read fid, an open for writing a fid
+// opened for writing. The kernel lets an inode use one backing file at a
+// time, and no other open while it does (see ptState): later opens share
+// it until the last is released.
 type passthrough struct {
 	// off is set once the gofer refused a registration for a reason
 	// every file of the tree shares (no support, no capability, host
@@ -26,6 +32,25 @@ type passthrough struct {
 	// unique while the request lasts) to the backing id its reply
 	// carries: go-fuse's node API has no way to return one.
 	pending sync.Map
+}
+
+// ptState is a regular file's passthrough bookkeeping, mirroring the
+// kernel's io mode of the inode: while any handle uses a backing file
+// (open > 0) every new one must use the same one, and while any handle
+// uses the page cache (cached > 0) none may use a backing file.
+type ptState struct {
+	mu sync.Mutex
+	// open counts the handles answered with a backing id; write tells
+	// whether that is writeID (else the node's backing, of readFile).
+	open  int
+	write bool
+	// writeFile is the fid opened for writing that the write handles
+	// share, registered as writeID; closed (and so unregistered) when
+	// the last of them is released.
+	writeFile p9.File
+	writeID   int32
+	// cached counts handles using the page cache.
+	cached int
 }
 
 // use marks the open request of ctx to be answered with backing id id,
@@ -39,21 +64,12 @@ func (p *passthrough) use(ctx context.Context, id int32) bool {
 	return true
 }
 
-// backingID returns the node's backing id for its shared read fid f,
-// asking the gofer on first use; -1 if there is none.
-func (n *node) backingID(f p9.File) int32 {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.backing != 0 {
-		return n.backing
-	}
-	n.backing = -1
-	if n.pt.off.Load() {
-		return -1
-	}
+// register asks the gofer for the backing id of opened fid f, noting a
+// refusal every file of the tree shares; -1 if there is none.
+func (p *passthrough) register(f p9.File) int32 {
 	bo, ok := f.(interface{ OpenBacking() (uint32, error) })
 	if !ok {
-		n.pt.off.Store(true)
+		p.off.Store(true)
 		return -1
 	}
 	id, err := bo.OpenBacking()
@@ -63,16 +79,176 @@ func (n *node) backingID(f p9.File) int32 {
 			// No passthrough on this connection, no capability,
 			// or host files stacked too deep: the same for every
 			// file of the tree.
-			n.pt.off.Store(true)
+			p.off.Store(true)
 		}
 		return -1
 	}
-	n.backing = int32(id)
+	return int32(id)
+}
+
+// backingID returns the node's backing id for its shared read fid f,
+// asking the gofer on first use; -1 if there is none.
+func (n *node) backingID(f p9.File) int32 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.backing == 0 && !n.pt.off.Load() {
+		n.backing = n.pt.register(f)
+	}
 	return n.backing
 }
 
-// passthroughFS puts the backing ids chosen by node.Open into the replies
-// of the open requests.
+// openPassthrough opens a regular file of a passthrough mount (see
+// ptState). While the inode's backing file is in use every open shares
+// it, as the kernel requires; one of the other mode still opens a fid of
+// its own with its mode, so the gofer checks that open as any other.
+func (n *node) openPassthrough(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY
+	s := &n.pts
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.open > 0:
+		id, f := n.sharedID()
+		h := &handle{file: f, shared: true, node: n, pt: true}
+		if s.write != write {
+			own, errno := n.openFid(flags)
+			if errno != 0 {
+				return nil, 0, errno
+			}
+			h.file, h.shared = own.file, false
+		}
+		if !n.pt.use(ctx, id) {
+			if !h.shared {
+				h.file.Close()
+			}
+			return nil, 0, syscall.EIO
+		}
+		s.open++
+		return h, 0, 0
+	case s.cached == 0 && !n.pt.off.Load():
+		h, fl, errno := n.startPassthrough(ctx, flags, write)
+		if errno != 0 {
+			return nil, 0, errno
+		}
+		if !h.pt {
+			s.cached++
+		}
+		return h, fl, 0
+	}
+	h, fl, errno := n.openCached(flags)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	h.node, s.cached = n, s.cached+1
+	return h, fl, 0
+}
+
+// startPassthrough opens the file with a new backing id, or, if the
+// gofer registers none, as a page-cache handle (not yet counted). s.mu
+// is held and no handle of the node is open.
+func (n *node) startPassthrough(ctx context.Context, flags uint32, write bool) (*handle, uint32, syscall.Errno) {
+	if !write {
+		f, errno := n.sharedReadFile()
+		if errno != 0 {
+			return nil, 0, errno
+		}
+		if n.pt.use(ctx, n.backingID(f)) {
+			n.pts.open, n.pts.write = 1, false
+			return &handle{file: f, shared: true, node: n, pt: true}, 0, 0
+		}
+		n.dropReadFile()
+		h, fl, errno := n.openCached(flags)
+		if errno != 0 {
+			return nil, 0, errno
+		}
+		h.node = n
+		return h, fl, 0
+	}
+	h, errno := n.openFid(flags)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	h.node = n
+	if id := n.pt.register(h.file); n.pt.use(ctx, id) {
+		n.pts.open, n.pts.write, n.pts.writeFile, n.pts.writeID = 1, true, h.file, id
+		h.shared, h.pt = true, true
+		return h, 0, 0
+	}
+	return h, n.fuseOpenFlags(), 0
+}
+
+// adoptCreated records handle h of a file just made by Create, opened
+// with flags: one opened for writing is registered as the node's write
+// backing file if the gofer will, otherwise h uses the page cache.
+func (n *node) adoptCreated(ctx context.Context, h *handle, flags uint32) uint32 {
+	s := &n.pts
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h.node = n
+	if s.open == 0 && s.cached == 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY && !n.pt.off.Load() {
+		if id := n.pt.register(h.file); n.pt.use(ctx, id) {
+			s.open, s.write, s.writeFile, s.writeID = 1, true, h.file, id
+			h.shared, h.pt = true, true
+			return 0
+		}
+	}
+	if s.open > 0 {
+		// Another open of the new name came first: share its
+		// backing file.
+		if id, _ := n.sharedID(); n.pt.use(ctx, id) {
+			s.open++
+			h.pt = true
+			return 0
+		}
+	}
+	s.cached++
+	return n.fuseOpenFlags()
+}
+
+// released updates the node's bookkeeping for handle h being released.
+// The last write handle closes the shared write fid, and with it the
+// gofer's registration; on a mount others may change (not cached), the
+// last read handle drops the shared read fid, so the gofer does not keep
+// a descriptor for every file ever read.
+func (n *node) released(h *handle) {
+	s := &n.pts
+	s.mu.Lock()
+	var done p9.File
+	switch {
+	case h.pt:
+		s.open--
+		if s.open == 0 && s.write {
+			done, s.writeFile, s.writeID, s.write = s.writeFile, nil, 0, false
+		} else if s.open == 0 && !n.keepCache {
+			n.dropReadFile()
+		}
+	default:
+		s.cached--
+	}
+	s.mu.Unlock()
+	if done != nil {
+		done.Close()
+	}
+}
+
+// dropReadFile closes the shared read fid of a node on a mount others
+// may change, with its backing id, when no handle uses it. n.pts.mu is
+// held.
+func (n *node) dropReadFile() {
+	if n.keepCache {
+		return
+	}
+	n.mu.Lock()
+	f := n.readFile
+	n.readFile, n.backing = nil, 0
+	n.mu.Unlock()
+	if f != nil {
+		f.Close()
+	}
+}
+
+// passthroughFS puts the backing ids chosen by node.Open and node.Create
+// into the replies of the open and create requests.
 type passthroughFS struct {
 	fuse.RawFileSystem
 	pt *passthrough
@@ -82,9 +258,30 @@ type passthroughFS struct {
 // passthrough: the page cache used is the host file's.
 func (p *passthroughFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
 	st := p.RawFileSystem.Open(cancel, in, out)
+	p.mark(cancel, st, out)
+	return st
+}
+
+// Create implements fuse.RawFileSystem.
+func (p *passthroughFS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
+	st := p.RawFileSystem.Create(cancel, in, name, out)
+	p.mark(cancel, st, &out.OpenOut)
+	return st
+}
+
+// mark sets the backing id chosen for request cancel in its reply.
+func (p *passthroughFS) mark(cancel <-chan struct{}, st fuse.Status, out *fuse.OpenOut) {
 	if v, ok := p.pt.pending.LoadAndDelete(cancel); ok && st == fuse.OK {
 		out.BackingID = v.(int32)
-		out.OpenFlags = out.OpenFlags&^fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_PASSTHROUGH
+		out.OpenFlags = out.OpenFlags&^(fuse.FOPEN_KEEP_CACHE|fuse.FOPEN_DIRECT_IO) | fuse.FOPEN_PASSTHROUGH
 	}
-	return st
+}
+
+// sharedID returns the backing id and fid the open handles of n share.
+// n.pts.mu is held.
+func (n *node) sharedID() (int32, p9.File) {
+	if n.pts.write {
+		return n.pts.writeID, n.pts.writeFile
+	}
+	return n.backing, n.readFile
 }

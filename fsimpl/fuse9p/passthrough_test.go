@@ -83,3 +83,116 @@ func TestPassthrough(t *testing.T) {
 		}
 	})
 }
+
+// TestPassthroughWritable mounts a writable cached tree (a write-through
+// root) with FUSE passthrough for reads and writes.
+func TestPassthroughWritable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount FUSE")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "data"), []byte("0123456789"), 0o644)
+	dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no /dev/fuse: %v", err)
+	}
+	defer dev.Close()
+	mnt, _ := mountTree(t, dir, Options{Timeout: time.Minute, Dev: dev, Passthrough: true})
+	p := filepath.Join(mnt, "data")
+	hostRead := func(t *testing.T, name string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	t.Run("write lands in the host file", func(t *testing.T) {
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt([]byte("ABC"), 0); err != nil {
+			t.Fatal(err)
+		}
+		// No close, no fsync: the write is in the host file's page
+		// cache already.
+		if got := hostRead(t, "data"); got != "ABC3456789" {
+			t.Fatalf("host file holds %q", got)
+		}
+	})
+	t.Run("read and write opens at once", func(t *testing.T) {
+		r, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		w, err := os.OpenFile(p, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatalf("write open while a read open is in use: %v", err)
+		}
+		defer w.Close()
+		if _, err := w.WriteAt([]byte("xyz"), 3); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 10)
+		if n, err := r.ReadAt(b, 0); n != 10 || string(b) != "ABCxyz6789" {
+			t.Fatalf("reader sees %q (%v)", b[:n], err)
+		}
+		// A third open of either kind still works.
+		r2, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2.Close()
+	})
+	t.Run("create, append, truncate", func(t *testing.T) {
+		q := filepath.Join(mnt, "new")
+		if err := os.WriteFile(q, []byte("first"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(q, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("+second"))
+		f.Close()
+		if got := hostRead(t, "new"); got != "first+second" {
+			t.Fatalf("host file holds %q", got)
+		}
+		if err := os.WriteFile(q, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := hostRead(t, "new"); got != "x" {
+			t.Fatalf("after O_TRUNC the host file holds %q", got)
+		}
+		if fi, err := os.Stat(q); err != nil || fi.Size() != 1 {
+			t.Fatalf("stat after O_TRUNC: %v, %v", fi, err)
+		}
+	})
+	t.Run("shared writable mapping", func(t *testing.T) {
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		m, err := unix.Mmap(int(f.Fd()), 0, 10, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(m, "MAPPED")
+		unix.Munmap(m)
+		if got := hostRead(t, "data"); got[:6] != "MAPPED" {
+			t.Fatalf("host file holds %q", got)
+		}
+	})
+	t.Run("host changes are seen", func(t *testing.T) {
+		os.WriteFile(filepath.Join(dir, "data"), []byte("fromhost!!"), 0o644)
+		b, err := os.ReadFile(p)
+		if err != nil || string(b) != "fromhost!!" {
+			t.Fatalf("read %q, %v", b, err)
+		}
+	})
+}

@@ -26,10 +26,21 @@ type fuseBackingMap struct {
 
 var _ p9.BackingOpener = (*file)(nil)
 
-// OpenBacking implements p9.BackingOpener: it registers the file's open,
-// read-only descriptor on the tree's /dev/fuse (Options.FUSEDev) and
-// returns the id, the same one for every call until the file is closed.
-// The server checked that the fid is an opened, read-only regular file.
+// OpenBacking implements p9.BackingOpener: it registers the file's open
+// descriptor, opened with the mode the client asked for, on the tree's
+// /dev/fuse (Options.FUSEDev) and returns the id, the same one for every
+// call until the file is closed.
+//
+// The kernel opens a backing file anew for every FUSE open answered with
+// its id, with that open's flags, and checks only the backing file's
+// mount (read-only, for writing) and the inode's write denials (a
+// running binary, fs-verity): not its immutable or append-only flags,
+// which only an open by name checks. An id can always be used for a
+// write open (the kernel lets an inode use one backing file at a time,
+// so all its opens share one). Each registration therefore grants no
+// more than an open of the file through this server would: a
+// read-only tree is mounted read-only in the gofer, and a file opened
+// for reading that is immutable or append-only is not registered.
 func (f *file) OpenBacking() (_ uint32, err error) {
 	defer fixErrno(&err)
 	dev := f.a.opts.FUSEDev
@@ -38,11 +49,16 @@ func (f *file) OpenBacking() (_ uint32, err error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.openFD < 0 || f.openFlags.Mode() != p9.ReadOnly {
+	if f.openFD < 0 || f.isDir {
 		return 0, unix.EBADF
 	}
 	if f.backingID != 0 {
 		return f.backingID, nil
+	}
+	if f.openFlags.Mode() == p9.ReadOnly && !f.a.opts.ReadOnly {
+		if err := writableByName(f.openFD); err != nil {
+			return 0, err
+		}
 	}
 	m := fuseBackingMap{fd: int32(f.openFD)}
 	id, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(dev), FUSEDevIocBackingOpen, uintptr(unsafe.Pointer(&m)))
@@ -52,6 +68,32 @@ func (f *file) OpenBacking() (_ uint32, err error) {
 	f.backingID = uint32(id)
 	return f.backingID, nil
 }
+
+// writableByName refuses (EACCES) a file, opened read-only as fd, that
+// an open by name for writing would refuse but the kernel's reopen of a
+// backing file would not: one whose inode is immutable or append-only.
+// A file system without inode flags has neither.
+func writableByName(fd int) error {
+	flags, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
+	switch err {
+	case nil:
+	case unix.ENOTTY, unix.EOPNOTSUPP, unix.EINVAL:
+		return nil
+	default:
+		return unix.EACCES
+	}
+	if flags&(fsImmutableFL|fsAppendFL) != 0 {
+		return unix.EACCES
+	}
+	return nil
+}
+
+// The inode flags of FS_IOC_GETFLAGS (linux/fs.h) that only an open by
+// name checks.
+const (
+	fsImmutableFL = 0x10
+	fsAppendFL    = 0x20
+)
 
 // closeBacking unregisters a backing id. Files the kernel opened with it
 // keep their own reference to the host file.

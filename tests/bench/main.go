@@ -31,29 +31,36 @@ type workload struct {
 	script     string
 	// net subtracts the runtime's empty-run time.
 	net bool
-	// onOverlay runs it with the root file system on an overlayfs
-	// mount of the bundle's, as containerd's and podman's snapshots
-	// give (FUSE passthrough cannot serve such files under runsc's own
-	// overlay).
-	onOverlay bool
 }
 
 var workloads = []workload{
-	{"start", "run /bin/true: start + teardown", "true", false, false},
-	{"read", "dd 512 MiB file to /dev/null, bs=1M", "dd if=/data/big of=/dev/null bs=1M 2>/dev/null", true, false},
-	{"read-ovl", "the read, root on overlayfs (containerd-like)", "dd if=/data/big of=/dev/null bs=1M 2>/dev/null", true, true},
-	{"find", "find /tree -type f | wc -l (20,000 files, cold)", "find /tree -type f | wc -l >/dev/null", true, false},
-	{"ls-lR", "ls -lR /tree (cold)", "ls -lR /tree >/dev/null", true, false},
-	{"exec", "500 x /bin/true from sh", "i=0; while [ $i -lt 500 ]; do /bin/true; i=$((i+1)); done", true, false},
-	{"syscall", "dd /dev/zero to /dev/null, bs=1, 2M times", "dd if=/dev/zero of=/dev/null bs=1 count=2000000 2>/dev/null", true, false},
-	{"write", "dd 512 MiB into the rootfs (/tmp), bs=1M", "dd if=/dev/zero of=/tmp/out bs=1M count=512 2>/dev/null; rm -f /tmp/out", true, false},
+	{"start", "run /bin/true: start + teardown", "true", false},
+	{"read", "dd 512 MiB file to /dev/null, bs=1M", "dd if=/data/big of=/dev/null bs=1M 2>/dev/null", true},
+	{"write", "dd 512 MiB into the root (/tmp), bs=1M, then rm", "dd if=/dev/zero of=/tmp/out bs=1M count=512 2>/dev/null; rm -f /tmp/out", true},
+	{"find", "find /tree -type f | wc -l (20,000 files, cold)", "find /tree -type f | wc -l >/dev/null", true},
+	{"ls-lR", "ls -lR /tree (cold)", "ls -lR /tree >/dev/null", true},
+	{"exec", "500 x /bin/true from sh", "i=0; while [ $i -lt 500 ]; do /bin/true; i=$((i+1)); done", true},
+	{"syscall", "dd /dev/zero to /dev/null, bs=1, 2M times", "dd if=/dev/zero of=/dev/null bs=1 count=2000000 2>/dev/null", true},
+}
+
+// rootKind is a kind of root file system the workloads run on.
+type rootKind struct {
+	name, desc string
+	// path is the root's host directory.
+	path string
 }
 
 // runtime runs a script in a fresh container.
 type runtime struct {
 	name string
 	run  func(id, script, root string) (time.Duration, error)
+	// bin and flags run its containers (empty for native).
+	bin   string
+	flags []string
 }
+
+// memOverlay is the flag of runsc's memory overlay root mode.
+const memOverlay = "--overlay2=root:memory"
 
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds (runtimes alternate within each round)")
@@ -80,16 +87,22 @@ func run(rounds int, runscBin, work, out, only string) error {
 		return err
 	}
 	defer unmount()
-	rts := []runtime{{"native", native()}}
+	roots := []rootKind{
+		{"dir", "a plain directory", rootfs},
+		{"overlayfs", "an overlayfs snapshot of it, as containerd and podman mount one", merged},
+	}
+	rts := []runtime{{name: "native", run: native()}}
 	if p, err := exec.LookPath("runc"); err == nil {
-		rts = append(rts, runtime{"runc", ociRuntime(p, filepath.Join(work, "runc-state"), bundle, nil)})
+		rts = append(rts, ociRuntime("runc", p, filepath.Join(work, "runc-state"), bundle, nil))
 	} else {
 		fmt.Fprintln(os.Stderr, "bench: runc not found; its column is skipped")
 	}
-	rts = append(rts, runtime{"runsc", ociRuntime(runscBin, filepath.Join(work, "runsc-state"), bundle, nil)})
+	rts = append(rts,
+		ociRuntime("runsc", runscBin, filepath.Join(work, "runsc-state"), bundle, nil),
+		ociRuntime("runsc-mem", runscBin, filepath.Join(work, "runsc-state"), bundle, []string{memOverlay}))
 	if anchor := os.Getenv("RUNSC_ANCHOR"); anchor != "" {
 		if _, err := os.Stat(anchor); err == nil {
-			rts = append(rts, runtime{"anchor", ociRuntime(anchor, filepath.Join(work, "anchor-state"), bundle, nil)})
+			rts = append(rts, ociRuntime("anchor", anchor, filepath.Join(work, "anchor-state"), bundle, nil))
 		}
 	}
 	selected := workloads
@@ -104,42 +117,59 @@ func run(rounds int, runscBin, work, out, only string) error {
 	results := map[string]map[string][]float64{}
 	seq := 0
 	for r := 0; r < rounds; r++ {
-		for _, w := range selected {
-			// The runtime that goes first changes from round to
-			// round, so a cost that falls on whoever runs first
-			// (file system state left by the previous workload)
-			// does not always hit the same one.
-			for k := range rts {
-				rt := rts[(k+r)%len(rts)]
-				root := rootfs
-				if w.onOverlay {
-					root = merged
-				}
-				if err := writeSpec(bundle, w.script, root); err != nil {
+		for _, root := range roots {
+			for _, w := range selected {
+				if err := writeSpec(bundle, w.script, root.path); err != nil {
 					return err
 				}
-				seq++
-				d, err := rt.run(fmt.Sprintf("bench-%s-%d", w.name, seq), w.script, root)
-				if err != nil {
-					return fmt.Errorf("%s %s: %w", rt.name, w.name, err)
+				// The runtime that goes first changes from round
+				// to round, so a cost that falls on whoever runs
+				// first (file system state left by the previous
+				// workload) does not always hit the same one.
+				for k := range rts {
+					rt := rts[(k+r)%len(rts)]
+					seq++
+					d, err := rt.run(fmt.Sprintf("bench-%s-%d", w.name, seq), w.script, root.path)
+					if err != nil {
+						return fmt.Errorf("%s %s on %s: %w", rt.name, w.name, root.name, err)
+					}
+					key := root.name + "/" + w.name
+					if results[key] == nil {
+						results[key] = map[string][]float64{}
+					}
+					results[key][rt.name] = append(results[key][rt.name], d.Seconds())
 				}
-				if results[w.name] == nil {
-					results[w.name] = map[string][]float64{}
-				}
-				results[w.name][rt.name] = append(results[w.name][rt.name], d.Seconds())
 			}
 		}
 		fmt.Fprintf(os.Stderr, "bench: round %d/%d done\n", r+1, rounds)
 	}
-	mem, err := idleRSS(runscBin, filepath.Join(work, "runsc-state"), bundle)
-	if err != nil {
-		return err
+	var pods []podResult
+	for _, rt := range rts {
+		if rt.bin != runscBin {
+			continue
+		}
+		for _, root := range roots {
+			p := podResult{Runtime: rt.name, Root: root.name}
+			if p.Memory, err = idleMemory(rt, filepath.Join(work, "runsc-state"), bundle, root.path); err != nil {
+				return err
+			}
+			if p.Seconds, err = podStart(rt, filepath.Join(work, "runsc-state"), root.path, work); err != nil {
+				return err
+			}
+			pods = append(pods, p)
+		}
 	}
-	pod, err := podStart(runscBin, filepath.Join(work, "runsc-state"), bundle, work)
-	if err != nil {
-		return err
-	}
-	return report(selected, rts, results, mem, pod, out)
+	return report(roots, selected, rts, results, pods, out)
+}
+
+// podResult is a pod measurement of one runsc mode on one root kind.
+type podResult struct {
+	Runtime, Root string
+	// Seconds is the time from creating a pod of 10 containers to all
+	// running.
+	Seconds float64
+	// Memory is the idle footprint of the pod's sandbox and gofer.
+	Memory memory
 }
 
 // median of xs.
@@ -155,52 +185,70 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// report prints the table and writes the JSON.
-func report(ws []workload, rts []runtime, res map[string]map[string][]float64, mem memory, pod float64, out string) error {
+// ratios are the ratio columns printed, numerator over denominator, for
+// the runtimes present.
+var ratios = [][2]string{
+	{"runsc", "native"}, {"runsc", "runc"}, {"runsc-mem", "native"}, {"runsc-mem", "runc"}, {"runc", "native"}, {"anchor", "runsc"},
+}
+
+// report prints a table per root kind and writes the JSON.
+func report(roots []rootKind, ws []workload, rts []runtime, res map[string]map[string][]float64, pods []podResult, out string) error {
 	load, _ := os.ReadFile("/proc/loadavg")
 	host, _ := os.Hostname()
 	fmt.Printf("runsc benchmarks — %s, %s, load average %s\n", host, time.Now().UTC().Format(time.RFC3339), strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Println("medians; workload rows exclude start-up (each runtime's empty run is subtracted)")
-	tw := tabwriter.NewWriter(os.Stdout, 6, 1, 2, ' ', tabwriter.AlignRight)
-	header := "workload\t"
+	fmt.Printf("runsc: write-through root (the default); runsc-mem: %s\n", memOverlay)
+	have := map[string]bool{}
 	for _, rt := range rts {
-		header += rt.name + "\t"
+		have[rt.name] = true
 	}
-	header += "runsc/native\t"
-	if _, ok := res["start"]["runc"]; ok {
-		header += "runc/native\trunsc/runc\t"
-	}
-	fmt.Fprintln(tw, header)
 	medians := map[string]map[string]float64{}
-	for _, w := range ws {
-		medians[w.name] = map[string]float64{}
+	for _, root := range roots {
+		fmt.Printf("\nroot: %s (%s)\n", root.name, root.desc)
+		tw := tabwriter.NewWriter(os.Stdout, 6, 1, 2, ' ', tabwriter.AlignRight)
+		header := "workload\t"
 		for _, rt := range rts {
-			m := median(res[w.name][rt.name])
-			if w.net {
-				m -= median(res["start"][rt.name])
-				if m < 0.0005 {
-					m = 0.0005
+			header += rt.name + "\t"
+		}
+		for _, r := range ratios {
+			if have[r[0]] && have[r[1]] {
+				header += r[0] + "/" + r[1] + "\t"
+			}
+		}
+		fmt.Fprintln(tw, header)
+		for _, w := range ws {
+			key := root.name + "/" + w.name
+			m := map[string]float64{}
+			for _, rt := range rts {
+				v := median(res[key][rt.name])
+				if w.net {
+					v -= median(res[root.name+"/start"][rt.name])
+					if v < 0.0005 {
+						v = 0.0005
+					}
+				}
+				m[rt.name] = v
+			}
+			medians[key] = m
+			row := w.name + "\t"
+			for _, rt := range rts {
+				row += fmtDur(m[rt.name]) + "\t"
+			}
+			for _, r := range ratios {
+				if have[r[0]] && have[r[1]] {
+					row += fmt.Sprintf("%.2fx\t", m[r[0]]/m[r[1]])
 				}
 			}
-			medians[w.name][rt.name] = m
+			fmt.Fprintln(tw, row)
 		}
+		tw.Flush()
 	}
-	for _, w := range ws {
-		m := medians[w.name]
-		row := w.name + "\t"
-		for _, rt := range rts {
-			row += fmtDur(m[rt.name]) + "\t"
-		}
-		row += fmt.Sprintf("%.2fx\t", m["runsc"]/m["native"])
-		if _, ok := m["runc"]; ok {
-			row += fmt.Sprintf("%.2fx\t%.2fx\t", m["runc"]/m["native"], m["runsc"]/m["runc"])
-		}
-		fmt.Fprintln(tw, row)
+	fmt.Println("\npods (sandbox container + 9 members, all running sleep):")
+	for _, p := range pods {
+		fmt.Printf("  %-9s on %-9s create -> all running %s; idle sandbox + gofer RSS %.1f MB, PSS %.1f MB\n",
+			p.Runtime, p.Root, fmtDur(p.Seconds), p.Memory.RSS, p.Memory.PSS)
 	}
-	tw.Flush()
-	fmt.Printf("idle memory of sandbox + gofer (running sleep): RSS %.1f MB, PSS %.1f MB (the shared runsc binary counted once)\n", mem.RSS, mem.PSS)
-	fmt.Printf("pod of 10 containers, create -> all running: %s\n", fmtDur(pod))
-	raw := map[string]any{"results": res, "medians": medians, "idleRSSMB": mem.RSS, "idlePSSMB": mem.PSS, "pod10Seconds": pod, "load": strings.TrimSpace(string(load))}
+	raw := map[string]any{"results": res, "medians": medians, "pods": pods, "load": strings.TrimSpace(string(load))}
 	data, _ := json.MarshalIndent(raw, "", "  ")
 	return os.WriteFile(out, data, 0o644)
 }
@@ -231,10 +279,11 @@ func native() func(id, script, root string) (time.Duration, error) {
 	}
 }
 
-// ociRuntime runs the bundle with `BIN --root STATE run --bundle B ID`.
-func ociRuntime(bin, state, bundle string, extra []string) func(id, script, root string) (time.Duration, error) {
-	return func(id, script, _ string) (time.Duration, error) {
-		args := append(append([]string{"--root", state}, extra...), "run", "--bundle", bundle, id)
+// ociRuntime runs the bundle with `BIN --root STATE FLAGS run --bundle B
+// ID`.
+func ociRuntime(name, bin, state, bundle string, flags []string) runtime {
+	run := func(id, script, _ string) (time.Duration, error) {
+		args := append(append([]string{"--root", state}, flags...), "run", "--bundle", bundle, id)
 		cmd := exec.Command(bin, args...)
 		devnull, _ := os.Open(os.DevNull)
 		defer devnull.Close()
@@ -248,6 +297,7 @@ func ociRuntime(bin, state, bundle string, extra []string) func(id, script, root
 		}
 		return d, nil
 	}
+	return runtime{name: name, run: run, bin: bin, flags: flags}
 }
 
 // writeSpec writes the bundle's config.json for script, with root as the
@@ -407,17 +457,18 @@ func rss(pid int) float64 { return memField(fmt.Sprintf("/proc/%d/status", pid),
 // runsc binary's text, mapped by both sandbox and gofer) counted once.
 func pss(pid int) float64 { return memField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss") }
 
-// idleRSS runs a sleeping container and sums the RSS (and PSS) of its
-// sandbox and gofer.
-func idleRSS(bin, state, bundle string) (memory, error) {
-	if err := writeSpec(bundle, "sleep 1000", ""); err != nil {
+// idleMemory runs a sleeping container of rt on root and sums the RSS
+// (and PSS) of its sandbox and gofer.
+func idleMemory(rt runtime, state, bundle, root string) (memory, error) {
+	if err := writeSpec(bundle, "sleep 1000", root); err != nil {
 		return memory{}, err
 	}
 	id := "bench-idle"
-	if err := detached(bin, "--root", state, "run", "-d", "--bundle", bundle, id); err != nil {
+	args := append(append([]string{"--root", state}, rt.flags...), "run", "-d", "--bundle", bundle, id)
+	if err := detached(rt.bin, args...); err != nil {
 		return memory{}, fmt.Errorf("idle container: %w", err)
 	}
-	defer exec.Command(bin, "--root", state, "delete", "--force", id).Run()
+	defer exec.Command(rt.bin, "--root", state, "delete", "--force", id).Run()
 	time.Sleep(time.Second) // let it settle: this measures idle memory
 	var st struct {
 		Sandbox struct{ PID int } `json:"sandbox"`
@@ -437,16 +488,12 @@ func idleRSS(bin, state, bundle string) (memory, error) {
 // memory is the idle footprint of sandbox and gofer, in MB.
 type memory struct{ RSS, PSS float64 }
 
-// podStart creates a pod (sandbox container + 9 members) and measures the
-// time until all run.
-func podStart(bin, state, bundle, work string) (float64, error) {
+// podStart creates a pod (sandbox container + 9 members) of rt, each
+// container on root, and measures the time until all run.
+func podStart(rt runtime, state, root, work string) (float64, error) {
 	mk := func(dir string, annotations map[string]string) error {
 		os.MkdirAll(dir, 0o755)
-		os.Remove(filepath.Join(dir, "rootfs"))
-		if err := os.Symlink(filepath.Join(bundle, "rootfs"), filepath.Join(dir, "rootfs")); err != nil {
-			return err
-		}
-		if err := writeSpec(dir, "sleep 1000", ""); err != nil {
+		if err := writeSpec(dir, "sleep 1000", root); err != nil {
 			return err
 		}
 		data, _ := os.ReadFile(filepath.Join(dir, "config.json"))
@@ -468,7 +515,7 @@ func podStart(bin, state, bundle, work string) (float64, error) {
 		}
 	}
 	runsc := func(args ...string) error {
-		return detached(bin, append([]string{"--root", state}, args...)...)
+		return detached(rt.bin, append(append([]string{"--root", state}, rt.flags...), args...)...)
 	}
 	defer runsc("delete", "--force", "bench-pod")
 	start := time.Now()

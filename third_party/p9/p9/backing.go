@@ -8,12 +8,14 @@ import (
 )
 
 // This file adds Tbackingopen, a runsc extension (version 8): the server
-// registers the file of an open, read-only fid as a FUSE passthrough
-// backing file on a /dev/fuse connection it shares with the client, and
-// returns the backing id. The client, serving that FUSE connection,
-// answers opens of the file with the id; the kernel then reads the host
-// file directly. The client never holds the host file. The id stays
-// registered until the fid is clunked.
+// registers the file of an open fid as a FUSE passthrough backing file on
+// a /dev/fuse connection it shares with the client, and returns the
+// backing id. The client, serving that FUSE connection, answers opens of
+// the file with the id, opens for reading with the id of a fid opened for
+// reading and opens for writing with that of a fid opened for writing;
+// the kernel then reads and writes the host file directly. The client
+// never holds the host file. The id stays registered until the fid is
+// clunked.
 
 const (
 	msgTbackingopen msgType = 142
@@ -21,7 +23,10 @@ const (
 )
 
 // BackingOpener is implemented by a server File that can register itself
-// as a FUSE passthrough backing file.
+// as a FUSE passthrough backing file. The kernel opens a backing file anew
+// for each FUSE open answered with its id, with that open's flags: an
+// implementation must register a file opened read-only so that it cannot
+// be opened for writing that way (through a read-only mount).
 type BackingOpener interface {
 	OpenBacking() (uint32, error)
 }
@@ -50,9 +55,9 @@ func (*rbackingopen) typ() msgType       { return msgRbackingopen }
 // String implements fmt.Stringer.
 func (r *rbackingopen) String() string { return fmt.Sprintf("Rbackingopen{ID: %d}", r.ID) }
 
-// handle implements handler.handle. Only an opened, read-only regular
-// file is registered: the kernel opens the backing file with the opener's
-// flags.
+// handle implements handler.handle. Only an opened regular file is
+// registered; the server File keeps a read-only fid's registration from
+// ever being used to write (see BackingOpener).
 func (t *tbackingopen) handle(cs *connState) message {
 	ref, ok := cs.LookupFID(t.fid)
 	if !ok {
@@ -68,7 +73,7 @@ func (t *tbackingopen) handle(cs *connState) message {
 		if ref.isDeleted() || !ref.mode.IsRegular() {
 			return linux.EINVAL
 		}
-		if !ref.opened || ref.openFlags.Mode() != ReadOnly {
+		if !ref.opened {
 			return linux.EBADF
 		}
 		id, err = bo.OpenBacking()
@@ -79,9 +84,9 @@ func (t *tbackingopen) handle(cs *connState) message {
 	return &rbackingopen{ID: id}
 }
 
-// OpenBacking has the server register the open, read-only file as a FUSE
-// passthrough backing file and returns its id (see BackingOpener). It
-// returns ENOSYS when the server lacks the extension.
+// OpenBacking has the server register the open file as a FUSE passthrough
+// backing file and returns its id (see BackingOpener). It returns ENOSYS
+// when the server lacks the extension.
 func (c *clientFile) OpenBacking() (uint32, error) {
 	if atomic.LoadUint32(&c.closed) != 0 {
 		return 0, linux.EBADF
