@@ -204,6 +204,31 @@ func TestReadOnly(t *testing.T) {
 	wantOutput(t, "read back from /scratch", r.Stdout, "data")
 }
 
+// TestWritesPersist: the container's writes land in its snapshot, as
+// with runc: `podman diff` lists them, a restart of the stopped
+// container sees them, and `podman commit` keeps them in an image.
+func TestWritesPersist(t *testing.T) {
+	requireEnv(t)
+	name := ctrName(t, "persist")
+	r := pm(t, "run writing /persist", runArgs("--name", name, image, "sh", "-c", "cat /persist 2>/dev/null; echo data >> /persist")...)
+	wantCode(t, "run writing /persist", r, 0)
+	wantOutput(t, "first run finds no /persist", r.Stdout, "")
+	diff := mustPM(t, "diff", "diff", name)
+	if !regexp.MustCompile(`(?m)^A /persist$`).MatchString(diff) {
+		t.Fatalf("podman diff does not list the added /persist:\n%s", diff)
+	}
+	t.Logf("checked podman diff lists the container's write:\n%s", diff)
+	r = pm(t, "start -a the stopped container", "start", "-a", name)
+	wantCode(t, "start -a", r, 0)
+	wantOutput(t, "the restarted container reads its first run's write", r.Stdout, "data")
+	img := "localhost/" + name + "-img"
+	mustPM(t, "commit", "commit", "-q", name, img)
+	t.Cleanup(func() { env.podman(invocation{Step: "rmi " + img, Args: []string{"rmi", "--force", img}}) })
+	r = pm(t, "run the committed image", runArgs("--rm", img, "cat", "/persist")...)
+	wantCode(t, "run the committed image", r, 0)
+	wantOutput(t, "the committed image holds both writes", r.Stdout, "data\ndata")
+}
+
 // TestUser: --user sets the process's uid and gid.
 func TestUser(t *testing.T) {
 	requireEnv(t)
