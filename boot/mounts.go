@@ -304,6 +304,7 @@ func (s *sandbox) mountTree(c *ctr, f *os.File, i int, rootRO bool, fm treeMount
 		timeout = cacheTimeout
 	}
 	opts := fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p", Dev: fm.dev, Detached: fm.mnt, IDs: fm.ids}
+	opts.OverlayLower = fm.lower
 	opts.Passthrough = t.IsDir() && !(fm.stacked && fm.lower)
 	if opts.Passthrough && fm.stacked {
 		opts.StackDepth = 2

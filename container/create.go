@@ -163,7 +163,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 			return nil, fmt.Errorf("create %q: %w", o.ID, err)
 		}
 	}
-	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
+	goferCmd, sandboxEnds, err := startGofer(cfg, trees, o.exeCopy)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}

@@ -163,7 +163,7 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 			return fmt.Errorf("create %q: %w", c.ID, err)
 		}
 	}
-	goferCmd, sandboxEnds, err := startGofer(cfg, trees)
+	goferCmd, sandboxEnds, err := startGofer(cfg, trees, nil)
 	if err != nil {
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}

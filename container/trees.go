@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
@@ -99,7 +100,10 @@ func bindKey(m specs.Mount) string {
 // so the gofer may register passthrough files on them whatever the
 // sandbox's. The gofer gets every tree's /dev/fuse too, for
 // passthrough.
-func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, err error) {
+//
+// exe, if not nil, is the sealed copy of runsc the sandbox started from:
+// the gofer starts from it too, so that the two share the binary's pages.
+func startGofer(cfg Config, trees []gofer.Tree, exe *exeCopy) (_ *exec.Cmd, _ []*os.File, err error) {
 	var goferEnds, sandboxEnds, fuses []*os.File
 	defer func() { closeAll(goferEnds) }()
 	var cu cleanup.Cleanup
@@ -125,6 +129,15 @@ func startGofer(cfg Config, trees []gofer.Tree) (_ *exec.Cmd, _ []*os.File, err 
 		passthrough[i] = fuses[2*i]
 	}
 	cmd := gofer.Command(cfg.Exe, cfg.GlobalArgs, trees, goferEnds, passthrough)
+	if exe != nil {
+		f, err := exe.dup()
+		if err != nil {
+			return nil, nil, err
+		}
+		defer f.Close()
+		cmd.Path = "/proc/self/fd/" + strconv.Itoa(3+len(cmd.ExtraFiles))
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	}
 	if err := gofer.Start(cmd); err != nil {
 		return nil, nil, fmt.Errorf("starting gofer: %w", err)
 	}

@@ -56,6 +56,13 @@ type Options struct {
 	// the host file directly. Files the gofer cannot register are
 	// served over 9P as without it.
 	Passthrough bool
+	// OverlayLower tells that an overlayfs is stacked on the mount (the
+	// memory overlay's lower layer). Overlayfs asks for its own xattrs
+	// (user.overlay.*, trusted.overlay.*) on every file it looks up,
+	// a round trip each; they are answered ENODATA here, which also
+	// keeps an image's files from carrying directions for the
+	// sandbox's overlay (a redirect, say).
+	OverlayLower bool
 	// StackDepth is the stacking depth the mount announces with
 	// passthrough (1 if 0): the host files' own (1 on overlayfs) plus
 	// one. The kernel then refuses to stack more than the remaining
@@ -168,7 +175,7 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 	if opts.Passthrough {
 		pt = &passthrough{}
 	}
-	var rootNode fs.InodeEmbedder = &node{file: t.root, isDir: true, keepCache: keep, pt: pt, ids: opts.IDs}
+	var rootNode fs.InodeEmbedder = &node{file: t.root, isDir: true, keepCache: keep, lower: opts.OverlayLower, pt: pt, ids: opts.IDs}
 	rootIno := t.qid.Path
 	if !t.IsDir() {
 		rootNode = &fileHolder{file: t.root, qid: t.qid, attr: t.attr, keepCache: keep, ids: opts.IDs}

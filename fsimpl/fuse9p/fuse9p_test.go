@@ -346,3 +346,25 @@ func TestHardLinkNames(t *testing.T) {
 		})
 	}
 }
+
+// TestOverlayLowerXattrs mounts a tree as an overlayfs's lower layer:
+// overlayfs's own xattrs of its files are not seen (no round trip, and
+// no directions from the image for the sandbox's overlay), others are.
+func TestOverlayLowerXattrs(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	os.WriteFile(p, nil, 0o644)
+	for _, name := range []string{"user.overlay.redirect", "user.kept"} {
+		if err := unix.Setxattr(p, name, []byte("/elsewhere"), 0); err != nil {
+			t.Skipf("no user xattrs here: %v", err)
+		}
+	}
+	mnt, _ := mountTree(t, dir, Options{Timeout: time.Minute, ReadOnly: true, OverlayLower: true})
+	buf := make([]byte, 64)
+	if _, err := unix.Getxattr(filepath.Join(mnt, "f"), "user.overlay.redirect", buf); err != unix.ENODATA {
+		t.Fatalf("user.overlay.redirect: %v, want ENODATA", err)
+	}
+	if n, err := unix.Getxattr(filepath.Join(mnt, "f"), "user.kept", buf); err != nil || string(buf[:n]) != "/elsewhere" {
+		t.Fatalf("user.kept: %q, %v", buf[:n], err)
+	}
+}

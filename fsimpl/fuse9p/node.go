@@ -46,6 +46,9 @@ type node struct {
 	// keepCache keeps file pages across opens: set when the tree is
 	// exclusive to this mount (Options.Timeout > 0).
 	keepCache bool
+	// lower is set on the lower layer of an overlayfs (see
+	// Options.OverlayLower).
+	lower bool
 	// readFile is an opened read-only fid shared by the read-only opens
 	// of an exclusive tree's file (every exec of a binary opens it):
 	// opened once, closed when the kernel forgets the inode.
@@ -162,7 +165,7 @@ func retireInode(ch *fs.Inode) {
 // kernel already knows the inode (a hard link, or a racing lookup) the
 // existing one is returned and the new fid is closed.
 func (n *node) newChild(ctx context.Context, f p9.File, qid p9.QID, attr *p9.Attr, out *fuse.EntryOut) *fs.Inode {
-	child := &node{file: f, ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache, pt: n.pt, ids: n.ids}
+	child := &node{file: f, ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache, lower: n.lower, pt: n.pt, ids: n.ids}
 	ino := n.NewInode(ctx, child, fs.StableAttr{Mode: uint32(attr.Mode.FileType()), Ino: qid.Path})
 	if ino.Operations() != child {
 		f.Close()
@@ -176,7 +179,7 @@ func (n *node) newChild(ctx context.Context, f p9.File, qid p9.QID, attr *p9.Att
 // first use. A cold walk of a tree then costs a round trip per
 // directory, not per entry.
 func (n *node) lazyChild(ctx context.Context, qid p9.QID, attr *p9.Attr, out *fuse.EntryOut) *fs.Inode {
-	child := &node{ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache, pt: n.pt, ids: n.ids}
+	child := &node{ino: qid.Path, isDir: attr.Mode.IsDir(), keepCache: n.keepCache, lower: n.lower, pt: n.pt, ids: n.ids}
 	ino := n.NewInode(ctx, child, fs.StableAttr{Mode: uint32(attr.Mode.FileType()), Ino: qid.Path})
 	if ino.Operations() == child && child.isDir && child.keepCache {
 		child.readAhead()

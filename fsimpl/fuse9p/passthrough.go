@@ -51,6 +51,10 @@ type ptState struct {
 	writeID   int32
 	// cached counts handles using the page cache.
 	cached int
+	// used is set once a handle used a backing file: the page cache
+	// of the inode may since be stale, so a page-cache open then
+	// drops it (no FOPEN_KEEP_CACHE).
+	used bool
 }
 
 // use marks the open request of ctx to be answered with backing id id,
@@ -132,6 +136,7 @@ func (n *node) openPassthrough(ctx context.Context, flags uint32) (fs.FileHandle
 		}
 		if !h.pt {
 			s.cached++
+			fl = s.cacheFlags(fl)
 		}
 		return h, fl, 0
 	}
@@ -140,7 +145,16 @@ func (n *node) openPassthrough(ctx context.Context, flags uint32) (fs.FileHandle
 		return nil, 0, errno
 	}
 	h.node, s.cached = n, s.cached+1
-	return h, fl, 0
+	return h, s.cacheFlags(fl), 0
+}
+
+// cacheFlags returns the open flags fl of a page-cache handle, without
+// FOPEN_KEEP_CACHE once a backing file was used. s.mu is held.
+func (s *ptState) cacheFlags(fl uint32) uint32 {
+	if s.used {
+		return fl &^ fuse.FOPEN_KEEP_CACHE
+	}
+	return fl
 }
 
 // startPassthrough opens the file with a new backing id, or, if the
@@ -153,7 +167,7 @@ func (n *node) startPassthrough(ctx context.Context, flags uint32, write bool) (
 			return nil, 0, errno
 		}
 		if n.pt.use(ctx, n.backingID(f)) {
-			n.pts.open, n.pts.write = 1, false
+			n.pts.open, n.pts.write, n.pts.used = 1, false, true
 			return &handle{file: f, shared: true, node: n, pt: true}, 0, 0
 		}
 		n.dropReadFile()
@@ -170,7 +184,7 @@ func (n *node) startPassthrough(ctx context.Context, flags uint32, write bool) (
 	}
 	h.node = n
 	if id := n.pt.register(h.file); n.pt.use(ctx, id) {
-		n.pts.open, n.pts.write, n.pts.writeFile, n.pts.writeID = 1, true, h.file, id
+		n.pts.open, n.pts.write, n.pts.writeFile, n.pts.writeID, n.pts.used = 1, true, h.file, id, true
 		h.shared, h.pt = true, true
 		return h, 0, 0
 	}
@@ -187,7 +201,7 @@ func (n *node) adoptCreated(ctx context.Context, h *handle, flags uint32) uint32
 	h.node = n
 	if s.open == 0 && s.cached == 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY && !n.pt.off.Load() {
 		if id := n.pt.register(h.file); n.pt.use(ctx, id) {
-			s.open, s.write, s.writeFile, s.writeID = 1, true, h.file, id
+			s.open, s.write, s.writeFile, s.writeID, s.used = 1, true, h.file, id, true
 			h.shared, h.pt = true, true
 			return 0
 		}
@@ -202,7 +216,7 @@ func (n *node) adoptCreated(ctx context.Context, h *handle, flags uint32) uint32
 		}
 	}
 	s.cached++
-	return n.fuseOpenFlags()
+	return s.cacheFlags(n.fuseOpenFlags())
 }
 
 // released updates the node's bookkeeping for handle h being released.

@@ -2,6 +2,7 @@ package fuse9p
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -195,4 +196,68 @@ func TestPassthroughWritable(t *testing.T) {
 			t.Fatalf("read %q, %v", b, err)
 		}
 	})
+}
+
+// TestPassthroughConcurrentOpens opens one file for reading and for
+// writing from several goroutines at once, holding the files open for
+// overlapping spans: the kernel requires every open of an inode in
+// passthrough to use the same backing file, and any open the sandbox
+// answered otherwise would fail (EIO, EBUSY). Every write must be read
+// back by every open.
+func TestPassthroughConcurrentOpens(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount FUSE")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "data"), make([]byte, 64), 0o644)
+	dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no /dev/fuse: %v", err)
+	}
+	defer dev.Close()
+	mnt, _ := mountTree(t, dir, Options{Timeout: time.Minute, Dev: dev, Passthrough: true})
+	p := filepath.Join(mnt, "data")
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			for i := 0; i < 200; i++ {
+				mode := []int{os.O_RDONLY, os.O_WRONLY, os.O_RDWR}[(g+i)%3]
+				f, err := os.OpenFile(p, mode, 0)
+				if err != nil {
+					errs <- fmt.Errorf("goroutine %d, open %d (mode %d): %w", g, i, mode, err)
+					return
+				}
+				if mode != os.O_RDONLY {
+					if _, err := f.WriteAt([]byte{byte(i)}, int64(g)); err != nil {
+						errs <- fmt.Errorf("goroutine %d, write %d: %w", g, i, err)
+						f.Close()
+						return
+					}
+				}
+				if mode != os.O_WRONLY {
+					b := make([]byte, 1)
+					if _, err := f.ReadAt(b, int64(g)); err != nil {
+						errs <- fmt.Errorf("goroutine %d, read %d: %w", g, i, err)
+						f.Close()
+						return
+					}
+				}
+				if i%7 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+				f.Close()
+			}
+			// The last write of this goroutine is visible.
+			b, err := os.ReadFile(p)
+			if err == nil && b[g] != 199 && b[g] != 198 {
+				err = fmt.Errorf("goroutine %d: byte %d holds %d, want its last write", g, g, b[g])
+			}
+			errs <- err
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

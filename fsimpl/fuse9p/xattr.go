@@ -33,6 +33,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	if isCaps && n.keepCache && n.noCaps.Load() {
 		return 0, syscall.ENODATA
 	}
+	if n.lower && isOverlayXattr(attr) {
+		return 0, syscall.ENODATA
+	}
 	f, errno := n.fid()
 	if errno != 0 {
 		return 0, errno
@@ -207,4 +210,9 @@ func (m *IDMap) capsIn(v []byte) ([]byte, bool) {
 	out := append([]byte{}, v...)
 	binary.LittleEndian.PutUint32(out[capV2Size:], root)
 	return out, true
+}
+
+// isOverlayXattr reports whether name is one of overlayfs's own xattrs.
+func isOverlayXattr(name string) bool {
+	return strings.HasPrefix(name, "user.overlay.") || strings.HasPrefix(name, "trusted.overlay.")
 }

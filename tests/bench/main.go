@@ -128,6 +128,10 @@ func run(rounds int, runscBin, work, out, only string) error {
 				// workload) does not always hit the same one.
 				for k := range rts {
 					rt := rts[(k+r)%len(rts)]
+					// The previous run's dirty pages (a 512 MiB
+					// write) are written back first, not during
+					// this run.
+					syscall.Sync()
 					seq++
 					d, err := rt.run(fmt.Sprintf("bench-%s-%d", w.name, seq), w.script, root.path)
 					if err != nil {
