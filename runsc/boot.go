@@ -34,6 +34,7 @@ func init() {
 
 // runBoot implements `runsc boot --controller-fd=N [--new-network]`.
 func runBoot(g *globals, args []string) error {
+	nameProcess("runsc-sandbox")
 	fs := newFlagSet("boot", "")
 	controller := fs.Int("controller-fd", -1, "listening unix socket of the controller")
 	newNet := fs.Bool("new-network", false, "the sandbox has a new network namespace: bring up loopback")

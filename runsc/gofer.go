@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/runsc/runsc/donation"
 	"github.com/runsc/runsc/gofer"
@@ -47,6 +48,7 @@ func (t *treeFlags) Set(v string) error {
 // Started by hand (not as pid 1 of its own namespaces), it starts itself
 // again in new namespaces and waits for that copy.
 func runGofer(g *globals, args []string) error {
+	nameProcess("runsc-gofer")
 	fs := newFlagSet("gofer", "")
 	var trees treeFlags
 	fs.Var(&trees, "tree", "tree to serve, ro:PATH or rw:PATH (repeat; tree i is served on the i-th io fd)")
@@ -116,4 +118,12 @@ func relaunchGofer(g *globals, cfg gofer.Config) error {
 		return exitError(ee.ExitCode())
 	}
 	return err
+}
+
+// nameProcess sets the calling thread's name, which ps and top show for
+// the process: started from a copy of runsc by descriptor
+// (/proc/self/fd/N), it would otherwise be "N".
+func nameProcess(name string) {
+	b := append([]byte(name), 0)
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
 }
