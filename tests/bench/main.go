@@ -192,7 +192,8 @@ func median(xs []float64) float64 {
 // ratios are the ratio columns printed, numerator over denominator, for
 // the runtimes present.
 var ratios = [][2]string{
-	{"runsc", "native"}, {"runsc", "runc"}, {"runsc-mem", "native"}, {"runsc-mem", "runc"}, {"runc", "native"}, {"anchor", "runsc"},
+	{"runsc", "native"}, {"runsc", "runc"}, {"runsc-mem", "native"}, {"runsc-mem", "runc"}, {"runc", "native"},
+	{"runsc", "anchor"}, {"runsc-mem", "anchor"},
 }
 
 // report prints a table per root kind and writes the JSON.
