@@ -124,3 +124,63 @@ func TestFUSEReadAhead(t *testing.T) {
 		t.Fatalf("found %d FUSE mounts in the sandbox, want the root and /vol", n)
 	}
 }
+
+// TestSetIDClearedOnWrite checks that a write or truncate by a user
+// without CAP_FSETID clears a file's set-user-ID bit, and its
+// set-group-ID bit when it is group-executable, as Linux does, on a
+// write-through root and on a volume; with CAP_FSETID they stay. The
+// sandbox does the clearing (the gofer writes with CAP_FSETID).
+func TestSetIDClearedOnWrite(t *testing.T) {
+	files := map[string]os.FileMode{
+		"suid": 0o777 | os.ModeSetuid, "sgid": 0o777 | os.ModeSetgid, "sgid-noexec": 0o767 | os.ModeSetgid,
+		"trunc": 0o777 | os.ModeSetuid, "kept": 0o777 | os.ModeSetuid,
+	}
+	script := func(dir string) string {
+		return fmt.Sprintf("cd %s && echo x >> suid && echo x >> sgid && echo x >> sgid-noexec && : > trunc && stat -c '%%n %%a' suid sgid sgid-noexec trunc", dir)
+	}
+	const want = "suid 777\nsgid 777\nsgid-noexec 2767\ntrunc 777\n"
+	for _, where := range []string{"root", "volume"} {
+		t.Run(where, func(t *testing.T) {
+			e := newEnv(t)
+			b := newBundle(t, testSpec("true"))
+			host, dir := b.rootfs, "/"
+			vol := t.TempDir()
+			if where == "volume" {
+				host, dir = vol, "/vol"
+			}
+			for name, mode := range files {
+				p := filepath.Join(host, name)
+				if err := os.WriteFile(p, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(p, mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			spec := testSpec("sh", "-c", script(dir))
+			spec.Process.User = specs.User{UID: 1000, GID: 1000}
+			spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}})
+			b.writeSpec(t, spec)
+			if out := e.must("run", "--bundle", b.dir, "setid"); out != want {
+				t.Fatalf("modes after writes without CAP_FSETID:\n%s\nwant:\n%s", out, want)
+			}
+			for name, m := range map[string]os.FileMode{"suid": 0o777, "sgid": 0o777, "sgid-noexec": 0o767 | os.ModeSetgid, "trunc": 0o777} {
+				if fi, err := os.Stat(filepath.Join(host, name)); err != nil || fi.Mode().Perm()|fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != m {
+					t.Errorf("host %s: %v (%v), want %v", name, fi.Mode(), err, m)
+				}
+			}
+			// Root with CAP_FSETID over the file (its owner mapped:
+			// the host's user namespace) keeps the bits, as on
+			// Linux.
+			e = newEnv(t, "--userns=host")
+			spec = testSpec("sh", "-c", fmt.Sprintf("echo x >> %s/kept && stat -c %%a %s/kept", dir, dir))
+			caps := []string{"CAP_FSETID", "CAP_DAC_OVERRIDE"}
+			spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+			spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}})
+			b.writeSpec(t, spec)
+			if out := e.must("run", "--bundle", b.dir, "setid-root"); out != "4777\n" {
+				t.Fatalf("mode after a write with CAP_FSETID: %q, want 4777", out)
+			}
+		})
+	}
+}

@@ -205,11 +205,15 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 			// descriptor: splicing would only add a pipe copy, and
 			// fails for 1 MiB reads.
 			DisableSplice: true,
-			Logger:        slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
+			// The sandbox clears set-ID bits on writes (see
+			// killpriv.go); the kernel then stops asking for
+			// security.capability on every write.
+			ExtraCapabilities: fuse.CAP_HANDLE_KILLPRIV_V2,
+			Logger:            slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
 		},
 	}
 	// "/dev/fd/N" tells go-fuse to serve an already mounted descriptor.
-	rawFS := fs.NewNodeFS(rootNode, fsOpts)
+	var rawFS fuse.RawFileSystem = killFS{fs.NewNodeFS(rootNode, fsOpts)}
 	if pt != nil {
 		rawFS = &passthroughFS{RawFileSystem: rawFS, pt: pt}
 	}

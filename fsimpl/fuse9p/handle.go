@@ -55,6 +55,11 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 
 // Write implements fs.FileWriter.
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if mustKill(ctx) {
+		if errno := killSUIDGID(h.file, nil, nil); errno != 0 {
+			return 0, errno
+		}
+	}
 	total := 0
 	for total < len(data) {
 		n, err := h.file.WriteAt(data[total:], off+int64(total))

@@ -268,6 +268,11 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 			return errno
 		}
 	}
+	if in.Valid&fuse.FATTR_KILL_SUIDGID != 0 {
+		if errno := killSUIDGID(f, &valid, &attr); errno != 0 {
+			return errno
+		}
+	}
 	if err := f.SetAttr(valid, attr); err != nil {
 		return toErrno(err)
 	}

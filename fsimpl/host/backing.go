@@ -40,7 +40,8 @@ var _ p9.BackingOpener = (*file)(nil)
 // so all its opens share one). Each registration therefore grants no
 // more than an open of the file through this server would: a
 // read-only tree is mounted read-only in the gofer, and a file opened
-// for reading that is immutable or append-only is not registered.
+// for reading that is immutable or append-only is not registered. Nor
+// is a set-user-ID or set-group-ID file opened for writing (see noSetID).
 func (f *file) OpenBacking() (_ uint32, err error) {
 	defer fixErrno(&err)
 	dev := f.a.opts.FUSEDev
@@ -57,6 +58,11 @@ func (f *file) OpenBacking() (_ uint32, err error) {
 	}
 	if f.openFlags.Mode() == p9.ReadOnly && !f.a.opts.ReadOnly {
 		if err := writableByName(f.openFD); err != nil {
+			return 0, err
+		}
+	}
+	if f.openFlags.Mode() != p9.ReadOnly {
+		if err := noSetID(f.openFD); err != nil {
 			return 0, err
 		}
 	}
@@ -83,6 +89,21 @@ func writableByName(fd int) error {
 		return unix.EACCES
 	}
 	if flags&(fsImmutableFL|fsAppendFL) != 0 {
+		return unix.EACCES
+	}
+	return nil
+}
+
+// noSetID refuses (EACCES) a file, opened for writing as fd, whose
+// set-user-ID or set-group-ID bit a write may have to clear: the client
+// clears them when the kernel asks it to on a write request, which a
+// write through a backing file never makes (see fuse9p's killpriv.go).
+func noSetID(fd int) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_ISUID != 0 || st.Mode&(unix.S_ISGID|unix.S_IXGRP) == unix.S_ISGID|unix.S_IXGRP {
 		return unix.EACCES
 	}
 	return nil
