@@ -120,10 +120,15 @@ func relaunchGofer(g *globals, cfg gofer.Config) error {
 	return err
 }
 
-// nameProcess sets the calling thread's name, which ps and top show for
-// the process: started from a copy of runsc by descriptor
-// (/proc/self/fd/N), it would otherwise be "N".
+// nameProcess names the process and every thread it has yet (threads
+// made later inherit the name), as ps, top and perf show them: started
+// from a copy of runsc by descriptor (/proc/self/fd/N), it would
+// otherwise be "N".
 func nameProcess(name string) {
 	b := append([]byte(name), 0)
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		os.WriteFile("/proc/self/task/"+t.Name()+"/comm", []byte(name), 0)
+	}
 }
