@@ -184,3 +184,31 @@ func TestSetIDClearedOnWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestSetIDBitsSet checks that set-ID bits a container sets with chmod
+// reach the file, inside and on the host, on a write-through root and
+// under the memory overlay.
+func TestSetIDBitsSet(t *testing.T) {
+	script := "cd /tmp && touch f g && chmod 4755 f && chmod 6755 g && mkdir d && chmod 2775 d && stat -c '%n %a' f d g"
+	const want = "f 4755\nd 2775\ng 6755\n"
+	for _, flags := range [][]string{nil, {"--overlay2=root:memory"}} {
+		t.Run(fmt.Sprintf("flags %v", flags), func(t *testing.T) {
+			e := newEnv(t, flags...)
+			spec := testSpec("sh", "-c", script)
+			caps := []string{"CAP_CHOWN", "CAP_FOWNER", "CAP_FSETID", "CAP_DAC_OVERRIDE"}
+			spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+			b := newBundle(t, spec)
+			if out := e.must("run", "--bundle", b.dir, "setid-bits"); out != want {
+				t.Fatalf("modes:\n%s\nwant:\n%s", out, want)
+			}
+			if flags != nil {
+				return
+			}
+			for name, m := range map[string]os.FileMode{"f": 0o755 | os.ModeSetuid, "d": 0o775 | os.ModeSetgid | os.ModeDir, "g": 0o755 | os.ModeSetuid | os.ModeSetgid} {
+				if fi, err := os.Stat(filepath.Join(b.rootfs, "tmp", name)); err != nil || fi.Mode() != m {
+					t.Errorf("host %s: %v (%v), want %v", name, fi.Mode(), err, m)
+				}
+			}
+		})
+	}
+}

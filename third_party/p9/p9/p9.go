@@ -148,8 +148,10 @@ const (
 	Sticky FileMode = 01000
 
 	// permissionsMask is the mask to apply to FileModes for permissions. It
-	// includes rwx bits for user, group and others, and sticky bit.
-	permissionsMask FileMode = 01777
+	// includes rwx bits for user, group and others, the sticky bit and
+	// runsc: the set-user-ID and set-group-ID bits: without them a chmod
+	// or create through the server silently dropped them.
+	permissionsMask FileMode = 07777
 )
 
 // QIDType is the most significant byte of the FileMode word, to be used as the
