@@ -26,17 +26,19 @@ const (
 	OverlayNone = "none"
 )
 
-// cacheTimeout is the kernel's FUSE entry and attribute cache timeout
-// for a writable root. A container's root is exclusive to it, so entries
-// stay valid.
-const cacheTimeout = 5 * time.Second
-
-// cacheTimeoutRO is that timeout for a read-only root, the image under
-// the memory overlay: nothing in the sandbox changes it, so lookups of
-// the paths a container keeps using (every exec walks its binary's path)
-// need not go back to the gofer every few seconds. File contents are not
-// concerned: with passthrough they are read from the host file itself.
-const cacheTimeoutRO = time.Hour
+// cacheTimeout is the kernel's FUSE entry, attribute and negative-entry
+// cache timeout for a container's root. The root is exclusive to the
+// container: every change made in the sandbox goes through the kernel,
+// which keeps its caches coherent with it, so the paths a container keeps
+// using (every exec walks its binary's path, a build walks its tree again
+// and again) need not be looked up in the gofer every few seconds: with
+// 5 s, a second find over 20,000 files 6 s after the first took 3.3 s
+// (a LOOKUP and a 9P walk per entry) against 0.12 s at once. A change
+// made on the host under a running container (podman cp, say) is seen
+// once its entries expire, as with gVisor's exclusive file access; file
+// contents read through passthrough are the host file's at once. Bind
+// mounts are not cached.
+const cacheTimeout = time.Hour
 
 // watchedConn reports the first read error on a gofer connection: the
 // gofer died or closed it.
@@ -297,10 +299,7 @@ func (s *sandbox) mountTree(c *ctr, f *os.File, i int, rootRO bool, fm treeMount
 	// are host directories others (other containers of the pod, the
 	// host) may change: their writes must be seen at once.
 	timeout := time.Duration(0)
-	switch {
-	case i == 0 && ro:
-		timeout = cacheTimeoutRO
-	case i == 0:
+	if i == 0 {
 		timeout = cacheTimeout
 	}
 	opts := fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p", Dev: fm.dev, Detached: fm.mnt, IDs: fm.ids}
