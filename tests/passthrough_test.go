@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/hugelgupf/p9/linux"
 	"github.com/hugelgupf/p9/p9"
 	"github.com/runsc/runsc/gofer"
 	"golang.org/x/sys/unix"
@@ -232,14 +234,53 @@ func TestPassthroughWritableTree(t *testing.T) {
 			setInodeFlags(t, victim, fl.flag)
 			dev := openDev(t)
 			g := startGoferFUSE(t, []*os.File{dev}, gofer.Tree{Source: dir})
-			if id, err := registerOpened(t, g.roots[0], []string{"victim"}, p9.ReadOnly); err == nil {
-				t.Fatalf("gofer registered the %s file opened for reading (id %d)", fl.name, id)
+			// The connection must be up for any registration to work.
+			mountEvil(t, dev, len(content))
+			if id, err := registerOpened(t, g.roots[0], []string{"victim"}, p9.ReadOnly); !refused(err) {
+				t.Fatalf("gofer registered the %s file opened for reading (id %d, %v)", fl.name, id, err)
 			}
 			if id, err := registerOpened(t, g.roots[0], []string{"victim"}, p9.WriteOnly); err == nil {
 				t.Fatalf("gofer opened and registered the %s file for writing (id %d)", fl.name, id)
 			}
 		})
 	}
+	t.Run("set-ID file", func(t *testing.T) {
+		// Any id may serve a write open, and a write through a
+		// backing file never reaches the sandbox, which clears set-ID
+		// bits: no set-ID file of a writable tree is registered, even
+		// one that became one after its registration.
+		dir := t.TempDir()
+		victim := filepath.Join(dir, "victim")
+		os.WriteFile(victim, []byte(content), 0o666)
+		os.Chmod(victim, 0o777|os.ModeSetuid)
+		later := filepath.Join(dir, "later")
+		os.WriteFile(later, []byte(content), 0o666)
+		dev := openDev(t)
+		g := startGoferFUSE(t, []*os.File{dev}, gofer.Tree{Source: dir})
+		// The connection must be up for any registration to work.
+		mountEvil(t, dev, len(content))
+		for _, mode := range []p9.OpenFlags{p9.ReadOnly, p9.WriteOnly} {
+			if id, err := registerOpened(t, g.roots[0], []string{"victim"}, mode); !refused(err) {
+				t.Fatalf("gofer registered the set-user-ID file opened with %v (id %d, %v)", mode, id, err)
+			}
+		}
+		_, f, err := g.roots[0].Walk([]string{"later"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, _, err := f.Open(p9.ReadOnly); err != nil {
+			t.Fatal(err)
+		}
+		bo := f.(interface{ OpenBacking() (uint32, error) })
+		if _, err := bo.OpenBacking(); err != nil {
+			t.Fatalf("gofer refused an ordinary file: %v", err)
+		}
+		os.Chmod(later, 0o777|os.ModeSetuid)
+		if id, err := bo.OpenBacking(); !refused(err) {
+			t.Fatalf("gofer still gives the id %d of a file that became set-user-ID (%v)", id, err)
+		}
+	})
 	t.Run("write open of an ordinary file", func(t *testing.T) {
 		dir := t.TempDir()
 		victim := filepath.Join(dir, "victim")
@@ -291,4 +332,11 @@ func setInodeFlags(t *testing.T, p string, flags uint32) {
 			unix.Close(fd)
 		}
 	})
+}
+
+// refused reports whether err is the gofer's refusal to register a file
+// (EACCES), not some other failure that would prove nothing.
+func refused(err error) bool {
+	var e linux.Errno
+	return errors.As(err, &e) && e == linux.EACCES
 }

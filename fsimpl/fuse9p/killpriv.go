@@ -16,10 +16,12 @@ import (
 // round trip) on every write of a file that has none. The gofer, which
 // holds CAP_FSETID, writes without clearing them, so the sandbox clears
 // them itself when the kernel says so: the WRITE_KILL_SUIDGID flag of a
-// write, the FATTR_KILL_SUIDGID flag of a truncate. A set-ID file is
-// never written through passthrough (the gofer does not register it
-// for writing), where no write request reaches the sandbox. The host
-// clears file capabilities itself on every write and truncate.
+// write, the FATTR_KILL_SUIDGID flag of a truncate. A set-ID file is not
+// written through passthrough, where no write request reaches the
+// sandbox: the gofer registers no set-ID file of a writable tree (a
+// handle already open when a chmod adds the bits keeps its backing file
+// until it is closed). The host clears file capabilities itself on every
+// write and truncate.
 
 // killWrites holds the write requests in flight (by their cancel
 // channel, unique while the request lasts) that must clear set-ID bits:
@@ -35,7 +37,6 @@ func killSUIDGID(f p9.File, valid *p9.SetAttrMask, attr *p9.SetAttr) syscall.Err
 	if err != nil {
 		return toErrno(err)
 	}
-	// Not FileMode.Permissions: it drops the set-ID bits.
 	mode := cur.Mode & 07777
 	if valid != nil && valid.Permissions {
 		mode = attr.Permissions & 07777

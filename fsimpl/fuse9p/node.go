@@ -276,6 +276,9 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	if err := f.SetAttr(valid, attr); err != nil {
 		return toErrno(err)
 	}
+	if valid.Permissions && attr.Permissions&(syscall.S_ISUID|syscall.S_ISGID) != 0 {
+		n.setIDChanged()
+	}
 	return n.Getattr(ctx, fh, out)
 }
 

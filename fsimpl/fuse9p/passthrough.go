@@ -24,9 +24,8 @@ import (
 // it until the last is released.
 type passthrough struct {
 	// off is set once the gofer refused a registration for a reason
-	// every file of the tree shares (no support, no capability, host
-	// files on a file system stacked too deep): none is asked for
-	// again.
+	// every file of the tree shares (no support, no capability): none
+	// is asked for again.
 	off atomic.Bool
 	// pending maps an open request in flight (by its cancel channel,
 	// unique while the request lasts) to the backing id its reply
@@ -79,10 +78,12 @@ func (p *passthrough) register(f p9.File) int32 {
 	id, err := bo.OpenBacking()
 	if err != nil {
 		switch toErrno(err) {
-		case syscall.EPERM, syscall.ENOSYS, syscall.ENOTTY, syscall.EOPNOTSUPP, syscall.ELOOP:
-			// No passthrough on this connection, no capability,
-			// or host files stacked too deep: the same for every
-			// file of the tree.
+		case syscall.EPERM, syscall.ENOSYS, syscall.ENOTTY:
+			// No passthrough on this connection, or no
+			// capability: the same for every file of the tree.
+			// (A file stacked too deep, ELOOP, or without the
+			// operations passthrough needs, EOPNOTSUPP, may sit
+			// on a mount of its own inside the tree.)
 			p.off.Store(true)
 		}
 		return -1
@@ -298,4 +299,22 @@ func (n *node) sharedID() (int32, p9.File) {
 		return n.pts.writeID, n.pts.writeFile
 	}
 	return n.backing, n.readFile
+}
+
+// setIDChanged is called when the file's mode gains a set-user-ID or
+// set-group-ID bit: the gofer registers no such file (its writes must
+// reach the sandbox, see killpriv.go), so the read registration the node
+// keeps is asked for again on the next open, once no handle uses it.
+func (n *node) setIDChanged() {
+	if n.pt == nil {
+		return
+	}
+	n.pts.mu.Lock()
+	defer n.pts.mu.Unlock()
+	if n.pts.open > 0 {
+		return
+	}
+	n.mu.Lock()
+	n.backing = 0
+	n.mu.Unlock()
 }

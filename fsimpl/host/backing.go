@@ -39,9 +39,11 @@ var _ p9.BackingOpener = (*file)(nil)
 // write open (the kernel lets an inode use one backing file at a time,
 // so all its opens share one). Each registration therefore grants no
 // more than an open of the file through this server would: a
-// read-only tree is mounted read-only in the gofer, and a file opened
-// for reading that is immutable or append-only is not registered. Nor
-// is a set-user-ID or set-group-ID file opened for writing (see noSetID).
+// read-only tree is mounted read-only in the gofer, and in a writable
+// tree a file opened for reading that is immutable or append-only is
+// not registered, nor is a set-user-ID or set-group-ID file (see
+// noSetID). The checks are made on every call, so that a file that
+// became one since its registration gets no id any more.
 func (f *file) OpenBacking() (_ uint32, err error) {
 	defer fixErrno(&err)
 	dev := f.a.opts.FUSEDev
@@ -53,18 +55,18 @@ func (f *file) OpenBacking() (_ uint32, err error) {
 	if f.openFD < 0 || f.isDir {
 		return 0, unix.EBADF
 	}
-	if f.backingID != 0 {
-		return f.backingID, nil
-	}
-	if f.openFlags.Mode() == p9.ReadOnly && !f.a.opts.ReadOnly {
-		if err := writableByName(f.openFD); err != nil {
-			return 0, err
+	if !f.a.opts.ReadOnly {
+		if f.openFlags.Mode() == p9.ReadOnly {
+			if err := writableByName(f.openFD); err != nil {
+				return 0, err
+			}
 		}
-	}
-	if f.openFlags.Mode() != p9.ReadOnly {
 		if err := noSetID(f.openFD); err != nil {
 			return 0, err
 		}
+	}
+	if f.backingID != 0 {
+		return f.backingID, nil
 	}
 	m := fuseBackingMap{fd: int32(f.openFD)}
 	id, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(dev), FUSEDevIocBackingOpen, uintptr(unsafe.Pointer(&m)))
@@ -94,10 +96,10 @@ func writableByName(fd int) error {
 	return nil
 }
 
-// noSetID refuses (EACCES) a file, opened for writing as fd, whose
-// set-user-ID or set-group-ID bit a write may have to clear: the client
-// clears them when the kernel asks it to on a write request, which a
-// write through a backing file never makes (see fuse9p's killpriv.go).
+// noSetID refuses (EACCES) a file whose set-user-ID or set-group-ID bit
+// a write may have to clear: the client clears them when the kernel asks
+// it to on a write request, which a write through a backing file never
+// makes (see fuse9p's killpriv.go), and any id may serve a write open.
 func noSetID(fd int) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {

@@ -526,3 +526,25 @@ func countFDs(t testing.TB) int {
 	}
 	return len(ents)
 }
+
+// TestCreateKeepsSetID creates a file with set-ID bits for another owner:
+// the chown that gives it its owner must not clear them.
+func TestCreateKeepsSetID(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	dir := t.TempDir()
+	root := serveDir(t, dir, Options{})
+	f, _, _, err := walk(t, root).Create("setid", p9.ReadWrite, 0o6755, 1000, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "setid"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&07777 != 0o6755 || st.Uid != 1000 || st.Gid != 1000 {
+		t.Fatalf("created mode %o owner %d:%d, want 6755 1000:1000", st.Mode&07777, st.Uid, st.Gid)
+	}
+}

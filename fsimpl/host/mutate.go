@@ -71,16 +71,30 @@ func (f *file) Create(name string, mode p9.OpenFlags, perm p9.FileMode, uid p9.U
 // fd is closed; removing what was made is the caller's.
 func (f *file) newOpened(fd int, name string, mode p9.OpenFlags, uid p9.UID, gid p9.GID) (*file, error) {
 	u, g := idArgs(uid, gid)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	if u != -1 || g != -1 {
 		if err := unix.Fchown(fd, u, g); err != nil {
 			unix.Close(fd)
 			return nil, err
 		}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, err
+		// The chown clears set-ID bits the new file was made with
+		// (the client's kernel already applied the creation's
+		// rules): give them back, as a create by that user keeps
+		// them.
+		if setID := st.Mode & (unix.S_ISUID | unix.S_ISGID); setID != 0 {
+			if err := unix.Fchmod(fd, st.Mode&07777); err != nil {
+				unix.Close(fd)
+				return nil, err
+			}
+		}
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
 	}
 	return &file{a: f.a, parent: f, name: name, fd: -1, openFD: fd, openFlags: mode, qid: qidOf(&st)}, nil
 }

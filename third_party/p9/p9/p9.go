@@ -149,8 +149,8 @@ const (
 
 	// permissionsMask is the mask to apply to FileModes for permissions. It
 	// includes rwx bits for user, group and others, the sticky bit and
-	// runsc: the set-user-ID and set-group-ID bits: without them a chmod
-	// or create through the server silently dropped them.
+	// (runsc:) the set-user-ID and set-group-ID bits, which the mask
+	// dropped from every mode on the wire (create, mkdir, setattr).
 	permissionsMask FileMode = 07777
 )
 
