@@ -158,10 +158,8 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	sandboxFD := os.NewFile(uintptr(sfd), "sandbox-pidfd")
 	defer sandboxFD.Close()
 
-	if overlay == boot.OverlayNone && o.Spec.Root.Readonly {
-		if err := boot.MakeMountPoints(o.Spec.Root.Path, o.Spec); err != nil {
-			return nil, fmt.Errorf("create %q: %w", o.ID, err)
-		}
+	if err := makeMountPoints(o.Spec, overlay); err != nil {
+		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
 	goferCmd, sandboxEnds, err := startGofer(cfg, trees, o.exeCopy)
 	if err != nil {

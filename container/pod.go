@@ -158,10 +158,8 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	}
 	var cu cleanup.Cleanup
 	defer cu.Clean()
-	if c.Overlay == boot.OverlayNone && o.Spec.Root.Readonly {
-		if err := boot.MakeMountPoints(o.Spec.Root.Path, o.Spec); err != nil {
-			return fmt.Errorf("create %q: %w", c.ID, err)
-		}
+	if err := makeMountPoints(o.Spec, c.Overlay); err != nil {
+		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	goferCmd, sandboxEnds, err := startGofer(cfg, trees, nil)
 	if err != nil {

@@ -145,6 +145,17 @@ func startGofer(cfg Config, trees []gofer.Tree, exe *exeCopy) (_ *exec.Cmd, _ []
 	return cmd, append(sandboxEnds, fuses...), nil
 }
 
+// makeMountPoints makes spec's missing mount points in its root on the
+// host when the root is written through and read-only: the gofer then
+// serves it read-only and nothing in the sandbox layers over it, so the
+// container's init could not (see boot.MakeMountPoints).
+func makeMountPoints(spec *specs.Spec, overlay string) error {
+	if overlay != boot.OverlayNone || !spec.Root.Readonly {
+		return nil
+	}
+	return boot.MakeMountPoints(spec.Root.Path, spec)
+}
+
 // overlayfsMagic is OVERLAYFS_SUPER_MAGIC, ecryptfsMagic ECRYPTFS_SUPER_MAGIC:
 // the file systems stacked on others that a tree may be on.
 const (

@@ -234,3 +234,13 @@ func (e *runscEnv) state(id string) specs.State {
 	}
 	return st
 }
+
+// modeEnv returns a runsc environment whose containers' roots are of the
+// named mode: "memory overlay" (--overlay2=root:memory), otherwise the
+// default, write-through.
+func modeEnv(t *testing.T, mode string) *runscEnv {
+	if mode == "memory overlay" {
+		return newEnv(t, "--overlay2=root:memory")
+	}
+	return newEnv(t)
+}

@@ -53,12 +53,7 @@ func TestRootFileContents(t *testing.T) {
 func TestRootOnOverlayFS(t *testing.T) {
 	for _, mode := range []string{"write-through", "memory overlay"} {
 		t.Run(mode, func(t *testing.T) {
-			var e *runscEnv
-			if mode == "memory overlay" {
-				e = newEnv(t, "--overlay2=root:memory")
-			} else {
-				e = newEnv(t)
-			}
+			e := modeEnv(t, mode)
 			b := newBundle(t, testSpec("true"))
 			base := t.TempDir()
 			upper, work, merged := filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")

@@ -42,6 +42,25 @@ func (e *evilFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut
 	return st
 }
 
+// use makes the evil sandbox answer every open with backing id id.
+func (e *evilFS) use(id int32) {
+	e.mu.Lock()
+	e.id = id
+	e.mu.Unlock()
+}
+
+// arm has the gofer register the file at names in root, opened for
+// reading as the sandbox asks, and makes the evil sandbox answer every
+// open with its id.
+func (e *evilFS) arm(t *testing.T, root p9.File, names ...string) {
+	t.Helper()
+	id, err := registerOpened(t, root, names, p9.ReadOnly)
+	if err != nil {
+		t.Fatalf("gofer refused to register the file: %v", err)
+	}
+	e.use(id)
+}
+
 // mountEvil mounts a FUSE file system served by an evilFS on dev's
 // connection (the one the gofer registers backing files on), holding
 // one file, "victim", of size n, and returns the evilFS and the file's
@@ -135,13 +154,7 @@ func TestPassthroughCannotWriteReadOnlyTree(t *testing.T) {
 	dev := openDev(t)
 	g := startGoferFUSE(t, []*os.File{dev}, gofer.Tree{Source: dir, ReadOnly: true})
 	evil, p := mountEvil(t, dev, len("original"))
-	id, err := registerOpened(t, g.roots[0], []string{"victim"}, p9.ReadOnly)
-	if err != nil {
-		t.Fatalf("gofer refused to register the file: %v", err)
-	}
-	evil.mu.Lock()
-	evil.id = id
-	evil.mu.Unlock()
+	evil.arm(t, g.roots[0], "victim")
 
 	t.Run("gofer keeps sys_admin and the file capabilities only", func(t *testing.T) {
 		want := goferFileCaps | 1<<unix.CAP_SYS_ADMIN
@@ -198,13 +211,7 @@ func TestPassthroughWritableTree(t *testing.T) {
 		dev := openDev(t)
 		g := startGoferFUSE(t, []*os.File{dev}, gofer.Tree{Source: dir, Recursive: true})
 		evil, p := mountEvil(t, dev, len(content))
-		id, err := registerOpened(t, g.roots[0], []string{"sub", "victim"}, p9.ReadOnly)
-		if err != nil {
-			t.Fatalf("gofer refused to register the file: %v", err)
-		}
-		evil.mu.Lock()
-		evil.id = id
-		evil.mu.Unlock()
+		evil.arm(t, g.roots[0], "sub", "victim")
 		tryWrites(t, p, filepath.Join(sub, "victim"), content)
 	})
 	t.Run("read-only top of an rbind", func(t *testing.T) {
@@ -214,13 +221,7 @@ func TestPassthroughWritableTree(t *testing.T) {
 		dev := openDev(t)
 		g := startGoferFUSE(t, []*os.File{dev}, gofer.Tree{Source: dir, Recursive: true, TopReadOnly: true})
 		evil, p := mountEvil(t, dev, len(content))
-		id, err := registerOpened(t, g.roots[0], []string{"victim"}, p9.ReadOnly)
-		if err != nil {
-			t.Fatalf("gofer refused to register the file: %v", err)
-		}
-		evil.mu.Lock()
-		evil.id = id
-		evil.mu.Unlock()
+		evil.arm(t, g.roots[0], "victim")
 		tryWrites(t, p, victim, content)
 	})
 	for _, fl := range []struct {
@@ -295,9 +296,7 @@ func TestPassthroughWritableTree(t *testing.T) {
 		if err != nil {
 			t.Fatalf("gofer refused to register the file opened for writing: %v", err)
 		}
-		evil.mu.Lock()
-		evil.id = id
-		evil.mu.Unlock()
+		evil.use(id)
 		wfd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)

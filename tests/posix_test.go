@@ -91,12 +91,7 @@ func TestPosixSuite(t *testing.T) {
 
 	for _, where := range []string{"write-through root", "memory overlay", "volume"} {
 		t.Run(where, func(t *testing.T) {
-			var e *runscEnv
-			if where == "memory overlay" {
-				e = newEnv(t, "--overlay2=root:memory")
-			} else {
-				e = newEnv(t)
-			}
+			e := modeEnv(t, where)
 			dir := "/scratch"
 			spec := testSpec("/posixsuite.test", "-test.v")
 			spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 8192, Soft: 8192}}

@@ -184,12 +184,25 @@ func (n *node) startPassthrough(ctx context.Context, flags uint32, write bool) (
 		return nil, 0, errno
 	}
 	h.node = n
-	if id := n.pt.register(h.file); n.pt.use(ctx, id) {
-		n.pts.open, n.pts.write, n.pts.writeFile, n.pts.writeID, n.pts.used = 1, true, h.file, id, true
-		h.shared, h.pt = true, true
+	if n.startWriteBacking(ctx, h) {
 		return h, 0, 0
 	}
 	return h, n.fuseOpenFlags(), 0
+}
+
+// startWriteBacking has the gofer register h's fid, opened for writing,
+// as the node's write backing file and answers the open of ctx with it;
+// h's fid then belongs to the node. It reports whether it did. n.pts.mu
+// is held and no handle of the node is open.
+func (n *node) startWriteBacking(ctx context.Context, h *handle) bool {
+	id := n.pt.register(h.file)
+	if !n.pt.use(ctx, id) {
+		return false
+	}
+	s := &n.pts
+	s.open, s.write, s.writeFile, s.writeID, s.used = 1, true, h.file, id, true
+	h.shared, h.pt = true, true
+	return true
 }
 
 // adoptCreated records handle h of a file just made by Create, opened
@@ -200,12 +213,8 @@ func (n *node) adoptCreated(ctx context.Context, h *handle, flags uint32) uint32
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h.node = n
-	if s.open == 0 && s.cached == 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY && !n.pt.off.Load() {
-		if id := n.pt.register(h.file); n.pt.use(ctx, id) {
-			s.open, s.write, s.writeFile, s.writeID, s.used = 1, true, h.file, id, true
-			h.shared, h.pt = true, true
-			return 0
-		}
+	if s.open == 0 && s.cached == 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY && !n.pt.off.Load() && n.startWriteBacking(ctx, h) {
+		return 0
 	}
 	if s.open > 0 {
 		// Another open of the new name came first: share its

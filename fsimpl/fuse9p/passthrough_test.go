@@ -15,19 +15,10 @@ import (
 // "gofer" (here the same process, through its own host.Options.FUSEDev)
 // registering files on the mount's /dev/fuse.
 func TestPassthrough(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount FUSE")
-	}
 	dir := t.TempDir()
 	content := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	os.WriteFile(filepath.Join(dir, "data"), content, 0o644)
-	dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("no /dev/fuse: %v", err)
-	}
-	defer dev.Close()
-	mnt, _ := mountTree(t, dir, Options{Timeout: time.Minute, ReadOnly: true, Dev: dev, Passthrough: true})
-	p := filepath.Join(mnt, "data")
+	p := filepath.Join(mountPassthrough(t, dir, true), "data")
 
 	t.Run("read", func(t *testing.T) {
 		b, err := os.ReadFile(p)
@@ -88,17 +79,9 @@ func TestPassthrough(t *testing.T) {
 // TestPassthroughWritable mounts a writable cached tree (a write-through
 // root) with FUSE passthrough for reads and writes.
 func TestPassthroughWritable(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount FUSE")
-	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "data"), []byte("0123456789"), 0o644)
-	dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("no /dev/fuse: %v", err)
-	}
-	defer dev.Close()
-	mnt, _ := mountTree(t, dir, Options{Timeout: time.Minute, Dev: dev, Passthrough: true})
+	mnt := mountPassthrough(t, dir, false)
 	p := filepath.Join(mnt, "data")
 	hostRead := func(t *testing.T, name string) string {
 		t.Helper()
@@ -205,18 +188,9 @@ func TestPassthroughWritable(t *testing.T) {
 // answered otherwise would fail (EIO, EBUSY). Every write must be read
 // back by every open.
 func TestPassthroughConcurrentOpens(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount FUSE")
-	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "data"), make([]byte, 64), 0o644)
-	dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("no /dev/fuse: %v", err)
-	}
-	defer dev.Close()
-	mnt, _ := mountTree(t, dir, Options{Timeout: time.Minute, Dev: dev, Passthrough: true})
-	p := filepath.Join(mnt, "data")
+	p := filepath.Join(mountPassthrough(t, dir, false), "data")
 	errs := make(chan error, 4)
 	for g := 0; g < 4; g++ {
 		go func(g int) {
@@ -260,4 +234,21 @@ func TestPassthroughConcurrentOpens(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// mountPassthrough mounts dir as a cached tree with FUSE passthrough, the
+// "gofer" (here the same process) registering files on the mount's
+// /dev/fuse, and returns the mount point.
+func mountPassthrough(t *testing.T, dir string, readOnly bool) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount FUSE")
+	}
+	dev, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no /dev/fuse: %v", err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	mnt, _ := mountTree(t, dir, Options{Timeout: time.Minute, ReadOnly: readOnly, Dev: dev, Passthrough: true})
+	return mnt
 }
