@@ -12,6 +12,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/caps"
+	"github.com/runsc/runsc/hook"
 	"github.com/runsc/runsc/pivot"
 	"github.com/runsc/runsc/specutils"
 	"golang.org/x/sys/unix"
@@ -62,10 +63,17 @@ type InitArgs struct {
 	// of the host's mounts) for the spec's host binds, in spec order:
 	// see specutils.HostBind.
 	HostBindFDs []int
+	// DeviceNodeFDs (create, in the pod's user namespace) are detached
+	// mounts of the nodes the creator made for the spec's linux.devices
+	// that the init cannot make (see StagedDevice), in spec order.
+	DeviceNodeFDs []int
 }
 
 // HostBindsFlag is the `runsc init` flag naming InitArgs.HostBindFDs.
 const HostBindsFlag = "host-bind-fds"
+
+// DeviceNodesFlag is the `runsc init` flag naming InitArgs.DeviceNodeFDs.
+const DeviceNodesFlag = "device-node-fds"
 
 // RunInit is the container's init: it enters the sandbox's mount
 // namespace, makes its own with the container's mounts (spec mounts,
@@ -82,7 +90,7 @@ func RunInit(args InitArgs) error {
 		return fmt.Errorf("init: not dumpable: %w", err)
 	}
 	ready := os.NewFile(uintptr(args.ReadyFD), "ready")
-	spec, path, err := prepareInit(args)
+	spec, path, hookState, err := prepareInit(args)
 	if err != nil {
 		// The creator reports the error to the caller.
 		ready.WriteString(oneLine(err.Error()))
@@ -101,6 +109,17 @@ func RunInit(args InitArgs) error {
 		os.Exit(0)
 	}
 	start.Close()
+	// The startContainer hooks run in the container, their paths
+	// resolved in its root, before its process.
+	if hookState != nil {
+		var state specs.State
+		if err := json.Unmarshal(hookState, &state); err != nil {
+			return reportExec(args.ExecStatusFD, fmt.Errorf("decoding the state for startContainer hooks: %w", err))
+		}
+		if err := hook.Run(spec, hook.StartContainer, state, nil); err != nil {
+			return reportExec(args.ExecStatusFD, err)
+		}
+	}
 	return reportExec(args.ExecStatusFD, execProcess(spec, path))
 }
 
@@ -119,95 +138,116 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // prepareInit does everything up to the point of waiting for start and
 // returns the spec and the resolved path of the executable.
-func prepareInit(args InitArgs) (*specs.Spec, string, error) {
+func prepareInit(args InitArgs) (spec *specs.Spec, path string, hookState []byte, err error) {
 	specFile := os.NewFile(uintptr(args.SpecFD), "spec")
 	data, err := io.ReadAll(specFile)
 	specFile.Close()
 	if err != nil {
-		return nil, "", fmt.Errorf("reading spec: %w", err)
+		return nil, "", nil, fmt.Errorf("reading spec: %w", err)
 	}
-	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return nil, "", fmt.Errorf("decoding spec: %w", err)
+	spec = new(specs.Spec)
+	if err := json.Unmarshal(data, spec); err != nil {
+		return nil, "", nil, fmt.Errorf("decoding spec: %w", err)
 	}
 	if spec.Process == nil || len(spec.Process.Args) == 0 {
-		return nil, "", errors.New("spec has no process args")
+		return nil, "", nil, errors.New("spec has no process args")
 	}
 	capLast = caps.Last()
 	// Before any namespace change: this /proc is the sandbox's.
 	if err := applyExecLabels(spec.Process); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	if args.Exec {
 		if err := enterMountNS(args.NSFD); err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 	} else {
-		if err := waitRoot(args.RootFD); err != nil {
-			return nil, "", err
+		if hookState, err = waitRoot(args.RootFD, spec); err != nil {
+			return nil, "", nil, err
 		}
 		if err := enterMountNS(args.NSFD); err != nil {
-			return nil, "", err
+			return nil, "", nil, err
+		}
+		// In the container's cgroup by now: a new cgroup namespace
+		// (the spec's, without a path) is rooted there.
+		if newCgroupNS(spec) {
+			if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+				return nil, "", nil, fmt.Errorf("new cgroup namespace: %w", err)
+			}
 		}
 		// A mount namespace of its own: a copy of the sandbox's,
 		// root included.
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			return nil, "", fmt.Errorf("new mount namespace: %w", err)
+			return nil, "", nil, fmt.Errorf("new mount namespace: %w", err)
 		}
 		if err := applySysctls(spec.Linux); err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		if err := setupContainer(&spec, args.CID, args.HostBindFDs); err != nil {
-			return nil, "", err
+		if err := setupContainer(spec, args.CID, args.HostBindFDs, args.DeviceNodeFDs); err != nil {
+			return nil, "", nil, err
 		}
 	}
 	p := spec.Process
 	if args.ConsoleFD >= 0 {
 		if err := setupConsole(p, args.ConsoleFD); err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 	}
 	for _, rl := range p.Rlimits {
 		res, ok := specutils.RlimitNumber(rl.Type)
 		if !ok {
-			return nil, "", fmt.Errorf("process.rlimits: unknown type %q", rl.Type)
+			return nil, "", nil, fmt.Errorf("process.rlimits: unknown type %q", rl.Type)
 		}
 		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
-			return nil, "", fmt.Errorf("setting %s: %w", rl.Type, err)
+			return nil, "", nil, fmt.Errorf("setting %s: %w", rl.Type, err)
 		}
 	}
 	// process.oomScoreAdj is written by the init's creator.
+	// process.user.umask, or runc's 0022.
+	umask := 0o022
+	if p.User.Umask != nil {
+		umask = int(*p.User.Umask & 0o777)
+	}
+	unix.Umask(umask)
 	cwd := p.Cwd
 	if cwd == "" {
 		cwd = "/"
 	}
 	if err := os.MkdirAll(cwd, 0o755); err != nil && !errors.Is(err, unix.EROFS) {
-		return nil, "", fmt.Errorf("making cwd %q: %w", cwd, err)
+		return nil, "", nil, fmt.Errorf("making cwd %q: %w", cwd, err)
 	}
 	if err := unix.Chdir(cwd); err != nil {
-		return nil, "", fmt.Errorf("chdir to cwd %q: %w", cwd, err)
+		return nil, "", nil, fmt.Errorf("chdir to cwd %q: %w", cwd, err)
 	}
-	path, err := lookPath(p.Args[0], p.Env)
+	path, err = lookPath(p.Args[0], p.Env)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return &spec, path, nil
+	return spec, path, hookState, nil
 }
 
-// waitRoot waits until the sandbox has mounted the container's root.
-func waitRoot(fd int) error {
+// waitRoot waits until the sandbox has mounted the container's root and
+// the create hooks have run. If spec has startContainer hooks, the
+// creator then sends the state they get, which waitRoot returns.
+func waitRoot(fd int, spec *specs.Spec) ([]byte, error) {
 	if fd < 0 {
-		return errors.New("--root-fd is required")
+		return nil, errors.New("--root-fd is required")
 	}
 	f := os.NewFile(uintptr(fd), "root-ready")
+	defer f.Close()
 	var b [1]byte
-	n, _ := f.Read(b[:])
-	f.Close()
-	if n != 1 {
+	if n, _ := f.Read(b[:]); n != 1 {
 		// The creator gave up on the container.
 		os.Exit(0)
 	}
-	return nil
+	if len(hook.List(spec, hook.StartContainer)) == 0 {
+		return nil, nil
+	}
+	state, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading the state for startContainer hooks: %w", err)
+	}
+	return state, nil
 }
 
 // enterMountNS moves the calling thread (locked, and the one that goes
@@ -248,12 +288,12 @@ func applySysctls(l *specs.Linux) error {
 
 // setupContainer makes the container's mounts, pivots into its root and
 // sets its hostname.
-func setupContainer(spec *specs.Spec, cid string, hostBinds []int) error {
+func setupContainer(spec *specs.Spec, cid string, hostBinds, devNodes []int) error {
 	if err := pivot.MakeSlave(); err != nil {
 		return err
 	}
 	root := filepath.Join(ContainersDir, cid)
-	if err := setupMounts(spec, cid, root, hostBinds); err != nil {
+	if err := setupMounts(spec, cid, root, hostBinds, devNodes); err != nil {
 		return err
 	}
 	if err := pivot.Into(root); err != nil {
@@ -267,6 +307,11 @@ func setupContainer(spec *specs.Spec, cid string, hostBinds []int) error {
 	if spec.Hostname != "" {
 		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 			return fmt.Errorf("setting hostname %q: %w", spec.Hostname, err)
+		}
+	}
+	if spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return fmt.Errorf("setting domainname %q: %w", spec.Domainname, err)
 		}
 	}
 	return nil
@@ -312,4 +357,18 @@ func isExecutable(path string) error {
 		return unix.EACCES
 	}
 	return nil
+}
+
+// newCgroupNS reports whether spec asks for a new cgroup namespace: one
+// listed without a path (one with a path, the init is forked in).
+func newCgroupNS(spec *specs.Spec) bool {
+	if spec.Linux == nil {
+		return false
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.CgroupNamespace {
+			return ns.Path == ""
+		}
+	}
+	return false
 }

@@ -2,8 +2,10 @@ package boot
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -64,11 +66,16 @@ func setupConsole(p *specs.Process, consoleFD int) error {
 	return nil
 }
 
-// capSet converts capability names to a bit mask. CAP_MKNOD is never
-// granted: a device node made in the container would reach the host's
-// devices directly (there is no device cgroup), so the only device
-// nodes are the ones the init makes.
-func capSet(names []string) (uint64, error) {
+// capSet converts capability names to a bit mask. CAP_MKNOD is kept
+// only if mknod is set: when the process runs in a user namespace of its
+// own (the pod's, see inUserNamespace):
+// there the kernel refuses every device node to it (mknod of a device
+// needs CAP_MKNOD in the initial user namespace) and the capability
+// serves only what runc's containers use it for, FIFOs and sockets in
+// set-ups that check for it. With --userns=host it is never granted: a
+// device node made in the container would reach the host's devices
+// directly, so the only device nodes are the ones the init makes.
+func capSet(names []string, mknod bool) (uint64, error) {
 	var set uint64
 	for _, n := range names {
 		c, ok := specutils.CapabilityNumber(n)
@@ -77,7 +84,21 @@ func capSet(names []string) (uint64, error) {
 		}
 		set |= 1 << uint(c)
 	}
-	return set &^ (1 << unix.CAP_MKNOD), nil
+	if !mknod {
+		set &^= 1 << unix.CAP_MKNOD
+	}
+	return set, nil
+}
+
+// inUserNamespace reports whether this process runs in a user namespace
+// other than the initial one, whose uid_map maps every id to itself.
+func inUserNamespace() bool {
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(data))
+	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
 }
 
 // execProcess switches to the process's user, capabilities,
@@ -122,9 +143,11 @@ func execProcess(spec *specs.Spec, path string) error {
 	if caps == nil {
 		caps = &specs.LinuxCapabilities{}
 	}
-	// capSet drops CAP_MKNOD from every set, the bounding one included,
-	// even when the spec keeps every capability.
-	bounding, err := capSet(caps.Bounding)
+	// capSet drops CAP_MKNOD from every set outside a user namespace,
+	// the bounding one included, even when the spec keeps every
+	// capability.
+	mknod := inUserNamespace()
+	bounding, err := capSet(caps.Bounding, mknod)
 	if err != nil {
 		return fmt.Errorf("process.capabilities.bounding: %w", err)
 	}
@@ -144,7 +167,7 @@ func execProcess(spec *specs.Spec, path string) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("keepcaps: %w", err)
 	}
-	if err := setCaps(caps); err != nil {
+	if err := setCaps(caps, mknod); err != nil {
 		return err
 	}
 	if p.NoNewPrivileges {
@@ -203,20 +226,20 @@ func rawSetgroups(groups []int) error {
 }
 
 // setCaps sets the effective, permitted, inheritable and ambient sets.
-func setCaps(caps *specs.LinuxCapabilities) error {
-	eff, err := capSet(caps.Effective)
+func setCaps(caps *specs.LinuxCapabilities, mknod bool) error {
+	eff, err := capSet(caps.Effective, mknod)
 	if err != nil {
 		return fmt.Errorf("process.capabilities.effective: %w", err)
 	}
-	perm, err := capSet(caps.Permitted)
+	perm, err := capSet(caps.Permitted, mknod)
 	if err != nil {
 		return fmt.Errorf("process.capabilities.permitted: %w", err)
 	}
-	inh, err := capSet(caps.Inheritable)
+	inh, err := capSet(caps.Inheritable, mknod)
 	if err != nil {
 		return fmt.Errorf("process.capabilities.inheritable: %w", err)
 	}
-	amb, err := capSet(caps.Ambient)
+	amb, err := capSet(caps.Ambient, mknod)
 	if err != nil {
 		return fmt.Errorf("process.capabilities.ambient: %w", err)
 	}

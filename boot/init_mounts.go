@@ -150,8 +150,9 @@ func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 // in the init's own mount namespace), then its default devices, masked
 // paths and read-only paths. hostBinds are the detached trees of the
 // spec's host binds, in order (see specutils.HostBind); each is closed
-// once attached.
-func setupMounts(spec *specs.Spec, cid, root string, hostBinds []int) error {
+// once attached. devNodes are the creator's device nodes (see
+// StagedDevice).
+func setupMounts(spec *specs.Spec, cid, root string, hostBinds, devNodes []int) error {
 	rootFD, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening container root: %w", err)
@@ -171,9 +172,11 @@ func setupMounts(spec *specs.Spec, cid, root string, hostBinds []int) error {
 		return fmt.Errorf("%d host bind trees given but not used", len(src.host))
 	}
 	if devIsTmpfs {
-		if err := makeDevices(rootFD, spec); err != nil {
+		if err := makeDevices(rootFD, spec, devNodes); err != nil {
 			return err
 		}
+	} else if len(devNodes) > 0 {
+		return errors.New("linux.devices: no tmpfs /dev to make the devices in")
 	}
 	if spec.Linux == nil {
 		return nil
@@ -410,8 +413,9 @@ var devices = []struct {
 }
 
 // makeDevices makes the default device nodes and links in /dev, plus the
-// spec's linux.devices.
-func makeDevices(rootFD int, spec *specs.Spec) error {
+// spec's linux.devices; staged are the creator's nodes for those
+// StagedDevice picks, in order (none without a user namespace).
+func makeDevices(rootFD int, spec *specs.Spec, staged []int) error {
 	devFD, err := openIn(rootFD, "/dev", false)
 	if err != nil {
 		return err
@@ -433,6 +437,14 @@ func makeDevices(rootFD int, spec *specs.Spec) error {
 	}
 	if spec.Linux != nil {
 		for _, d := range spec.Linux.Devices {
+			if StagedDevice(d) && len(staged) > 0 {
+				fd := staged[0]
+				staged = staged[1:]
+				if err := attachNode(rootFD, d.Path, fd); err != nil {
+					return fmt.Errorf("linux.devices %q: %w", d.Path, err)
+				}
+				continue
+			}
 			err := makeDevice(rootFD, d)
 			if errors.Is(err, errDeviceLeftOut) {
 				// A privileged container gets every host device
@@ -456,6 +468,53 @@ func makeDevices(rootFD int, spec *specs.Spec) error {
 	return nil
 }
 
+// StagedDevice reports whether linux.devices entry d is a node the init
+// cannot make in the pod's user namespace, where no device node can be
+// made, nor bind from the sandbox's /dev (see sandboxDevices): its
+// creator, the runtime, makes it on a tmpfs mounted nodev and the init
+// attaches it (see container's stageDeviceNodes). The container sees the
+// node, with the spec's type, numbers, mode and owner, and cannot open
+// it: no host device is reached past the gofer.
+func StagedDevice(d specs.LinuxDevice) bool {
+	switch d.Type {
+	case "c", "u":
+		for _, b := range devices {
+			if int64(b.major) == d.Major && int64(b.minor) == d.Minor {
+				return false
+			}
+		}
+		return true
+	case "b":
+		return true
+	}
+	return false
+}
+
+// attachNode attaches the creator's detached node mount fd (closed here)
+// at path p inside the root, on an empty file made for it.
+func attachNode(rootFD int, p string, fd int) error {
+	defer unix.Close(fd)
+	parent, err := openIn(rootFD, path.Dir(p), false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(parent)
+	dir, err := unix.Openat(parent, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	target, err := unix.Openat(dir, path.Base(p), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(target)
+	if err := unix.MoveMount(fd, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attaching the node: %w", err)
+	}
+	return nil
+}
+
 // errDeviceLeftOut is makeDevice's answer for a device a sandbox never
 // has: every block device (the host's disks are reached only through
 // the gofer) and every character device but the few that reach no
@@ -465,16 +524,17 @@ func makeDevices(rootFD int, spec *specs.Spec) error {
 var errDeviceLeftOut = errors.New("device left out of the sandbox")
 
 // allowedDevice reports whether a character device may be made in a
-// sandbox: null, zero, full, random, urandom (1:3,5,7,8,9), tty,
-// console, ptmx (5:0,1,2) and pty slaves (136-143:*).
+// sandbox: null, zero, full, random, urandom (1:3,5,7,8,9), tty and ptmx
+// (5:0,2), which reach no hardware nor anyone else's terminal. Not the
+// console (5:1) nor a pty slave (136-143:*): they would be the host's.
 func allowedDevice(major, minor int64) bool {
 	switch major {
 	case 1:
 		return minor == 3 || minor == 5 || minor == 7 || minor == 8 || minor == 9
 	case 5:
-		return minor <= 2
+		return minor == 0 || minor == 2
 	}
-	return major >= 136 && major <= 143
+	return false
 }
 
 // makeDevice makes one linux.devices node.
@@ -515,6 +575,14 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 	if bound {
 		// The host's node, owned by the host's root.
 		return nil
+	}
+	// The mode as given, whatever the umask. EPERM: a node bound
+	// earlier from the host (a default device the spec lists again), in
+	// the pod's user namespace, keeps the host's mode and owner.
+	if err := unix.Fchmodat(dir, name, perm, 0); errors.Is(err, unix.EPERM) {
+		return nil
+	} else if err != nil {
+		return err
 	}
 	uid, gid := -1, -1
 	if d.UID != nil {

@@ -26,6 +26,9 @@ const (
 	StatusCreated  Status = "created"
 	StatusRunning  Status = "running"
 	StatusStopped  Status = "stopped"
+	// StatusPaused is recorded by runsc pause: the container's cgroup
+	// is frozen (the sandbox does not know of it).
+	StatusPaused Status = "paused"
 )
 
 // CodeNotInSandbox is the urpc error code of a call naming a container

@@ -76,6 +76,14 @@ func hierarchies() ([]hierarchy, error) {
 		}
 	}
 	if len(v1) > 0 {
+		// Hybrid: controllers the v1 mounts lack may be on the v2
+		// one (hugetlb on this project's machines).
+		if v2 != nil {
+			if ctrls := v2Controllers(v2.mount); len(ctrls) > 0 {
+				v2.key = unifiedPrefix + strings.Join(ctrls, ",")
+				v1 = append(v1, *v2)
+			}
+		}
 		return v1, nil
 	}
 	if v2 != nil {
@@ -176,7 +184,7 @@ func makeDirs(key, dir string) error {
 	if err := makeDirs(key, parent); err != nil {
 		return err
 	}
-	if key == "" {
+	if isV2(key) {
 		// v2: the parent must delegate the controllers to children.
 		enableControllers(parent)
 	}
@@ -215,13 +223,32 @@ func enableControllers(dir string) {
 	}
 }
 
-// hasController reports whether hierarchy key holds ctrl (v2 holds
+// unifiedPrefix starts the key of the v2 hierarchy of a hybrid host,
+// followed by the controllers it holds ("unified:hugetlb"); on a pure
+// v2 host the key is "".
+const unifiedPrefix = "unified:"
+
+// isV2 reports whether hierarchy key is a v2 one.
+func isV2(key string) bool { return key == "" || strings.HasPrefix(key, unifiedPrefix) }
+
+// v2Controllers lists the controllers of the v2 hierarchy mounted at
+// mount that no v1 hierarchy holds (those held by a v1 one are not
+// available on v2).
+func v2Controllers(mount string) []string {
+	data, err := os.ReadFile(filepath.Join(mount, "cgroup.controllers"))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(data))
+}
+
+// hasController reports whether hierarchy key holds ctrl (pure v2 holds
 // every controller).
 func hasController(key, ctrl string) bool {
 	if key == "" {
 		return true
 	}
-	for _, c := range strings.Split(key, ",") {
+	for _, c := range strings.Split(strings.TrimPrefix(key, unifiedPrefix), ",") {
 		if c == ctrl {
 			return true
 		}

@@ -50,6 +50,56 @@ func TestWrites(t *testing.T) {
 	}
 }
 
+func TestWritesMoreResources(t *testing.T) {
+	yes := true
+	u16 := func(v uint16) *uint16 { return &v }
+	u32 := func(v uint32) *uint32 { return &v }
+	i64 := func(v int64) *int64 { return &v }
+	r := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{DisableOOMKiller: &yes, Kernel: i64(1 << 20)},
+		BlockIO: &specs.LinuxBlockIO{
+			Weight:                u16(500),
+			WeightDevice:          []specs.LinuxWeightDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 0}, Weight: u16(300)}},
+			ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 0}, Rate: 1000}},
+		},
+		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}},
+		Network:        &specs.LinuxNetwork{ClassID: u32(0x100001), Priorities: []specs.LinuxInterfacePriority{{Name: "lo", Priority: 5}}},
+		Devices:        []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: i64(10), Minor: i64(229), Access: "rw"}},
+	}
+	files := func(ws []write) []string {
+		var out []string
+		for _, w := range ws {
+			out = append(out, w.file+"="+w.value)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		key  string
+		want []string
+	}{
+		{"memory", []string{"memory.oom_control=1"}},
+		{"blkio", []string{"blkio.weight=500", "blkio.bfq.weight=500", "blkio.weight_device=8:0 300", "blkio.throttle.read_bps_device=8:0 1000"}},
+		{"unified:hugetlb", []string{"hugetlb.2MB.max=4194304"}},
+		{"hugetlb", []string{"hugetlb.2MB.limit_in_bytes=4194304"}},
+		{"net_cls,net_prio", []string{"net_cls.classid=1048577", "net_prio.ifpriomap=lo 5"}},
+	} {
+		t.Run(c.key, func(t *testing.T) {
+			if got := files(writes(c.key, r)); !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("writes = %v\nwant     %v", got, c.want)
+			}
+		})
+	}
+	t.Run("devices", func(t *testing.T) {
+		got := files(writes("devices", r))
+		if len(got) != 2+len(defaultDevices) || got[0] != "devices.deny=a *:* rwm" || got[1] != "devices.allow=c 10:229 rw" || got[4] != "devices.allow=c 1:3 rwm" || got[len(got)-1] != "devices.allow=c 136:* rwm" {
+			t.Fatalf("device writes %v", got)
+		}
+		if got := files(writes("", r)); strings.Contains(strings.Join(got, " "), "devices.") || strings.Contains(strings.Join(got, " "), "net_") {
+			t.Fatalf("v2 got v1-only writes: %v", got)
+		}
+	})
+}
+
 func TestSharesToWeight(t *testing.T) {
 	for shares, want := range map[uint64]uint64{0: 1, 2: 1, 1024: 39, 262144: 10000} {
 		if got := sharesToWeight(shares); got != want {

@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"fmt"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -26,7 +27,7 @@ func writes(key string, r *specs.LinuxResources) []write {
 			out = append(out, w...)
 		}
 	}
-	v2 := key == ""
+	v2 := isV2(key)
 	if m := r.Memory; m != nil {
 		if v2 {
 			if m.Limit != nil {
@@ -52,7 +53,12 @@ func writes(key string, r *specs.LinuxResources) []write {
 			if m.Swappiness != nil && *m.Swappiness <= 100 {
 				add("memory", write{"memory.swappiness", "memory.swappiness", strconv.FormatUint(*m.Swappiness, 10), true})
 			}
+			if m.DisableOOMKiller != nil && *m.DisableOOMKiller {
+				add("memory", write{"memory.disableOOMKiller", "memory.oom_control", "1", false})
+			}
 		}
+		// memory.kernel and kernelTCP are ignored, as by runc: the
+		// kernel no longer limits kernel memory apart.
 	}
 	if c := r.CPU; c != nil {
 		if v2 {
@@ -80,6 +86,12 @@ func writes(key string, r *specs.LinuxResources) []write {
 			if c.Quota != nil && *c.Quota != 0 {
 				add("cpu", write{"cpu.quota", "cpu.cfs_quota_us", strconv.FormatInt(*c.Quota, 10), false})
 			}
+			if c.RealtimePeriod != nil && *c.RealtimePeriod > 0 {
+				add("cpu", write{"cpu.realtimePeriod", "cpu.rt_period_us", strconv.FormatUint(*c.RealtimePeriod, 10), true})
+			}
+			if c.RealtimeRuntime != nil {
+				add("cpu", write{"cpu.realtimeRuntime", "cpu.rt_runtime_us", strconv.FormatInt(*c.RealtimeRuntime, 10), true})
+			}
 		}
 		if c.Cpus != "" {
 			add("cpuset", write{"cpu.cpus", "cpuset.cpus", c.Cpus, false})
@@ -87,6 +99,27 @@ func writes(key string, r *specs.LinuxResources) []write {
 		if c.Mems != "" {
 			add("cpuset", write{"cpu.mems", "cpuset.mems", c.Mems, false})
 		}
+	}
+	if b := r.BlockIO; b != nil {
+		add("blkio", blkioWrites(v2, b)...)
+	}
+	for i, h := range r.HugepageLimits {
+		file := "hugetlb." + h.Pagesize + ".limit_in_bytes"
+		if v2 {
+			file = "hugetlb." + h.Pagesize + ".max"
+		}
+		add("hugetlb", write{fmt.Sprintf("hugepageLimits[%d]", i), file, strconv.FormatUint(h.Limit, 10), false})
+	}
+	if n := r.Network; n != nil && !v2 {
+		if n.ClassID != nil {
+			add("net_cls", write{"network.classID", "net_cls.classid", strconv.FormatUint(uint64(*n.ClassID), 10), false})
+		}
+		for i, p := range n.Priorities {
+			add("net_prio", write{fmt.Sprintf("network.priorities[%d]", i), "net_prio.ifpriomap", p.Name + " " + strconv.FormatUint(uint64(p.Priority), 10), false})
+		}
+	}
+	if !v2 && len(r.Devices) > 0 {
+		add("devices", deviceWrites(r.Devices)...)
 	}
 	if p := r.Pids; p != nil {
 		value := "max"
@@ -113,4 +146,119 @@ func sharesToWeight(shares uint64) uint64 {
 		shares = 2
 	}
 	return 1 + ((shares-2)*9999)/262142
+}
+
+// blkioWrites applies linux.resources.blockIO: weights and throttles.
+func blkioWrites(v2 bool, b *specs.LinuxBlockIO) []write {
+	var out []write
+	dev := func(major, minor int64) string { return fmt.Sprintf("%d:%d", major, minor) }
+	if v2 {
+		if b.Weight != nil && *b.Weight > 0 {
+			// io.weight is 1..10000; blkio's 10..1000 maps as runc does.
+			w := 1 + (max(uint64(*b.Weight), 10)-10)*9999/990
+			out = append(out, write{"blockIO.weight", "io.bfq.weight", strconv.FormatUint(uint64(*b.Weight), 10), true},
+				write{"blockIO.weight", "io.weight", "default " + strconv.FormatUint(w, 10), true})
+		}
+		for _, t := range []struct {
+			field, key string
+			devs       []specs.LinuxThrottleDevice
+		}{
+			{"throttleReadBpsDevice", "rbps", b.ThrottleReadBpsDevice},
+			{"throttleWriteBpsDevice", "wbps", b.ThrottleWriteBpsDevice},
+			{"throttleReadIOPSDevice", "riops", b.ThrottleReadIOPSDevice},
+			{"throttleWriteIOPSDevice", "wiops", b.ThrottleWriteIOPSDevice},
+		} {
+			for i, d := range t.devs {
+				out = append(out, write{fmt.Sprintf("blockIO.%s[%d]", t.field, i), "io.max", fmt.Sprintf("%s %s=%d", dev(d.Major, d.Minor), t.key, d.Rate), false})
+			}
+		}
+		return out
+	}
+	if b.Weight != nil && *b.Weight > 0 {
+		// blkio.weight with CFQ, blkio.bfq.weight with BFQ: whichever
+		// the kernel has.
+		w := strconv.FormatUint(uint64(*b.Weight), 10)
+		out = append(out, write{"blockIO.weight", "blkio.weight", w, true}, write{"blockIO.weight", "blkio.bfq.weight", w, true})
+	}
+	if b.LeafWeight != nil && *b.LeafWeight > 0 {
+		out = append(out, write{"blockIO.leafWeight", "blkio.leaf_weight", strconv.FormatUint(uint64(*b.LeafWeight), 10), true})
+	}
+	for i, d := range b.WeightDevice {
+		if d.Weight != nil {
+			out = append(out, write{fmt.Sprintf("blockIO.weightDevice[%d].weight", i), "blkio.weight_device", fmt.Sprintf("%s %d", dev(d.Major, d.Minor), *d.Weight), true})
+		}
+		if d.LeafWeight != nil {
+			out = append(out, write{fmt.Sprintf("blockIO.weightDevice[%d].leafWeight", i), "blkio.leaf_weight_device", fmt.Sprintf("%s %d", dev(d.Major, d.Minor), *d.LeafWeight), true})
+		}
+	}
+	for _, t := range []struct {
+		field, file string
+		devs        []specs.LinuxThrottleDevice
+	}{
+		{"throttleReadBpsDevice", "blkio.throttle.read_bps_device", b.ThrottleReadBpsDevice},
+		{"throttleWriteBpsDevice", "blkio.throttle.write_bps_device", b.ThrottleWriteBpsDevice},
+		{"throttleReadIOPSDevice", "blkio.throttle.read_iops_device", b.ThrottleReadIOPSDevice},
+		{"throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", b.ThrottleWriteIOPSDevice},
+	} {
+		for i, d := range t.devs {
+			out = append(out, write{fmt.Sprintf("blockIO.%s[%d]", t.field, i), t.file, fmt.Sprintf("%s %d", dev(d.Major, d.Minor), d.Rate), false})
+		}
+	}
+	return out
+}
+
+// defaultDevices are the rules runc appends to every container's: the
+// device nodes every container has (see boot's makeDevices), and mknod
+// of any node (which the kernel still refuses in a user namespace).
+var defaultDevices = []specs.LinuxDeviceCgroup{
+	{Allow: true, Type: "c", Access: "m"},
+	{Allow: true, Type: "b", Access: "m"},
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(5), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(7), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(8), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(1), Minor: i64(9), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(0), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(5), Minor: i64(2), Access: "rwm"},
+	{Allow: true, Type: "c", Major: i64(136), Access: "rwm"},
+}
+
+func i64(v int64) *int64 { return &v }
+
+// deviceWrites applies linux.resources.devices on v1, in order, then the
+// default devices, as runc does.
+func deviceWrites(rules []specs.LinuxDeviceCgroup) []write {
+	var out []write
+	for i, r := range append(append([]specs.LinuxDeviceCgroup{}, rules...), defaultDevices...) {
+		file := "devices.deny"
+		if r.Allow {
+			file = "devices.allow"
+		}
+		field := fmt.Sprintf("devices[%d]", i)
+		if i >= len(rules) {
+			field = "devices (runc's defaults)"
+		}
+		out = append(out, write{field, file, deviceRule(r), false})
+	}
+	return out
+}
+
+// deviceRule formats a rule for devices.allow/deny: "c 1:3 rwm", with
+// "a" for every type and "*" for any major or minor.
+func deviceRule(r specs.LinuxDeviceCgroup) string {
+	typ := r.Type
+	if typ == "" {
+		typ = "a"
+	}
+	num := func(v *int64) string {
+		if v == nil || *v < 0 {
+			return "*"
+		}
+		return strconv.FormatInt(*v, 10)
+	}
+	access := r.Access
+	if access == "" {
+		access = "rwm"
+	}
+	return fmt.Sprintf("%s %s:%s %s", typ, num(r.Major), num(r.Minor), access)
 }

@@ -65,6 +65,9 @@ type CreateOpts struct {
 	// exeCopy is the sealed copy of runsc the init starts from, made
 	// while the sandbox starts.
 	exeCopy *exeCopy
+	// namesSet says create set the hostname and domainname itself
+	// (see setJoinedUTSNames).
+	namesSet bool
 }
 
 // killTimeout bounds the wait for a killed process to exit.
@@ -93,6 +96,9 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 				return nil, fmt.Errorf("config.json: linux.sysctl[%q]: not allowed with --network=host: it would change the host's", k)
 			}
 		}
+	}
+	if err := checkNamespaces(o.Spec); err != nil {
+		return nil, err
 	}
 	sandboxID, err := podSandbox(cfg.Root, o.Spec)
 	if err != nil {
@@ -132,6 +138,12 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 		return c, nil
 	}
 
+	if path, own := specNamespace(o.Spec, specs.UTSNamespace); own && path != "" {
+		if err := setJoinedUTSNames(path, o.Spec); err != nil {
+			return nil, err
+		}
+		o.namesSet = true
+	}
 	trees, _, err := goferTrees(o.Spec, overlay, nil)
 	if err != nil {
 		return nil, err
@@ -173,6 +185,15 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	faultpoint.Reach(faultpoint.CreateGofer)
 
+	sbcg, err := sandboxCgroup(o.Spec, cfg.Root, o.ID, c.Sandbox.PID, c.Gofer.PID)
+	if err != nil {
+		return nil, fmt.Errorf("create %q: %w", o.ID, err)
+	}
+	c.SandboxCgroup = sbcg
+	cu.Add(func() { sbcg.Destroy() })
+	if err := c.saveCreating(); err != nil {
+		return nil, err
+	}
 	args := &boot.CreateArgs{CID: o.ID, Spec: o.Spec, Overlay: overlay, Stacked: stackedTrees(trees)}
 	if err := c.createInSandbox(cfg, o, args, sandboxFD, nil, sandboxEnds, &cu); err != nil {
 		return nil, err
@@ -228,8 +249,16 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	defer closeAll(hostBinds)
+	devNodes, err := stageDeviceNodes(o.Spec, sandboxFD)
+	if err != nil {
+		mountErr()
+		return fmt.Errorf("create %q: %w", c.ID, err)
+	}
+	defer closeAll(devNodes)
 	io := initOpts{
-		exe: cfg.Exe, exeCopy: o.exeCopy, cid: c.ID, spec: o.Spec, hostBinds: hostBinds,
+		devNodes: devNodes,
+		namesSet: o.namesSet,
+		exe:      cfg.Exe, exeCopy: o.exeCopy, cid: c.ID, spec: o.Spec, hostBinds: hostBinds,
 		stdio: o.Stdio, join: sandboxFD, sandbox: sandboxFD, newPIDNS: peer == nil, pidPeer: peer,
 	}
 	if o.Spec.Process.Terminal {
@@ -242,6 +271,15 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 			defer console.Close()
 			io.console = console
 		}
+	}
+	if path, own := specNamespace(o.Spec, specs.CgroupNamespace); own && path != "" {
+		f, err := openNamespace(path, specs.CgroupNamespace, unix.CLONE_NEWCGROUP)
+		if err != nil {
+			mountErr()
+			return err
+		}
+		defer f.Close()
+		io.cgroupNS = f
 	}
 	p, err := forkInit(io)
 	if err != nil {
@@ -269,7 +307,10 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	if err := c.call(boot.MethodInit, init, &boot.CreateResult{}); err != nil {
 		return err
 	}
-	if _, err := p.rootReady.Write([]byte{1}); err != nil {
+	if err := c.runCreateHooks(o.Spec, p); err != nil {
+		return err
+	}
+	if _, err := p.rootReady.Write(rootReadyMessage(o.Spec, c.ociState(specs.StateCreated, p.pid()))); err != nil {
 		// The init is gone: its own report says why.
 		if rerr := p.waitReady(); rerr != nil {
 			return fmt.Errorf("create %q: %w", c.ID, rerr)
@@ -314,6 +355,13 @@ func (c *Container) saveCreating() error {
 	return c.save()
 }
 
+// instanceName names the runsc --root in default cgroup paths: two roots
+// may hold the same container ID.
+func instanceName(root string) string {
+	sum := sha256.Sum256([]byte(root))
+	return hex.EncodeToString(sum[:6])
+}
+
 // containerCgroup makes the cgroup of spec's linux.cgroupsPath, applies
 // its linux.resources and moves process pid (the container's init) in.
 // On failure nothing is left.
@@ -324,8 +372,7 @@ func containerCgroup(spec *specs.Spec, root, id string, pid int) (*cgroup.Cgroup
 		path, res = spec.Linux.CgroupsPath, spec.Linux.Resources
 	}
 	// Without a cgroupsPath: /runsc/<hash of --root>/<id>.
-	sum := sha256.Sum256([]byte(root))
-	cg, err := cgroup.Resolve(path, hex.EncodeToString(sum[:6]), id)
+	cg, err := cgroup.Resolve(path, instanceName(root), id)
 	if err != nil {
 		return nil, err
 	}

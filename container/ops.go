@@ -8,6 +8,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/cgroup"
 	"github.com/runsc/runsc/faultpoint"
 	"github.com/runsc/runsc/procfs"
 	"github.com/runsc/runsc/urpc"
@@ -32,7 +33,8 @@ func (c *Container) Refresh() error {
 			return err
 		}
 	}
-	if status == c.Status {
+	if status == c.Status || status == boot.StatusRunning && c.Status == boot.StatusPaused {
+		// Frozen: the sandbox sees it running.
 		return nil
 	}
 	c.Status = status
@@ -74,7 +76,11 @@ func (c *Container) Start() error {
 		return err
 	}
 	c.Status = boot.StatusRunning
-	return c.save()
+	if err := c.save(); err != nil {
+		return err
+	}
+	c.runPoststart()
+	return nil
 }
 
 // Kill sends sig to the container's init, or to all its processes. The
@@ -168,10 +174,15 @@ func (c *Container) Delete(force bool) error {
 		if err := c.Refresh(); err != nil {
 			return err
 		}
-		if c.Status == boot.StatusRunning {
-			return fmt.Errorf("cannot delete container %q: it is running (stop it first or use --force)", c.ID)
+		if c.Status == boot.StatusRunning || c.Status == boot.StatusPaused {
+			return fmt.Errorf("cannot delete container %q: it is %s (stop it first or use --force)", c.ID, c.Status)
 		}
 	}
+	if c.Status == boot.StatusPaused && c.Cgroup != nil {
+		// Thawed, so that the kill below takes effect.
+		c.Cgroup.Freeze(false)
+	}
+	poststop := c.poststop()
 	if c.child != nil {
 		// This process's child: it must be reaped for the sandbox, pid
 		// 1 of its pid namespace, to finish exiting.
@@ -199,8 +210,11 @@ func (c *Container) Delete(force bool) error {
 		c.deletePodMembers()
 	}
 	faultpoint.Reach(faultpoint.DeleteKilled)
-	if c.Cgroup != nil {
-		if err := c.Cgroup.Destroy(); err != nil {
+	for _, cg := range []*cgroup.Cgroup{c.Cgroup, c.SandboxCgroup} {
+		if cg == nil {
+			continue
+		}
+		if err := cg.Destroy(); err != nil {
 			return fmt.Errorf("deleting container %q: %w", c.ID, err)
 		}
 	}
@@ -208,6 +222,7 @@ func (c *Container) Delete(force bool) error {
 		return fmt.Errorf("deleting container %q: %w", c.ID, err)
 	}
 	c.Close()
+	poststop()
 	return nil
 }
 

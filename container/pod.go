@@ -168,6 +168,12 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	defer closeAll(sandboxEnds)
 	c.Gofer = procOf(goferCmd.Process.Pid)
 	cu.Add(func() { c.Gofer.kill(killTimeout); goferCmd.Wait() })
+	if sb.SandboxCgroup != nil {
+		// Charged with the pod's sandbox.
+		if err := sb.SandboxCgroup.Add(c.Gofer.PID); err != nil {
+			return fmt.Errorf("create %q: %w", c.ID, err)
+		}
+	}
 	if err := c.saveCreating(); err != nil {
 		return err
 	}

@@ -91,14 +91,11 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*e
 		switch {
 		case !own, n.typ == specs.NetworkNamespace && cfg.HostNetwork:
 		case path != "":
-			f, err := os.Open(path)
+			f, err := openNamespace(path, n.typ, n.flag)
 			if err != nil {
-				return nil, fmt.Errorf("config.json: linux.namespaces %s path: %w", n.typ, err)
+				return nil, err
 			}
 			joins = append(joins, nsJoin{f, n.flag, path})
-			if t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE); err != nil || t != n.flag {
-				return nil, fmt.Errorf("config.json: linux.namespaces %s path %q: not a %s namespace", n.typ, path, n.typ)
-			}
 			if n.flag == unix.CLONE_NEWNET {
 				netns = f
 			}
@@ -202,4 +199,19 @@ func detachedSysfs(netns *os.File) (*os.File, error) {
 		return nil
 	})
 	return sysfs, err
+}
+
+// openNamespace opens the namespace file at path, which the spec gives
+// for a namespace of type typ (flag, its CLONE_NEW* flag), and checks
+// that it is one.
+func openNamespace(path string, typ specs.LinuxNamespaceType, flag int) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config.json: linux.namespaces %s path: %w", typ, err)
+	}
+	if t, err := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE); err != nil || t != flag {
+		f.Close()
+		return nil, fmt.Errorf("config.json: linux.namespaces %s path %q: not a %s namespace", typ, path, typ)
+	}
+	return f, nil
 }

@@ -21,8 +21,11 @@ import (
 
 // joinedNamespaces are the namespaces a container's processes share
 // with their sandbox (the pod's), entered through the sandbox's pidfd
-// (the pid namespace is entered for the children: see forkInit).
-const joinedNamespaces = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET
+// (the pid namespace is entered for the children: see forkInit); at
+// exec, the container's init's, its cgroup namespace included (at
+// create, the sandbox's is the runtime's, which the init keeps unless
+// the spec names one: see initOpts.cgroupNS).
+const joinedNamespaces = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP
 
 // initOpts say how to fork a `runsc init`.
 type initOpts struct {
@@ -54,9 +57,20 @@ type initOpts struct {
 	pidPeer  *os.File
 	// exec is set for a process exec'd into a running container.
 	exec bool
+	// namesSet says the hostname and domainname are set already (see
+	// setJoinedUTSNames): the init leaves them.
+	namesSet bool
+	// cgroupNS, if not nil, is the cgroup namespace the spec names by
+	// path, which the init is forked in. (A new one, the spec's cgroup
+	// namespace without a path, the init makes itself once it is in
+	// the container's cgroup.)
+	cgroupNS *os.File
 	// hostBinds (create) are the detached mount trees of the spec's
 	// host binds, in spec order (see openHostBinds).
 	hostBinds []*os.File
+	// devNodes (create) are the device nodes made for the init (see
+	// stageDeviceNodes).
+	devNodes []*os.File
 }
 
 // initProc is a `runsc init` this process forked: its child.
@@ -144,7 +158,7 @@ func forkInit(o initOpts) (*initProc, error) {
 func startInit(o initOpts) (*initProc, error) {
 	var cu cleanup.Cleanup
 	defer cu.Clean()
-	specJSON, err := json.Marshal(initSpec(o.cid, o.spec))
+	specJSON, err := json.Marshal(initSpec(o.cid, o.spec, o.namesSet))
 	if err != nil {
 		return nil, fmt.Errorf("encoding spec: %w", err)
 	}
@@ -174,6 +188,9 @@ func startInit(o initOpts) (*initProc, error) {
 	d.DonateOptional("console-fd", o.console)
 	if len(o.hostBinds) > 0 {
 		d.Donate(boot.HostBindsFlag, o.hostBinds...)
+	}
+	if len(o.devNodes) > 0 {
+		d.Donate(boot.DeviceNodesFlag, o.devNodes...)
 	}
 	stdio := o.stdio
 	if len(stdio) != 3 {
@@ -230,6 +247,11 @@ func startInit(o initOpts) (*initProc, error) {
 		if o.pidPeer != nil {
 			if err := unix.Setns(int(o.pidPeer.Fd()), unix.CLONE_NEWPID); err != nil {
 				return fmt.Errorf("joining the shared pid namespace: %w", err)
+			}
+		}
+		if o.cgroupNS != nil {
+			if err := unix.Setns(int(o.cgroupNS.Fd()), unix.CLONE_NEWCGROUP); err != nil {
+				return fmt.Errorf("config.json: linux.namespaces cgroup path: joining: %w", err)
 			}
 		}
 		// The mount namespace is the thread's own only once it shares
@@ -345,8 +367,11 @@ func podUserNSFile(pidfd *os.File) (*os.File, error) {
 // initSpec returns the spec the init works from: spec without the
 // AppArmor profile and SELinux labels this host cannot enforce (runc
 // ignores them there too; the init applies the others).
-func initSpec(cid string, spec *specs.Spec) *specs.Spec {
+func initSpec(cid string, spec *specs.Spec, namesSet bool) *specs.Spec {
 	out := *spec
+	if namesSet {
+		out.Hostname, out.Domainname = "", ""
+	}
 	if spec.Process != nil {
 		p := *spec.Process
 		out.Process = &p

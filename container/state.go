@@ -49,6 +49,9 @@ type State struct {
 	Overlay string `json:"overlay"`
 	// Cgroup is the container's cgroup, which its processes are in.
 	Cgroup *cgroup.Cgroup `json:"cgroup,omitempty"`
+	// SandboxCgroup (a pod's sandbox container) is the cgroup of the
+	// sandbox and the pod's gofers (see sandboxCgroup).
+	SandboxCgroup *cgroup.Cgroup `json:"sandboxCgroup,omitempty"`
 	// SandboxID is the ID of the container whose sandbox this container
 	// runs in: its own ID for the sandbox (pause) container of a pod or a
 	// lone container.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/hook"
 )
 
 // specFile is the name of the spec in a bundle.
@@ -144,6 +145,9 @@ func ValidateSpec(s *specs.Spec) error {
 		if err := validateMount(i, m); err != nil {
 			return err
 		}
+	}
+	if err := hook.Validate(s); err != nil {
+		return specErr("%v", err)
 	}
 	return validateLinux(s.Linux)
 }

@@ -96,6 +96,10 @@ func TestValidateSpecErrors(t *testing.T) {
 		{"major 2", func(s *specs.Spec) { s.Version = "2.0.0" }, `config.json: ociVersion "2.0.0": unsupported major version`},
 		{"major 10", func(s *specs.Spec) { s.Version = "10.0.0" }, `ociVersion "10.0.0"`},
 		{"no root", func(s *specs.Spec) { s.Root = nil }, "config.json: root: must be set"},
+		{"relative hook", func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "bin/true"}}} }, `config.json: hooks.poststop[0].path "bin/true": must be absolute`},
+		{"zero hook timeout", func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}, {Path: "/bin/true", Timeout: intp(0)}}}
+		}, "config.json: hooks.createRuntime[1].timeout 0: must be positive"},
 		{"empty root path", func(s *specs.Spec) { s.Root.Path = "" }, "config.json: root.path: must not be empty"},
 		{"no process", func(s *specs.Spec) { s.Process = nil }, "config.json: process: must be set"},
 		{"no args", func(s *specs.Spec) { s.Process.Args = nil }, "config.json: process.args: must not be empty"},
