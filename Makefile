@@ -54,9 +54,10 @@ fuzz:
 	done
 
 # integration needs root; as another user its tests skip with a message.
-# The end-to-end tests with real clients run one package after another,
-# verbose, so that the log shows what each step checked.
-E2E := ./tests/podman ./tests/containerd ./tests/cri ./tests/critest
+# The end-to-end tests with real clients, and the OCI runtime-tools suite
+# run against runc and runsc (tests/conformance), run one package after
+# another, verbose, so that the log shows what each step checked.
+E2E := ./tests/podman ./tests/containerd ./tests/cri ./tests/critest ./tests/conformance
 integration: build
 	RUNSC_BINARY=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m $$($(GO) list ./tests/... | grep -v -x -F "$$($(GO) list $(E2E))")
 	RUNSC_BINARY=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -v -timeout 20m $(E2E)

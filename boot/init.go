@@ -304,6 +304,12 @@ func setupContainer(spec *specs.Spec, cid string, hostBinds, devNodes []int) err
 			return fmt.Errorf("making root read-only: %w", err)
 		}
 	}
+	return SetUTSNames(spec)
+}
+
+// SetUTSNames sets the spec's hostname and domainname, if given, in this
+// thread's uts namespace.
+func SetUTSNames(spec *specs.Spec) error {
 	if spec.Hostname != "" {
 		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
 			return fmt.Errorf("setting hostname %q: %w", spec.Hostname, err)

@@ -490,16 +490,22 @@ func StagedDevice(d specs.LinuxDevice) bool {
 	return false
 }
 
+// openParentIn opens, for *at calls, the directory that holds path p
+// inside the root (made if missing, resolved inside the root).
+func openParentIn(rootFD int, p string) (int, error) {
+	parent, err := openIn(rootFD, path.Dir(p), false)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(parent)
+	return unix.Openat(parent, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+}
+
 // attachNode attaches the creator's detached node mount fd (closed here)
 // at path p inside the root, on an empty file made for it.
 func attachNode(rootFD int, p string, fd int) error {
 	defer unix.Close(fd)
-	parent, err := openIn(rootFD, path.Dir(p), false)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(parent)
-	dir, err := unix.Openat(parent, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, err := openParentIn(rootFD, p)
 	if err != nil {
 		return err
 	}
@@ -557,12 +563,7 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 	if d.FileMode != nil {
 		perm = uint32(*d.FileMode) & 0o7777
 	}
-	parent, err := openIn(rootFD, path.Dir(d.Path), false)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(parent)
-	dir, err := unix.Openat(parent, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, err := openParentIn(rootFD, d.Path)
 	if err != nil {
 		return err
 	}

@@ -123,9 +123,8 @@ func ownCgroups() (map[string]string, error) {
 // own cgroup there (as runc), and an empty one is /runsc/<instance>/<id>,
 // instance naming the runsc --root (two roots may hold the same ID). The path
 // may not climb out of the hierarchy (..). A systemd-style
-// "slice:prefix:name" (containerd writes one for a ".slice" parent) is,
-// as with runc's cgroupfs driver, a relative path like any other: runsc
-// has no systemd driver.
+// "slice:prefix:name" is, as with runc's cgroupfs driver, a relative path
+// like any other, unless the caller converted it (see SystemdPath).
 func Resolve(cgroupsPath, instance, id string) (*Cgroup, error) {
 	prune := 0
 	if cgroupsPath == "" {
@@ -350,6 +349,9 @@ func (c *Cgroup) Set(r *specs.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
+	if err := c.checkControllers(r); err != nil {
+		return err
+	}
 	for key, dir := range c.Paths {
 		for _, w := range writes(key, r) {
 			if err := os.WriteFile(filepath.Join(dir, w.file), []byte(w.value), 0); err != nil {
@@ -358,6 +360,82 @@ func (c *Cgroup) Set(r *specs.LinuxResources) error {
 				}
 				return fmt.Errorf("linux.resources.%s: writing %s to %s: %w", w.field, w.value, filepath.Join(dir, w.file), err)
 			}
+		}
+	}
+	return nil
+}
+
+// SystemdPath turns a systemd-style linux.cgroupsPath,
+// "slice:prefix:name" (runc's --systemd-cgroup form), into the cgroup
+// path systemd gives that unit: the slice expanded into its parents
+// ("a-b.slice" is /a.slice/a-b.slice; "" is system.slice) and the scope
+// "<prefix>-<name>.scope" in it ("<name>" alone when the prefix is
+// empty, a slice of its own when name ends in .slice). runsc then makes
+// it directly in the cgroup file system: it does not ask systemd over
+// D-Bus, as runc's systemd driver does.
+func SystemdPath(cgroupsPath string) (string, error) {
+	parts := strings.Split(cgroupsPath, ":")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("config.json: linux.cgroupsPath %q: with --systemd-cgroup, want slice:prefix:name", cgroupsPath)
+	}
+	slice, prefix, name := parts[0], parts[1], parts[2]
+	if slice == "" {
+		slice = "system.slice"
+	}
+	if !strings.HasSuffix(slice, ".slice") || strings.ContainsAny(slice+prefix+name, "/") || name == "" {
+		return "", fmt.Errorf("config.json: linux.cgroupsPath %q: want a slice ending in .slice, no /, and a name", cgroupsPath)
+	}
+	var dir string
+	if slice != "-.slice" {
+		stem := strings.TrimSuffix(slice, ".slice")
+		if strings.HasPrefix(stem, "-") || strings.HasSuffix(stem, "-") || strings.Contains(stem, "--") {
+			return "", fmt.Errorf("config.json: linux.cgroupsPath %q: slice %q is not a valid slice name", cgroupsPath, slice)
+		}
+		words := strings.Split(stem, "-")
+		for i := range words {
+			dir += "/" + strings.Join(words[:i+1], "-") + ".slice"
+		}
+	}
+	unit := name
+	switch {
+	case strings.HasSuffix(name, ".slice"):
+	case prefix != "":
+		unit = prefix + "-" + name + ".scope"
+	default:
+		unit = name + ".scope"
+	}
+	return dir + "/" + unit, nil
+}
+
+// checkControllers fails, as runc does, when r asks for limits of a v1
+// controller that no hierarchy of this host holds (net_cls is often not
+// mounted): they would not be applied. v2 controllers a parent does not
+// delegate show as a missing file instead.
+func (c *Cgroup) checkControllers(r *specs.LinuxResources) error {
+	need := map[string]string{}
+	if b := r.BlockIO; b != nil && (b.Weight != nil || b.LeafWeight != nil || len(b.WeightDevice) > 0 || len(b.ThrottleReadBpsDevice)+len(b.ThrottleWriteBpsDevice)+len(b.ThrottleReadIOPSDevice)+len(b.ThrottleWriteIOPSDevice) > 0) {
+		need["blkio"] = "blockIO"
+	}
+	if len(r.HugepageLimits) > 0 {
+		need["hugetlb"] = "hugepageLimits"
+	}
+	if n := r.Network; n != nil {
+		if n.ClassID != nil {
+			need["net_cls"] = "network.classID"
+		}
+		if len(n.Priorities) > 0 {
+			need["net_prio"] = "network.priorities"
+		}
+	}
+	for ctrl, field := range need {
+		found := false
+		for key := range c.Paths {
+			if key == "" || hasController(key, ctrl) {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("linux.resources.%s: this host has no %s cgroup controller", field, ctrl)
 		}
 	}
 	return nil

@@ -11,6 +11,15 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// files lists writes as file=value.
+func files(ws []write) []string {
+	var out []string
+	for _, w := range ws {
+		out = append(out, w.file+"="+w.value)
+	}
+	return out
+}
+
 func TestWrites(t *testing.T) {
 	i64 := func(v int64) *int64 { return &v }
 	u64 := func(v uint64) *uint64 { return &v }
@@ -18,13 +27,6 @@ func TestWrites(t *testing.T) {
 		Memory: &specs.LinuxMemory{Limit: i64(100 << 20), Reservation: i64(50 << 20), Swap: i64(200 << 20)},
 		CPU:    &specs.LinuxCPU{Shares: u64(1024), Quota: i64(50000), Period: u64(100000), Cpus: "0", Mems: "0"},
 		Pids:   &specs.LinuxPids{Limit: 10},
-	}
-	files := func(ws []write) []string {
-		var out []string
-		for _, w := range ws {
-			out = append(out, w.file+"="+w.value)
-		}
-		return out
 	}
 	for _, c := range []struct {
 		key  string
@@ -65,13 +67,6 @@ func TestWritesMoreResources(t *testing.T) {
 		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}},
 		Network:        &specs.LinuxNetwork{ClassID: u32(0x100001), Priorities: []specs.LinuxInterfacePriority{{Name: "lo", Priority: 5}}},
 		Devices:        []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: i64(10), Minor: i64(229), Access: "rw"}},
-	}
-	files := func(ws []write) []string {
-		var out []string
-		for _, w := range ws {
-			out = append(out, w.file+"="+w.value)
-		}
-		return out
 	}
 	for _, c := range []struct {
 		key  string
@@ -169,5 +164,55 @@ func TestDestroyPrunesDefaultParent(t *testing.T) {
 	named, _ := Resolve("/"+instance+"-named/c", "", "c")
 	if named.Prune != 0 {
 		t.Fatalf("a cgroupsPath of the spec's is pruned: %+v", named)
+	}
+}
+
+func TestSystemdPath(t *testing.T) {
+	for _, c := range []struct{ in, want, err string }{
+		{in: "system.slice:docker:abc", want: "/system.slice/docker-abc.scope"},
+		{in: ":cri-containerd:abc", want: "/system.slice/cri-containerd-abc.scope"},
+		{in: "kubepods-besteffort-pod12.slice:cri-containerd:abc", want: "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-abc.scope"},
+		{in: "machine.slice::vm1", want: "/machine.slice/vm1.scope"},
+		{in: "-.slice:p:n", want: "/p-n.scope"},
+		{in: "user.slice:p:my.slice", want: "/user.slice/my.slice"},
+		{in: "/abs/path", err: "want slice:prefix:name"},
+		{in: "a:b", err: "want slice:prefix:name"},
+		{in: "nodot:p:n", err: "ending in .slice"},
+		{in: "system.slice:p:", err: "a name"},
+		{in: "a--b.slice:p:n", err: "not a valid slice name"},
+		{in: "x.slice:p/q:n", err: "no /"},
+	} {
+		got, err := SystemdPath(c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("SystemdPath(%q) = %q, %v; want an error with %q", c.in, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("SystemdPath(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+func TestCheckControllers(t *testing.T) {
+	id := uint32(1)
+	hybrid := &Cgroup{Paths: map[string]string{"memory": "/m", "blkio": "/b", "unified:hugetlb": "/u"}}
+	for _, c := range []struct {
+		r    *specs.LinuxResources
+		want string
+	}{
+		{&specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: &id}}, "linux.resources.network.classID: this host has no net_cls cgroup controller"},
+		{&specs.LinuxResources{Network: &specs.LinuxNetwork{Priorities: []specs.LinuxInterfacePriority{{Name: "lo"}}}}, "no net_prio cgroup controller"},
+		{&specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB"}}}, ""},
+		{&specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{}}, ""},
+	} {
+		err := hybrid.checkControllers(c.r)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("checkControllers(%+v) = %v, want %q", c.r, err, c.want)
+		}
+	}
+	if err := (&Cgroup{Paths: map[string]string{"": "/"}}).checkControllers(&specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: &id}}); err != nil {
+		t.Errorf("pure v2: %v", err)
 	}
 }

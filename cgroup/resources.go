@@ -152,56 +152,48 @@ func sharesToWeight(shares uint64) uint64 {
 func blkioWrites(v2 bool, b *specs.LinuxBlockIO) []write {
 	var out []write
 	dev := func(major, minor int64) string { return fmt.Sprintf("%d:%d", major, minor) }
-	if v2 {
-		if b.Weight != nil && *b.Weight > 0 {
+	if b.Weight != nil && *b.Weight > 0 {
+		w := strconv.FormatUint(uint64(*b.Weight), 10)
+		if v2 {
 			// io.weight is 1..10000; blkio's 10..1000 maps as runc does.
-			w := 1 + (max(uint64(*b.Weight), 10)-10)*9999/990
-			out = append(out, write{"blockIO.weight", "io.bfq.weight", strconv.FormatUint(uint64(*b.Weight), 10), true},
-				write{"blockIO.weight", "io.weight", "default " + strconv.FormatUint(w, 10), true})
+			w2 := 1 + (max(uint64(*b.Weight), 10)-10)*9999/990
+			out = append(out, write{"blockIO.weight", "io.bfq.weight", w, true},
+				write{"blockIO.weight", "io.weight", "default " + strconv.FormatUint(w2, 10), true})
+		} else {
+			// blkio.weight with CFQ, blkio.bfq.weight with BFQ:
+			// whichever the kernel has.
+			out = append(out, write{"blockIO.weight", "blkio.weight", w, true}, write{"blockIO.weight", "blkio.bfq.weight", w, true})
 		}
-		for _, t := range []struct {
-			field, key string
-			devs       []specs.LinuxThrottleDevice
-		}{
-			{"throttleReadBpsDevice", "rbps", b.ThrottleReadBpsDevice},
-			{"throttleWriteBpsDevice", "wbps", b.ThrottleWriteBpsDevice},
-			{"throttleReadIOPSDevice", "riops", b.ThrottleReadIOPSDevice},
-			{"throttleWriteIOPSDevice", "wiops", b.ThrottleWriteIOPSDevice},
-		} {
-			for i, d := range t.devs {
-				out = append(out, write{fmt.Sprintf("blockIO.%s[%d]", t.field, i), "io.max", fmt.Sprintf("%s %s=%d", dev(d.Major, d.Minor), t.key, d.Rate), false})
+	}
+	if !v2 {
+		if b.LeafWeight != nil && *b.LeafWeight > 0 {
+			out = append(out, write{"blockIO.leafWeight", "blkio.leaf_weight", strconv.FormatUint(uint64(*b.LeafWeight), 10), true})
+		}
+		for i, d := range b.WeightDevice {
+			if d.Weight != nil {
+				out = append(out, write{fmt.Sprintf("blockIO.weightDevice[%d].weight", i), "blkio.weight_device", fmt.Sprintf("%s %d", dev(d.Major, d.Minor), *d.Weight), true})
+			}
+			if d.LeafWeight != nil {
+				out = append(out, write{fmt.Sprintf("blockIO.weightDevice[%d].leafWeight", i), "blkio.leaf_weight_device", fmt.Sprintf("%s %d", dev(d.Major, d.Minor), *d.LeafWeight), true})
 			}
 		}
-		return out
 	}
-	if b.Weight != nil && *b.Weight > 0 {
-		// blkio.weight with CFQ, blkio.bfq.weight with BFQ: whichever
-		// the kernel has.
-		w := strconv.FormatUint(uint64(*b.Weight), 10)
-		out = append(out, write{"blockIO.weight", "blkio.weight", w, true}, write{"blockIO.weight", "blkio.bfq.weight", w, true})
-	}
-	if b.LeafWeight != nil && *b.LeafWeight > 0 {
-		out = append(out, write{"blockIO.leafWeight", "blkio.leaf_weight", strconv.FormatUint(uint64(*b.LeafWeight), 10), true})
-	}
-	for i, d := range b.WeightDevice {
-		if d.Weight != nil {
-			out = append(out, write{fmt.Sprintf("blockIO.weightDevice[%d].weight", i), "blkio.weight_device", fmt.Sprintf("%s %d", dev(d.Major, d.Minor), *d.Weight), true})
-		}
-		if d.LeafWeight != nil {
-			out = append(out, write{fmt.Sprintf("blockIO.weightDevice[%d].leafWeight", i), "blkio.leaf_weight_device", fmt.Sprintf("%s %d", dev(d.Major, d.Minor), *d.LeafWeight), true})
-		}
-	}
+	// Each throttle: its v1 file, or its key in v2's io.max.
 	for _, t := range []struct {
-		field, file string
-		devs        []specs.LinuxThrottleDevice
+		field, v1File, v2Key string
+		devs                 []specs.LinuxThrottleDevice
 	}{
-		{"throttleReadBpsDevice", "blkio.throttle.read_bps_device", b.ThrottleReadBpsDevice},
-		{"throttleWriteBpsDevice", "blkio.throttle.write_bps_device", b.ThrottleWriteBpsDevice},
-		{"throttleReadIOPSDevice", "blkio.throttle.read_iops_device", b.ThrottleReadIOPSDevice},
-		{"throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", b.ThrottleWriteIOPSDevice},
+		{"throttleReadBpsDevice", "blkio.throttle.read_bps_device", "rbps", b.ThrottleReadBpsDevice},
+		{"throttleWriteBpsDevice", "blkio.throttle.write_bps_device", "wbps", b.ThrottleWriteBpsDevice},
+		{"throttleReadIOPSDevice", "blkio.throttle.read_iops_device", "riops", b.ThrottleReadIOPSDevice},
+		{"throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", "wiops", b.ThrottleWriteIOPSDevice},
 	} {
 		for i, d := range t.devs {
-			out = append(out, write{fmt.Sprintf("blockIO.%s[%d]", t.field, i), t.file, fmt.Sprintf("%s %d", dev(d.Major, d.Minor), d.Rate), false})
+			w := write{fmt.Sprintf("blockIO.%s[%d]", t.field, i), t.v1File, fmt.Sprintf("%s %d", dev(d.Major, d.Minor), d.Rate), false}
+			if v2 {
+				w.file, w.value = "io.max", fmt.Sprintf("%s %s=%d", dev(d.Major, d.Minor), t.v2Key, d.Rate)
+			}
+			out = append(out, w)
 		}
 	}
 	return out

@@ -81,14 +81,17 @@ func (c *Container) Stats() (*cgroup.Stats, error) {
 // limits of its own: a container's limits (a pause container's tiny
 // memory, its device rules) are for the container's processes, not for
 // the sandbox that serves the whole pod. On failure nothing is left.
-func sandboxCgroup(spec *specs.Spec, root, id string, pids ...int) (*cgroup.Cgroup, error) {
+func sandboxCgroup(spec *specs.Spec, systemd bool, root, id string, pids ...int) (*cgroup.Cgroup, error) {
 	name := "runsc-sandbox-" + id
-	var cgroupsPath string
-	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {
-		cgroupsPath = path.Join(path.Dir(spec.Linux.CgroupsPath), name)
+	p, err := cgroupsPath(spec, systemd)
+	if err != nil {
+		return nil, err
+	}
+	if p != "" {
+		p = path.Join(path.Dir(p), name)
 		name = ""
 	}
-	cg, err := cgroup.Resolve(cgroupsPath, instanceName(root), name)
+	cg, err := cgroup.Resolve(p, instanceName(root), name)
 	if err != nil {
 		return nil, err
 	}
@@ -104,4 +107,16 @@ func sandboxCgroup(spec *specs.Spec, root, id string, pids ...int) (*cgroup.Cgro
 		}
 	}
 	return cg, nil
+}
+
+// cgroupsPath returns the spec's linux.cgroupsPath, in systemd's
+// slice:prefix:name form converted to a path with --systemd-cgroup.
+func cgroupsPath(spec *specs.Spec, systemd bool) (string, error) {
+	if spec.Linux == nil || spec.Linux.CgroupsPath == "" {
+		return "", nil
+	}
+	if systemd {
+		return cgroup.SystemdPath(spec.Linux.CgroupsPath)
+	}
+	return spec.Linux.CgroupsPath, nil
 }

@@ -39,6 +39,9 @@ type Config struct {
 	// (--userns=host); otherwise each pod gets one of its own (see
 	// newPodUserNS).
 	HostUserNS bool
+	// SystemdCgroup reads linux.cgroupsPath as systemd's
+	// slice:prefix:name (--systemd-cgroup; see cgroup.SystemdPath).
+	SystemdCgroup bool
 	// SandboxLog and SandboxDebugLog are the files a new sandbox logs
 	// to (--log, and --debug-log resolved for `runsc boot`), opened
 	// here and handed over: a sandbox in a user namespace may not open
@@ -185,7 +188,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	faultpoint.Reach(faultpoint.CreateGofer)
 
-	sbcg, err := sandboxCgroup(o.Spec, cfg.Root, o.ID, c.Sandbox.PID, c.Gofer.PID)
+	sbcg, err := sandboxCgroup(o.Spec, cfg.SystemdCgroup, cfg.Root, o.ID, c.Sandbox.PID, c.Gofer.PID)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
@@ -293,7 +296,7 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	}
 	raiseFUSEReadAhead(c.Sandbox.PID)
 	// In its cgroup before anything of the container's runs.
-	cg, err := containerCgroup(o.Spec, c.root, c.ID, p.pid())
+	cg, err := containerCgroup(o.Spec, cfg.SystemdCgroup, c.root, c.ID, p.pid())
 	if err != nil {
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
@@ -365,11 +368,14 @@ func instanceName(root string) string {
 // containerCgroup makes the cgroup of spec's linux.cgroupsPath, applies
 // its linux.resources and moves process pid (the container's init) in.
 // On failure nothing is left.
-func containerCgroup(spec *specs.Spec, root, id string, pid int) (*cgroup.Cgroup, error) {
-	var path string
+func containerCgroup(spec *specs.Spec, systemd bool, root, id string, pid int) (*cgroup.Cgroup, error) {
+	path, err := cgroupsPath(spec, systemd)
+	if err != nil {
+		return nil, err
+	}
 	var res *specs.LinuxResources
 	if spec.Linux != nil {
-		path, res = spec.Linux.CgroupsPath, spec.Linux.Resources
+		res = spec.Linux.Resources
 	}
 	// Without a cgroupsPath: /runsc/<hash of --root>/<id>.
 	cg, err := cgroup.Resolve(path, instanceName(root), id)

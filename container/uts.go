@@ -2,9 +2,9 @@ package container
 
 import (
 	"fmt"
-	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/boot"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,26 +18,16 @@ func setJoinedUTSNames(path string, spec *specs.Spec) error {
 	if spec.Hostname == "" && spec.Domainname == "" {
 		return nil
 	}
-	f, err := os.Open(path)
+	f, err := openNamespace(path, specs.UTSNamespace, unix.CLONE_NEWUTS)
 	if err != nil {
-		return fmt.Errorf("config.json: linux.namespaces uts path: %w", err)
+		return err
 	}
 	defer f.Close()
 	return onDiscardedThread(func() error {
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWUTS); err != nil {
 			return fmt.Errorf("config.json: linux.namespaces uts path %q: joining: %w", path, err)
 		}
-		if spec.Hostname != "" {
-			if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
-				return fmt.Errorf("config.json: hostname %q: %w", spec.Hostname, err)
-			}
-		}
-		if spec.Domainname != "" {
-			if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
-				return fmt.Errorf("config.json: domainname %q: %w", spec.Domainname, err)
-			}
-		}
-		return nil
+		return boot.SetUTSNames(spec)
 	})
 }
 

@@ -25,14 +25,7 @@ func runFeatures(g *globals, args []string) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("features: unexpected argument %q", fs.Arg(0))
 	}
-	// Hooks is repeated outside features.Features, whose omitempty would
-	// drop the empty list: "hooks": [] says no hook is supported, while
-	// no "hooks" would mean unknown.
-	out := struct {
-		*features.Features
-		Hooks []string `json:"hooks"`
-	}{runtimeFeatures(), []string{}}
-	data, err := json.MarshalIndent(out, "", "\t")
+	data, err := json.MarshalIndent(runtimeFeatures(), "", "\t")
 	if err != nil {
 		return err
 	}
@@ -49,7 +42,7 @@ var seccompArches = map[string]string{
 }
 
 // runtimeFeatures describes what runsc supports. It claims only what is
-// implemented: no hooks, no AppArmor or SELinux, no systemd cgroups.
+// implemented: no AppArmor or SELinux, no systemd cgroups.
 func runtimeFeatures() *features.Features {
 	yes, no := true, false
 	var archs []string
@@ -59,11 +52,13 @@ func runtimeFeatures() *features.Features {
 	return &features.Features{
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
+		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
 		MountOptions:  specutils.MountOptions(),
 		Linux: &features.Linux{
 			Namespaces: []string{
 				string(specs.PIDNamespace), string(specs.NetworkNamespace), string(specs.IPCNamespace),
 				string(specs.UTSNamespace), string(specs.MountNamespace), string(specs.UserNamespace),
+				string(specs.CgroupNamespace),
 			},
 			// Served binds take their own mappings (see
 			// boot.mountIDMap); bidirectional host binds refuse them.

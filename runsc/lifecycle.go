@@ -50,6 +50,7 @@ func (g *globals) config() (container.Config, error) {
 	default:
 		return cfg, fmt.Errorf("--userns %q: want pod or host", g.UserNS)
 	}
+	cfg.SystemdCgroup = g.SystemdCgroup
 	cfg.SandboxLog = g.Log
 	if g.DebugLog != "" && g.pendingDebugLog == nil {
 		cfg.SandboxDebugLog = g.DebugLog

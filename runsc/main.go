@@ -35,6 +35,8 @@ type globals struct {
 	Network string
 	// UserNS is "pod" (a user namespace per pod) or "host".
 	UserNS string
+	// SystemdCgroup reads linux.cgroupsPath as slice:prefix:name.
+	SystemdCgroup bool
 	// LogFD and DebugLogFD, if not -1, are descriptors to log to
 	// instead of opening Log and DebugLog (a sandbox gets them from
 	// its creator).
@@ -83,7 +85,7 @@ func runMain(argv []string, stderr io.Writer) int {
 	fs.StringVar(&g.UserNS, "userns", "pod", "user namespace: pod (each pod in its own, container root an unprivileged host uid) or host (weaker: container root is host root)")
 	fs.IntVar(&g.LogFD, "log-fd", -1, "internal: write logs to this descriptor instead of --log")
 	fs.IntVar(&g.DebugLogFD, "debug-log-fd", -1, "internal: write debug logs to this descriptor instead of --debug-log")
-	fs.Bool("systemd-cgroup", false, "accepted for runc compatibility")
+	fs.BoolVar(&g.SystemdCgroup, "systemd-cgroup", false, "linux.cgroupsPath is systemd's slice:prefix:name, made as systemd names it (runsc makes it in the cgroup file system itself)")
 	fs.String("rootless", "auto", "accepted for runc compatibility")
 	fs.String("criu", "", "accepted for runc compatibility")
 	showVersion := fs.Bool("version", false, "print the version and exit")

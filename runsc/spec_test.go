@@ -133,8 +133,8 @@ func TestFeaturesCommand(t *testing.T) {
 	if f.OCIVersionMin != "1.0.0" || f.OCIVersionMax != specs.Version {
 		t.Errorf("versions %q..%q", f.OCIVersionMin, f.OCIVersionMax)
 	}
-	if !bytes.Contains(out, []byte(`"hooks": []`)) || len(f.Hooks) != 0 {
-		t.Errorf("hooks: %q, want an explicit empty list", f.Hooks)
+	if want := []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}; !reflect.DeepEqual(f.Hooks, want) {
+		t.Errorf("hooks: %q, want %q", f.Hooks, want)
 	}
 	if !reflect.DeepEqual(f.MountOptions, specutils.MountOptions()) {
 		t.Errorf("mount options %q", f.MountOptions)
@@ -143,7 +143,7 @@ func TestFeaturesCommand(t *testing.T) {
 	if l == nil || l.Seccomp == nil || l.Seccomp.Enabled == nil || !*l.Seccomp.Enabled || len(l.Seccomp.Archs) != 1 {
 		t.Fatalf("linux features: %+v", l)
 	}
-	if !reflect.DeepEqual(l.Namespaces, []string{"pid", "network", "ipc", "uts", "mount", "user"}) {
+	if !reflect.DeepEqual(l.Namespaces, []string{"pid", "network", "ipc", "uts", "mount", "user", "cgroup"}) {
 		t.Errorf("namespaces %q", l.Namespaces)
 	}
 	if l.MountExtensions == nil || l.MountExtensions.IDMap == nil || l.MountExtensions.IDMap.Enabled == nil || !*l.MountExtensions.IDMap.Enabled {

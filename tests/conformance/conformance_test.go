@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,7 @@ func runSuite(t *testing.T, suite, runtime, logDir string) map[Key]Result {
 		}
 		os.WriteFile(filepath.Join(logDir, p+".tap"), stdout.Bytes(), 0o644)
 		os.WriteFile(filepath.Join(logDir, p+".err"), stderr.Bytes(), 0o644)
+		os.WriteFile(filepath.Join(logDir, p+".code"), []byte(strconv.Itoa(code)), 0o644)
 		for k, r := range ParseTAP(p, stdout.String(), code) {
 			res[k] = r
 		}

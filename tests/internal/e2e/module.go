@@ -31,13 +31,7 @@ func BuildModule(t testing.TB, module, version, cache, artifact string, build fu
 		t.Logf("%s %s: cached %s", module, version, final)
 		return final
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/local/go/bin/go"); err2 != nil {
-			t.Skipf("no go toolchain to build %s: %v", module, err)
-		}
-		goBin = "/usr/local/go/bin/go"
-	}
+	goBin := goTool(t, module)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -49,30 +43,13 @@ func BuildModule(t testing.TB, module, version, cache, artifact string, build fu
 	defer os.RemoveAll(work)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	gocmd := func(cwd string, args ...string) []byte {
-		cmd := exec.CommandContext(ctx, goBin, args...)
-		cmd.Dir = cwd
-		// A module of its own: GOFLAGS=-mod=mod so that nothing of
-		// ours (vendoring, workspace) applies; cgo off, static.
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
-		out, err := cmd.Output()
-		if err != nil {
-			stderr := ""
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = string(ee.Stderr)
-			}
-			t.Fatalf("building %s: go %s: %v\n%s", module, strings.Join(args, " "), err, stderr)
-		}
-		return out
-	}
-	out := gocmd(work, "mod", "download", "-json", module+"@"+version)
-	var mod struct{ Dir, Error string }
-	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
-		t.Fatalf("go mod download %s@%s: %v %s: %s", module, version, err, mod.Error, out)
-	}
+	// A module of its own: GOFLAGS=-mod=mod so that nothing of ours
+	// (vendoring, workspace) applies; cgo off, static.
+	gocmd := goRunner(t, ctx, goBin, module, "GOFLAGS=-mod=mod", "GOWORK=off", "CGO_ENABLED=0")
+	modDir := moduleDir(t, gocmd, work, module, version)
 	src := filepath.Join(work, "src")
-	if out, err := exec.CommandContext(ctx, "cp", "-r", mod.Dir, src).CombinedOutput(); err != nil {
-		t.Fatalf("copying %s: %v: %s", mod.Dir, err, out)
+	if out, err := exec.CommandContext(ctx, "cp", "-r", modDir, src).CombinedOutput(); err != nil {
+		t.Fatalf("copying %s: %v: %s", modDir, err, out)
 	}
 	if out, err := exec.CommandContext(ctx, "chmod", "-R", "u+w", src).CombinedOutput(); err != nil {
 		t.Fatalf("chmod %s: %v: %s", src, err, out)
@@ -84,4 +61,62 @@ func BuildModule(t testing.TB, module, version, cache, artifact string, build fu
 	}
 	t.Logf("%s %s: built %s in %v", module, version, final, time.Since(start).Round(time.Second))
 	return final
+}
+
+// goTool returns the go command's path; without one the test skips.
+func goTool(t testing.TB, module string) string {
+	goBin, err := exec.LookPath("go")
+	if err == nil {
+		return goBin
+	}
+	if _, err2 := os.Stat("/usr/local/go/bin/go"); err2 != nil {
+		t.Skipf("no go toolchain to fetch %s: %v", module, err)
+	}
+	return "/usr/local/go/bin/go"
+}
+
+// moduleDir downloads module@version through the module proxy and returns
+// its directory in the (read-only) module cache.
+func moduleDir(t testing.TB, gocmd GoCmd, work, module, version string) string {
+	out := gocmd(work, "mod", "download", "-json", module+"@"+version)
+	var mod struct{ Dir, Error string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		t.Fatalf("go mod download %s@%s: %v %s: %s", module, version, err, mod.Error, out)
+	}
+	return mod.Dir
+}
+
+// ModuleFile returns the contents of file rel of Go module module@version,
+// downloaded through the module proxy: data that real clients ship (a
+// seccomp profile, say), read as they publish it.
+func ModuleFile(t testing.TB, module, version, rel string) []byte {
+	t.Helper()
+	goBin := goTool(t, module)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	gocmd := goRunner(t, ctx, goBin, module, "GOFLAGS=-mod=mod", "GOWORK=off")
+	data, err := os.ReadFile(filepath.Join(moduleDir(t, gocmd, t.TempDir(), module, version), rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// goRunner returns a GoCmd running goBin with env added, for work on
+// module; a failure is fatal.
+func goRunner(t testing.TB, ctx context.Context, goBin, module string, env ...string) GoCmd {
+	return func(cwd string, args ...string) []byte {
+		cmd := exec.CommandContext(ctx, goBin, args...)
+		cmd.Dir = cwd
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.Output()
+		if err != nil {
+			stderr := ""
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = string(ee.Stderr)
+			}
+			t.Fatalf("%s: go %s: %v\n%s", module, strings.Join(args, " "), err, stderr)
+		}
+		return out
+	}
 }
