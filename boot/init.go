@@ -63,17 +63,10 @@ type InitArgs struct {
 	// of the host's mounts) for the spec's host binds, in spec order:
 	// see specutils.HostBind.
 	HostBindFDs []int
-	// DeviceNodeFDs (create, in the pod's user namespace) are detached
-	// mounts of the nodes the creator made for the spec's linux.devices
-	// that the init cannot make (see StagedDevice), in spec order.
-	DeviceNodeFDs []int
 }
 
 // HostBindsFlag is the `runsc init` flag naming InitArgs.HostBindFDs.
 const HostBindsFlag = "host-bind-fds"
-
-// DeviceNodesFlag is the `runsc init` flag naming InitArgs.DeviceNodeFDs.
-const DeviceNodesFlag = "device-node-fds"
 
 // RunInit is the container's init: it enters the sandbox's mount
 // namespace, makes its own with the container's mounts (spec mounts,
@@ -110,17 +103,17 @@ func RunInit(args InitArgs) error {
 	}
 	start.Close()
 	// The startContainer hooks run in the container, their paths
-	// resolved in its root, before its process.
+	// resolved in its root, right before its process, as it will run
+	// (runc's order).
+	var startHooks func() error
 	if hookState != nil {
 		var state specs.State
 		if err := json.Unmarshal(hookState, &state); err != nil {
 			return reportExec(args.ExecStatusFD, fmt.Errorf("decoding the state for startContainer hooks: %w", err))
 		}
-		if err := hook.Run(spec, hook.StartContainer, state, nil); err != nil {
-			return reportExec(args.ExecStatusFD, err)
-		}
+		startHooks = func() error { return hook.Run(spec, hook.StartContainer, state, nil) }
 	}
-	return reportExec(args.ExecStatusFD, execProcess(spec, path))
+	return reportExec(args.ExecStatusFD, execProcess(spec, path, startHooks))
 }
 
 // reportExec tells the waiting runsc why the exec failed, then exits:
@@ -153,6 +146,9 @@ func prepareInit(args InitArgs) (spec *specs.Spec, path string, hookState []byte
 		return nil, "", nil, errors.New("spec has no process args")
 	}
 	capLast = caps.Last()
+	// Read now, from the sandbox's /proc: once in the container's root,
+	// /proc may be anything the image holds.
+	mknodAllowed = inUserNamespace()
 	// Before any namespace change: this /proc is the sandbox's.
 	if err := applyExecLabels(spec.Process); err != nil {
 		return nil, "", nil, err
@@ -162,8 +158,22 @@ func prepareInit(args InitArgs) (spec *specs.Spec, path string, hookState []byte
 			return nil, "", nil, err
 		}
 	} else {
-		if hookState, err = waitRoot(args.RootFD, spec); err != nil {
+		rootPipe, err := waitRoot(args.RootFD)
+		if err != nil {
 			return nil, "", nil, err
+		}
+		defer rootPipe.Close()
+		// Once the mounts are made, before the pivot: the creator
+		// runs the create hooks then (see MountsReady), and sends the
+		// state for startContainer hooks.
+		mounted := func() error {
+			if hook.HasCreateHooks(spec) {
+				if _, err := unix.Write(args.ReadyFD, []byte{MountsReady}); err != nil {
+					return fmt.Errorf("reporting the mounts made: %w", err)
+				}
+			}
+			hookState, err = readHookState(rootPipe, spec)
+			return err
 		}
 		if err := enterMountNS(args.NSFD); err != nil {
 			return nil, "", nil, err
@@ -183,7 +193,7 @@ func prepareInit(args InitArgs) (spec *specs.Spec, path string, hookState []byte
 		if err := applySysctls(spec.Linux); err != nil {
 			return nil, "", nil, err
 		}
-		if err := setupContainer(spec, args.CID, args.HostBindFDs, args.DeviceNodeFDs); err != nil {
+		if err := setupContainer(spec, args.CID, args.HostBindFDs, mounted); err != nil {
 			return nil, "", nil, err
 		}
 	}
@@ -226,26 +236,39 @@ func prepareInit(args InitArgs) (spec *specs.Spec, path string, hookState []byte
 	return spec, path, hookState, nil
 }
 
-// waitRoot waits until the sandbox has mounted the container's root and
-// the create hooks have run. If spec has startContainer hooks, the
-// creator then sends the state they get, which waitRoot returns.
-func waitRoot(fd int, spec *specs.Spec) ([]byte, error) {
+// MountsReady is the byte the init writes on its ready pipe, before the
+// final zero byte, when the spec has create hooks: its mounts are made,
+// it has not pivoted yet, and it waits for the creator to run the hooks
+// and close the root-ready pipe. (Not a printable byte: an error report
+// is text.)
+const MountsReady = 1
+
+// waitRoot waits until the sandbox has mounted the container's root, and
+// returns the root-ready pipe, on which the creator then sends the state
+// for startContainer hooks (see readHookState).
+func waitRoot(fd int) (*os.File, error) {
 	if fd < 0 {
 		return nil, errors.New("--root-fd is required")
 	}
 	f := os.NewFile(uintptr(fd), "root-ready")
-	defer f.Close()
 	var b [1]byte
 	if n, _ := f.Read(b[:]); n != 1 {
 		// The creator gave up on the container.
 		os.Exit(0)
 	}
-	if len(hook.List(spec, hook.StartContainer)) == 0 {
-		return nil, nil
-	}
+	return f, nil
+}
+
+// readHookState waits for the creator to close the root-ready pipe (its
+// create hooks have run) and returns the state it sent for spec's
+// startContainer hooks (nil without any).
+func readHookState(f *os.File, spec *specs.Spec) ([]byte, error) {
 	state, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("reading the state for startContainer hooks: %w", err)
+	}
+	if len(hook.List(spec, hook.StartContainer)) == 0 {
+		return nil, nil
 	}
 	return state, nil
 }
@@ -286,14 +309,17 @@ func applySysctls(l *specs.Linux) error {
 	return nil
 }
 
-// setupContainer makes the container's mounts, pivots into its root and
-// sets its hostname.
-func setupContainer(spec *specs.Spec, cid string, hostBinds, devNodes []int) error {
+// setupContainer makes the container's mounts, calls mounted, pivots
+// into its root and sets its hostname.
+func setupContainer(spec *specs.Spec, cid string, hostBinds []int, mounted func() error) error {
 	if err := pivot.MakeSlave(); err != nil {
 		return err
 	}
 	root := filepath.Join(ContainersDir, cid)
-	if err := setupMounts(spec, cid, root, hostBinds, devNodes); err != nil {
+	if err := setupMounts(spec, cid, root, hostBinds); err != nil {
+		return err
+	}
+	if err := mounted(); err != nil {
 		return err
 	}
 	if err := pivot.Into(root); err != nil {

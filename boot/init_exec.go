@@ -90,6 +90,11 @@ func capSet(names []string, mknod bool) (uint64, error) {
 	return set, nil
 }
 
+// mknodAllowed says the process may keep CAP_MKNOD: it runs in a user
+// namespace of its own (see capSet), as the init found out before it
+// entered the container's root.
+var mknodAllowed bool
+
 // inUserNamespace reports whether this process runs in a user namespace
 // other than the initial one, whose uid_map maps every id to itself.
 func inUserNamespace() bool {
@@ -102,15 +107,15 @@ func inUserNamespace() bool {
 }
 
 // execProcess switches to the process's user, capabilities,
-// no_new_privs and seccomp filter on this thread, then execs path. It
-// returns only on failure.
+// no_new_privs and seccomp filter on this thread, runs beforeExec (if
+// not nil), then execs path. It returns only on failure.
 //
 // The order is runc's: the spec's seccomp profile filters what runs after
 // it is loaded, so it is loaded as late as possible, right before the
 // exec with no_new_privs; without no_new_privs loading it needs
 // CAP_SYS_ADMIN, so it is loaded before the capabilities are dropped,
 // and only the calls that set the user and capabilities follow it.
-func execProcess(spec *specs.Spec, path string) error {
+func execProcess(spec *specs.Spec, path string, beforeExec func() error) error {
 	runtime.LockOSThread()
 	p := spec.Process
 	var filter []unix.SockFilter
@@ -146,7 +151,7 @@ func execProcess(spec *specs.Spec, path string) error {
 	// capSet drops CAP_MKNOD from every set outside a user namespace,
 	// the bounding one included, even when the spec keeps every
 	// capability.
-	mknod := inUserNamespace()
+	mknod := mknodAllowed
 	bounding, err := capSet(caps.Bounding, mknod)
 	if err != nil {
 		return fmt.Errorf("process.capabilities.bounding: %w", err)
@@ -181,6 +186,13 @@ func execProcess(spec *specs.Spec, path string) error {
 	}
 	if filter != nil {
 		if err := seccomp.Install(filter, filterFlags); err != nil {
+			return err
+		}
+	}
+	// The startContainer hooks, as the process will run: its user,
+	// capabilities and filter, no descriptor of runsc's.
+	if beforeExec != nil {
+		if err := beforeExec(); err != nil {
 			return err
 		}
 	}

@@ -150,9 +150,8 @@ func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 // in the init's own mount namespace), then its default devices, masked
 // paths and read-only paths. hostBinds are the detached trees of the
 // spec's host binds, in order (see specutils.HostBind); each is closed
-// once attached. devNodes are the creator's device nodes (see
-// StagedDevice).
-func setupMounts(spec *specs.Spec, cid, root string, hostBinds, devNodes []int) error {
+// once attached.
+func setupMounts(spec *specs.Spec, cid, root string, hostBinds []int) error {
 	rootFD, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening container root: %w", err)
@@ -172,11 +171,9 @@ func setupMounts(spec *specs.Spec, cid, root string, hostBinds, devNodes []int) 
 		return fmt.Errorf("%d host bind trees given but not used", len(src.host))
 	}
 	if devIsTmpfs {
-		if err := makeDevices(rootFD, spec, devNodes); err != nil {
+		if err := makeDevices(rootFD, spec); err != nil {
 			return err
 		}
-	} else if len(devNodes) > 0 {
-		return errors.New("linux.devices: no tmpfs /dev to make the devices in")
 	}
 	if spec.Linux == nil {
 		return nil
@@ -237,6 +234,8 @@ func (b *bindSource) next(m specs.Mount) (fd int, host, file bool, err error) {
 		src, file = filepath.Join(fileDir, fuse9p.FileName), true
 	} else if !exists(src) {
 		return -1, false, false, fmt.Errorf("bind source tree %d is not mounted", b.served)
+	} else {
+		src = filepath.Join(src, bindEntry(m))
 	}
 	// The source is opened without following a final symbolic link
 	// and bound from its descriptor: a tree root must be what it
@@ -413,9 +412,8 @@ var devices = []struct {
 }
 
 // makeDevices makes the default device nodes and links in /dev, plus the
-// spec's linux.devices; staged are the creator's nodes for those
-// StagedDevice picks, in order (none without a user namespace).
-func makeDevices(rootFD int, spec *specs.Spec, staged []int) error {
+// spec's linux.devices.
+func makeDevices(rootFD int, spec *specs.Spec) error {
 	devFD, err := openIn(rootFD, "/dev", false)
 	if err != nil {
 		return err
@@ -437,14 +435,6 @@ func makeDevices(rootFD int, spec *specs.Spec, staged []int) error {
 	}
 	if spec.Linux != nil {
 		for _, d := range spec.Linux.Devices {
-			if StagedDevice(d) && len(staged) > 0 {
-				fd := staged[0]
-				staged = staged[1:]
-				if err := attachNode(rootFD, d.Path, fd); err != nil {
-					return fmt.Errorf("linux.devices %q: %w", d.Path, err)
-				}
-				continue
-			}
 			err := makeDevice(rootFD, d)
 			if errors.Is(err, errDeviceLeftOut) {
 				// A privileged container gets every host device
@@ -468,28 +458,6 @@ func makeDevices(rootFD int, spec *specs.Spec, staged []int) error {
 	return nil
 }
 
-// StagedDevice reports whether linux.devices entry d is a node the init
-// cannot make in the pod's user namespace, where no device node can be
-// made, nor bind from the sandbox's /dev (see sandboxDevices): its
-// creator, the runtime, makes it on a tmpfs mounted nodev and the init
-// attaches it (see container's stageDeviceNodes). The container sees the
-// node, with the spec's type, numbers, mode and owner, and cannot open
-// it: no host device is reached past the gofer.
-func StagedDevice(d specs.LinuxDevice) bool {
-	switch d.Type {
-	case "c", "u":
-		for _, b := range devices {
-			if int64(b.major) == d.Major && int64(b.minor) == d.Minor {
-				return false
-			}
-		}
-		return true
-	case "b":
-		return true
-	}
-	return false
-}
-
 // openParentIn opens, for *at calls, the directory that holds path p
 // inside the root (made if missing, resolved inside the root).
 func openParentIn(rootFD int, p string) (int, error) {
@@ -499,26 +467,6 @@ func openParentIn(rootFD int, p string) (int, error) {
 	}
 	defer unix.Close(parent)
 	return unix.Openat(parent, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-}
-
-// attachNode attaches the creator's detached node mount fd (closed here)
-// at path p inside the root, on an empty file made for it.
-func attachNode(rootFD int, p string, fd int) error {
-	defer unix.Close(fd)
-	dir, err := openParentIn(rootFD, p)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(dir)
-	target, err := unix.Openat(dir, path.Base(p), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(target)
-	if err := unix.MoveMount(fd, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attaching the node: %w", err)
-	}
-	return nil
 }
 
 // errDeviceLeftOut is makeDevice's answer for a device a sandbox never
@@ -569,7 +517,7 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 	}
 	defer unix.Close(dir)
 	name := path.Base(d.Path)
-	bound, err := mknodOrBind(dir, name, mode|perm, uint32(d.Major), uint32(d.Minor))
+	made, bound, err := mknodOrBindAt(dir, name, mode|perm, uint32(d.Major), uint32(d.Minor))
 	if err != nil {
 		return err
 	}
@@ -577,13 +525,12 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 		// The host's node, owned by the host's root.
 		return nil
 	}
-	// The mode as given, whatever the umask. EPERM: a node bound
-	// earlier from the host (a default device the spec lists again), in
-	// the pod's user namespace, keeps the host's mode and owner.
-	if err := unix.Fchmodat(dir, name, perm, 0); errors.Is(err, unix.EPERM) {
-		return nil
-	} else if err != nil {
-		return err
+	// The mode as given, whatever the umask, on the node made here only
+	// (chmod follows symbolic links: what was there is left alone).
+	if made {
+		if err := unix.Fchmodat(dir, name, perm, 0); err != nil {
+			return err
+		}
 	}
 	uid, gid := -1, -1
 	if d.UID != nil {
@@ -607,12 +554,23 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 // the sandbox's /dev (see sandboxDevices) is bound there instead, and
 // bound reports it; any other device is left out.
 func mknodOrBind(dir int, name string, mode uint32, major, minor uint32) (bound bool, err error) {
+	_, bound, err = mknodOrBindAt(dir, name, mode, major, minor)
+	return bound, err
+}
+
+// mknodOrBindAt is mknodOrBind, also telling whether the node was made
+// here (not found existing: then it may be anything, a symbolic link
+// included, and is left alone).
+func mknodOrBindAt(dir int, name string, mode uint32, major, minor uint32) (made, bound bool, err error) {
 	err = unix.Mknodat(dir, name, mode, int(unix.Mkdev(major, minor)))
-	if err == nil || errors.Is(err, unix.EEXIST) {
-		return false, nil
+	if err == nil {
+		return true, false, nil
+	}
+	if errors.Is(err, unix.EEXIST) {
+		return false, false, nil
 	}
 	if !errors.Is(err, unix.EPERM) || mode&unix.S_IFMT != unix.S_IFCHR {
-		return false, err
+		return false, false, err
 	}
 	src := ""
 	for _, d := range devices {
@@ -621,14 +579,14 @@ func mknodOrBind(dir int, name string, mode uint32, major, minor uint32) (bound 
 		}
 	}
 	if src == "" {
-		return false, errDeviceLeftOut
+		return false, false, errDeviceLeftOut
 	}
 	fd, err := unix.Openat(dir, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o666)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	defer unix.Close(fd)
-	return true, unix.Mount(src, fdPath(fd), "", unix.MS_BIND, "")
+	return false, true, unix.Mount(src, fdPath(fd), "", unix.MS_BIND, "")
 }
 
 // openExisting opens p inside the container's root (O_PATH); a missing p

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -174,6 +176,9 @@ func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared ma
 			treeIDs = mountIDMap(binds[ordinal-1], ids)
 		}
 		fm := treeMount{dev: fuses[2*ci], mnt: fuses[2*ci+1], ids: treeIDs}
+		if ordinal > 0 && ordinal <= len(binds) {
+			fm.entry = bindEntry(binds[ordinal-1])
+		}
 		fm.stacked = ci < len(stacked) && stacked[ci]
 		// The memory overlay stacks on the root's mount.
 		fm.lower = ordinal == 0 && overlay == OverlayMemory
@@ -264,6 +269,22 @@ type treeMount struct {
 	// stacked is set when the tree's host files are on a stacked file
 	// system; lower when an overlayfs is stacked on the mount.
 	stacked, lower bool
+	// entry names a bind's directory tree under its mount (see
+	// bindEntry).
+	entry string
+}
+
+// bindEntry is the name under which the directory tree of bind mount m
+// appears in its FUSE mount (see fuse9p.Options.Entry): the source's
+// base name, so that the container's bind of it shows that name as its
+// root in mountinfo, as runc's bind of the host directory shows its
+// path (tools match a bind to its source that way).
+func bindEntry(m specs.Mount) string {
+	name := path.Base(path.Clean("/" + m.Source))
+	if name == "/" || strings.IndexByte(name, 0) >= 0 {
+		return "tree"
+	}
+	return name
 }
 
 // mountTree mounts gofer tree i of c, served on connection f (which it
@@ -302,7 +323,7 @@ func (s *sandbox) mountTree(c *ctr, f *os.File, i int, rootRO bool, fm treeMount
 	if i == 0 {
 		timeout = cacheTimeout
 	}
-	opts := fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p", Dev: fm.dev, Detached: fm.mnt, IDs: fm.ids}
+	opts := fuse9p.Options{Timeout: timeout, ReadOnly: ro, Name: "runsc-9p", Dev: fm.dev, Detached: fm.mnt, IDs: fm.ids, Entry: fm.entry}
 	opts.OverlayLower = fm.lower
 	opts.Passthrough = t.IsDir() && !(fm.stacked && fm.lower)
 	if opts.Passthrough && fm.stacked {

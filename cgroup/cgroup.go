@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -292,6 +293,8 @@ func (c *Cgroup) Pids() []int {
 // exiting to leave them. Levels above it, shared with other containers,
 // are left.
 func (c *Cgroup) Destroy() error {
+	// A frozen process dies of SIGKILL only once thawed (v1).
+	c.Freeze(false)
 	c.Signal(unix.SIGKILL)
 	var errs []error
 	for _, dir := range c.Paths {
@@ -353,8 +356,20 @@ func (c *Cgroup) Set(r *specs.LinuxResources) error {
 		return err
 	}
 	for key, dir := range c.Paths {
-		for _, w := range writes(key, r) {
-			if err := os.WriteFile(filepath.Join(dir, w.file), []byte(w.value), 0); err != nil {
+		ws := writes(key, r)
+		for i := 0; i < len(ws); i++ {
+			w := ws[i]
+			err := os.WriteFile(filepath.Join(dir, w.file), []byte(w.value), 0)
+			if errors.Is(err, unix.EINVAL) && w.file == "memory.limit_in_bytes" {
+				// Raised past the memory+swap limit: that one
+				// first (v1 keeps memory <= memory+swap).
+				if j := slices.IndexFunc(ws[i+1:], func(w write) bool { return w.file == "memory.memsw.limit_in_bytes" }); j >= 0 {
+					ws[i], ws[i+1+j] = ws[i+1+j], ws[i]
+					i--
+					continue
+				}
+			}
+			if err != nil {
 				if errors.Is(err, os.ErrNotExist) && w.optional {
 					continue
 				}

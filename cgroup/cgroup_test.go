@@ -37,7 +37,8 @@ func TestWrites(t *testing.T) {
 		{"cpu,cpuacct", []string{"cpu.shares=1024", "cpu.cfs_period_us=100000", "cpu.cfs_quota_us=50000"}},
 		{"cpuset", []string{"cpuset.cpus=0", "cpuset.mems=0"}},
 		{"pids", []string{"pids.max=10"}},
-		{"devices", nil},
+		// No rules: runc's defaults, from none allowed.
+		{"devices", append([]string{"devices.deny=a *:* rwm"}, files(deviceWrites(nil))[1:]...)},
 		{"", []string{"memory.max=104857600", "memory.low=52428800", "memory.swap.max=104857600", "cpu.weight=39", "cpu.max=50000 100000", "cpuset.cpus=0", "cpuset.mems=0", "pids.max=10"}},
 	} {
 		t.Run(c.key, func(t *testing.T) {
@@ -86,7 +87,7 @@ func TestWritesMoreResources(t *testing.T) {
 	}
 	t.Run("devices", func(t *testing.T) {
 		got := files(writes("devices", r))
-		if len(got) != 2+len(defaultDevices) || got[0] != "devices.deny=a *:* rwm" || got[1] != "devices.allow=c 10:229 rw" || got[4] != "devices.allow=c 1:3 rwm" || got[len(got)-1] != "devices.allow=c 136:* rwm" {
+		if len(got) != 3+len(defaultDevices) || got[0] != "devices.deny=a *:* rwm" || got[1] != "devices.deny=a *:* rwm" || got[2] != "devices.allow=c 10:229 rw" || got[5] != "devices.allow=c 1:3 rwm" || got[len(got)-1] != "devices.allow=c 136:* rwm" {
 			t.Fatalf("device writes %v", got)
 		}
 		if got := files(writes("", r)); strings.Contains(strings.Join(got, " "), "devices.") || strings.Contains(strings.Join(got, " "), "net_") {

@@ -36,7 +36,10 @@ func writes(key string, r *specs.LinuxResources) []write {
 			if m.Reservation != nil {
 				add("memory", write{"memory.reservation", "memory.low", limit(*m.Reservation), false})
 			}
-			if m.Swap != nil && m.Limit != nil && *m.Swap > 0 && *m.Limit > 0 {
+			switch {
+			case m.Swap != nil && *m.Swap == -1:
+				add("memory", write{"memory.swap", "memory.swap.max", "max", true})
+			case m.Swap != nil && m.Limit != nil && *m.Swap > 0 && *m.Limit > 0:
 				// v2 limits swap alone; the spec's swap is memory+swap.
 				add("memory", write{"memory.swap", "memory.swap.max", strconv.FormatInt(max(*m.Swap-*m.Limit, 0), 10), true})
 			}
@@ -118,7 +121,7 @@ func writes(key string, r *specs.LinuxResources) []write {
 			add("net_prio", write{fmt.Sprintf("network.priorities[%d]", i), "net_prio.ifpriomap", p.Name + " " + strconv.FormatUint(uint64(p.Priority), 10), false})
 		}
 	}
-	if !v2 && len(r.Devices) > 0 {
+	if !v2 {
 		add("devices", deviceWrites(r.Devices)...)
 	}
 	if p := r.Pids; p != nil {
@@ -217,10 +220,10 @@ var defaultDevices = []specs.LinuxDeviceCgroup{
 
 func i64(v int64) *int64 { return &v }
 
-// deviceWrites applies linux.resources.devices on v1, in order, then the
-// default devices, as runc does.
+// deviceWrites applies linux.resources.devices on v1 as runc does: from
+// no device allowed, each rule in order, then the default devices.
 func deviceWrites(rules []specs.LinuxDeviceCgroup) []write {
-	var out []write
+	out := []write{{"devices", "devices.deny", "a *:* rwm", false}}
 	for i, r := range append(append([]specs.LinuxDeviceCgroup{}, rules...), defaultDevices...) {
 		file := "devices.deny"
 		if r.Allow {

@@ -26,11 +26,25 @@ func (c *Container) Pause() error {
 		return fmt.Errorf("cannot pause container %q: %w", c.ID, errNoCgroup)
 	}
 	if err := c.Cgroup.Freeze(true); err != nil {
-		c.Cgroup.Freeze(false)
-		return fmt.Errorf("pausing container %q: %w", c.ID, err)
+		return errors.Join(fmt.Errorf("pausing container %q: %w", c.ID, err), c.Cgroup.Freeze(false))
 	}
 	c.Status = boot.StatusPaused
-	return c.save()
+	if err := c.save(); err != nil {
+		// Not recorded: not left frozen either.
+		c.Status = boot.StatusRunning
+		return errors.Join(err, c.Cgroup.Freeze(false))
+	}
+	return nil
+}
+
+// thawKilled thaws a paused container after a SIGKILL, so that it dies,
+// and records it running until it is seen stopped.
+func (c *Container) thawKilled() {
+	if err := c.Cgroup.Freeze(false); err != nil {
+		return
+	}
+	c.Status = boot.StatusRunning
+	c.save()
 }
 
 // Resume thaws a paused container.
@@ -76,19 +90,21 @@ func (c *Container) Stats() (*cgroup.Stats, error) {
 
 // sandboxCgroup makes the cgroup of a new sandbox and its gofer (pids),
 // so that what they cost is charged where the pod's limits are: a
-// sibling of the sandbox container's cgroup named runsc-sandbox-<id>,
+// sibling of the sandbox container's cgroup named runsc-sandbox@<id>,
 // in the same parent (for a Kubernetes pod, the pod's cgroup). It has no
 // limits of its own: a container's limits (a pause container's tiny
 // memory, its device rules) are for the container's processes, not for
 // the sandbox that serves the whole pod. On failure nothing is left.
 func sandboxCgroup(spec *specs.Spec, systemd bool, root, id string, pids ...int) (*cgroup.Cgroup, error) {
-	name := "runsc-sandbox-" + id
+	// '@' is in no container ID: no container's default cgroup has
+	// this name.
+	name := "runsc-sandbox@" + id
 	p, err := cgroupsPath(spec, systemd)
 	if err != nil {
 		return nil, err
 	}
 	if p != "" {
-		p = path.Join(path.Dir(p), name)
+		p = path.Join(path.Dir(path.Clean(p)), name)
 		name = ""
 	}
 	cg, err := cgroup.Resolve(p, instanceName(root), name)
@@ -98,6 +114,10 @@ func sandboxCgroup(spec *specs.Spec, systemd bool, root, id string, pids ...int)
 	if err := cg.Create(); err != nil {
 		cg.Destroy()
 		return nil, fmt.Errorf("sandbox cgroup: %w", err)
+	}
+	if pids := cg.Pids(); len(pids) > 0 {
+		// Not ours: another's processes, which Destroy would kill.
+		return nil, fmt.Errorf("sandbox cgroup %v: already holds processes (%d of them)", cg.Paths, len(pids))
 	}
 	for _, pid := range pids {
 		if err := cg.Add(pid); err != nil {

@@ -193,7 +193,15 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
 	c.SandboxCgroup = sbcg
-	cu.Add(func() { sbcg.Destroy() })
+	cu.Add(func() {
+		// Removable once its processes are gone, reaped: they are
+		// this process's children.
+		c.Sandbox.fuseServer().kill(killTimeout)
+		bootCmd.Wait()
+		c.Gofer.kill(killTimeout)
+		goferCmd.Wait()
+		sbcg.Destroy()
+	})
 	if err := c.saveCreating(); err != nil {
 		return nil, err
 	}
@@ -252,14 +260,7 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	defer closeAll(hostBinds)
-	devNodes, err := stageDeviceNodes(o.Spec, sandboxFD)
-	if err != nil {
-		mountErr()
-		return fmt.Errorf("create %q: %w", c.ID, err)
-	}
-	defer closeAll(devNodes)
 	io := initOpts{
-		devNodes: devNodes,
 		namesSet: o.namesSet,
 		exe:      cfg.Exe, exeCopy: o.exeCopy, cid: c.ID, spec: o.Spec, hostBinds: hostBinds,
 		stdio: o.Stdio, join: sandboxFD, sandbox: sandboxFD, newPIDNS: peer == nil, pidPeer: peer,
@@ -310,18 +311,9 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	if err := c.call(boot.MethodInit, init, &boot.CreateResult{}); err != nil {
 		return err
 	}
-	if err := c.runCreateHooks(o.Spec, p); err != nil {
+	if err := c.releaseInit(o.Spec, p, cu); err != nil {
 		return err
 	}
-	if _, err := p.rootReady.Write(rootReadyMessage(o.Spec, c.ociState(specs.StateCreated, p.pid()))); err != nil {
-		// The init is gone: its own report says why.
-		if rerr := p.waitReady(); rerr != nil {
-			return fmt.Errorf("create %q: %w", c.ID, rerr)
-		}
-		return fmt.Errorf("create %q: releasing the init: %w", c.ID, err)
-	}
-	p.rootReady.Close()
-	p.rootReady = nil
 	// The sandbox keeps the start and exec-status pipes.
 	p.start.Close()
 	p.execStatus.Close()

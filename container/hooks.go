@@ -6,6 +6,7 @@ import (
 	"os/exec"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/cleanup"
 	"github.com/runsc/runsc/hook"
 	"golang.org/x/sys/unix"
 )
@@ -31,8 +32,8 @@ func (c *Container) ociState(status specs.ContainerState, pid int) specs.State {
 }
 
 // runCreateHooks runs the hooks of the create operation, once the
-// container's namespaces, cgroup and root exist and before its init
-// sets up its mounts and pivots into the root: prestart and
+// container's namespaces, cgroup, root and mounts exist and before its
+// init pivots into the root: prestart and
 // createRuntime in the runtime's namespaces, then createContainer in
 // the container's (see hookNamespaces). A failed hook fails the create,
 // which then undoes everything.
@@ -57,19 +58,47 @@ func (c *Container) runCreateHooks(spec *specs.Spec, p *initProc) error {
 	return nil
 }
 
-// rootReadyMessage is what the creator writes on the init's root-ready
-// pipe: one byte, then, if the spec has startContainer hooks (which the
-// init runs), the state they get on stdin, as JSON.
-func rootReadyMessage(spec *specs.Spec, state specs.State) []byte {
-	msg := []byte{1}
-	if len(hook.List(spec, hook.StartContainer)) == 0 {
-		return msg
+// releaseInit lets the init set the container up: the root-ready byte
+// (the sandbox has mounted the root); with create hooks, once the init
+// reports its mounts made (before it pivots), the hooks, whose failure
+// fails the create (and from then on a failed create runs the poststop
+// hooks, as the spec's lifecycle says); then the state for its
+// startContainer hooks, and EOF.
+func (c *Container) releaseInit(spec *specs.Spec, p *initProc, cu *cleanup.Cleanup) error {
+	if _, err := p.rootReady.Write([]byte{1}); err != nil {
+		return c.initGone(p, err)
 	}
-	data, err := json.Marshal(state)
-	if err != nil {
-		return msg
+	if hook.HasCreateHooks(spec) {
+		state := c.ociState(specs.StateStopped, 0)
+		cu.Add(func() { hook.RunWarning(spec, hook.Poststop, state) })
+		if err := p.waitMounted(); err != nil {
+			return fmt.Errorf("create %q: %w", c.ID, err)
+		}
+		if err := c.runCreateHooks(spec, p); err != nil {
+			return err
+		}
 	}
-	return append(msg, data...)
+	if len(hook.List(spec, hook.StartContainer)) > 0 {
+		data, err := json.Marshal(c.ociState(specs.StateCreated, p.pid()))
+		if err != nil {
+			return fmt.Errorf("create %q: %w", c.ID, err)
+		}
+		if _, err := p.rootReady.Write(data); err != nil {
+			return c.initGone(p, err)
+		}
+	}
+	p.rootReady.Close()
+	p.rootReady = nil
+	return nil
+}
+
+// initGone is the error of a create whose init went away: its own
+// report says why.
+func (c *Container) initGone(p *initProc, err error) error {
+	if rerr := p.waitReady(); rerr != nil {
+		return fmt.Errorf("create %q: %w", c.ID, rerr)
+	}
+	return fmt.Errorf("create %q: releasing the init: %w", c.ID, err)
 }
 
 // runPoststart runs the poststart hooks once the container's process

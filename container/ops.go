@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -101,6 +102,10 @@ func (c *Container) Kill(sig unix.Signal, all bool) error {
 		// process is gone".
 		return fmt.Errorf("kill %q: container not running", c.ID)
 	}
+	if c.Status == boot.StatusPaused && sig == unix.SIGKILL && c.Cgroup != nil {
+		// As runc: a frozen process dies of SIGKILL only once thawed.
+		defer c.thawKilled()
+	}
 	if !all {
 		return c.Init().Signal(sig)
 	}
@@ -178,8 +183,9 @@ func (c *Container) Delete(force bool) error {
 			return fmt.Errorf("cannot delete container %q: it is %s (stop it first or use --force)", c.ID, c.Status)
 		}
 	}
-	if c.Status == boot.StatusPaused && c.Cgroup != nil {
-		// Thawed, so that the kill below takes effect.
+	if c.Cgroup != nil {
+		// Thawed, so that the kill below takes effect (a pod's
+		// member's cgroups are thawed by their Destroy).
 		c.Cgroup.Freeze(false)
 	}
 	poststop := c.poststop()
@@ -203,20 +209,22 @@ func (c *Container) Delete(force bool) error {
 		// The sandbox and the gofer die together rather than one after
 		// the other: each takes its namespaces down on exit. Every
 		// container process of the pod is in the sandbox's pid
-		// namespace and dies with it.
+		// namespace and dies with it, once thawed if paused.
+		c.thawPodMembers()
 		if err := killAll(killTimeout, c.Sandbox.fuseServer(), c.Gofer, c.Init()); err != nil {
 			return fmt.Errorf("deleting container %q: %w", c.ID, err)
 		}
 		c.deletePodMembers()
 	}
 	faultpoint.Reach(faultpoint.DeleteKilled)
+	var errs []error
 	for _, cg := range []*cgroup.Cgroup{c.Cgroup, c.SandboxCgroup} {
-		if cg == nil {
-			continue
+		if cg != nil {
+			errs = append(errs, cg.Destroy())
 		}
-		if err := cg.Destroy(); err != nil {
-			return fmt.Errorf("deleting container %q: %w", c.ID, err)
-		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("deleting container %q: %w", c.ID, err)
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("deleting container %q: %w", c.ID, err)

@@ -279,15 +279,7 @@ func (c *Container) pidPeer(spec *specs.Spec) (*os.File, error) {
 // deletePodMembers removes the state of every container that ran in the
 // sandbox of c (a sandbox container being deleted), killing their gofers.
 func (c *Container) deletePodMembers() {
-	ids, _ := List(c.root)
-	for _, id := range ids {
-		if id == c.ID {
-			continue
-		}
-		st, err := readState(c.root, id)
-		if err != nil || st.SandboxID != c.ID {
-			continue
-		}
+	for _, id := range c.podMembers() {
 		m, err := Load(c.root, id)
 		if err != nil {
 			continue
@@ -296,7 +288,36 @@ func (c *Container) deletePodMembers() {
 		if m.Cgroup != nil {
 			m.Cgroup.Destroy()
 		}
+		poststop := m.poststop()
 		os.RemoveAll(m.dir)
 		m.Close()
+		poststop()
+	}
+}
+
+// podMembers lists the other containers of c's pod (c being its sandbox
+// container).
+func (c *Container) podMembers() []string {
+	var out []string
+	ids, _ := List(c.root)
+	for _, id := range ids {
+		if id == c.ID {
+			continue
+		}
+		if st, err := readState(c.root, id); err == nil && st.SandboxID == c.ID {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// thawPodMembers thaws the cgroups of c's pod's members: the sandbox,
+// pid 1 of their pid namespace, cannot finish exiting while a frozen
+// process of it is left.
+func (c *Container) thawPodMembers() {
+	for _, id := range c.podMembers() {
+		if st, err := readState(c.root, id); err == nil && st.Cgroup != nil {
+			st.Cgroup.Freeze(false)
+		}
 	}
 }

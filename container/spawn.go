@@ -68,9 +68,6 @@ type initOpts struct {
 	// hostBinds (create) are the detached mount trees of the spec's
 	// host binds, in spec order (see openHostBinds).
 	hostBinds []*os.File
-	// devNodes (create) are the device nodes made for the init (see
-	// stageDeviceNodes).
-	devNodes []*os.File
 }
 
 // initProc is a `runsc init` this process forked: its child.
@@ -188,9 +185,6 @@ func startInit(o initOpts) (*initProc, error) {
 	d.DonateOptional("console-fd", o.console)
 	if len(o.hostBinds) > 0 {
 		d.Donate(boot.HostBindsFlag, o.hostBinds...)
-	}
-	if len(o.devNodes) > 0 {
-		d.Donate(boot.DeviceNodesFlag, o.devNodes...)
 	}
 	stdio := o.stdio
 	if len(stdio) != 3 {
@@ -466,6 +460,27 @@ func (p *initProc) waitReady() error {
 	if len(msg) == 1 && msg[0] == 0 {
 		return nil
 	}
+	return p.failed(msg)
+}
+
+// waitMounted waits until the init reports its mounts made (see
+// boot.MountsReady), or returns why it could not make them.
+func (p *initProc) waitMounted() error {
+	var b [1]byte
+	n, _ := p.ready.Read(b[:])
+	if n == 1 && b[0] == boot.MountsReady {
+		return nil
+	}
+	rest, _ := io.ReadAll(p.ready)
+	p.ready.Close()
+	p.ready = nil
+	return p.failed(append(b[:n], rest...))
+}
+
+// failed kills and reaps an init that reported msg instead of being
+// ready, and returns the error: msg, or its exit status if it said
+// nothing.
+func (p *initProc) failed(msg []byte) error {
 	unix.PidfdSendSignal(int(p.pidfd.Fd()), unix.SIGKILL, nil, 0)
 	st, _ := p.proc.Wait()
 	if len(msg) == 0 {

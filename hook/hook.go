@@ -6,13 +6,13 @@ package hook
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,6 +56,12 @@ func List(spec *specs.Spec, k Kind) []specs.Hook {
 		return h.Poststop
 	}
 	return nil
+}
+
+// HasCreateHooks reports whether spec has hooks the create operation
+// runs: prestart, createRuntime or createContainer.
+func HasCreateHooks(spec *specs.Spec) bool {
+	return len(List(spec, Prestart))+len(List(spec, CreateRuntime))+len(List(spec, CreateContainer)) > 0
 }
 
 // Starter starts a hook's command: where a hook must run in other
@@ -103,17 +109,25 @@ func RunWarning(spec *specs.Spec, k Kind, state specs.State) {
 	}
 }
 
+// waitDelay bounds how long a hook's output is read after it exited: a
+// process it left behind holding its stdout must not hang the runtime.
+const waitDelay = 2 * time.Second
+
 // runOne runs hook h with stdin on its standard input.
 func runOne(h specs.Hook, stdin []byte, start Starter) error {
-	cmd := &exec.Cmd{
-		Path:  h.Path,
-		Args:  h.Args,
-		Env:   h.Env,
-		Stdin: bytes.NewReader(stdin),
-		// Its own process group, so that a timeout kills what it
-		// started too.
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	ctx := context.Background()
+	if h.Timeout != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(*h.Timeout)*time.Second)
+		defer cancel()
 	}
+	cmd := exec.CommandContext(ctx, h.Path)
+	cmd.Args, cmd.Env, cmd.Stdin = h.Args, h.Env, bytes.NewReader(stdin)
+	// Its own process group, so that a timeout kills what it started
+	// too (exec kills only a process not yet waited for).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = waitDelay
 	if len(cmd.Args) == 0 {
 		cmd.Args = []string{h.Path}
 	}
@@ -128,17 +142,12 @@ func runOne(h specs.Hook, stdin []byte, start Starter) error {
 	if err := start(cmd); err != nil {
 		return err
 	}
-	var timedOut atomic.Bool
-	if h.Timeout != nil {
-		d := time.Duration(*h.Timeout) * time.Second
-		t := time.AfterFunc(d, func() {
-			timedOut.Store(true)
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		})
-		defer t.Stop()
-	}
 	err := cmd.Wait()
-	if timedOut.Load() {
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// It exited 0; what it left behind still holds its output.
+		err = nil
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("timed out after %ds", *h.Timeout)
 	}
 	if err == nil {

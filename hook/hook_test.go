@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -64,10 +67,36 @@ func TestRun(t *testing.T) {
 		}
 	})
 	t.Run("timeout kills the hook and what it started", func(t *testing.T) {
-		spec := &specs.Spec{Hooks: &specs.Hooks{Poststart: []specs.Hook{sh("sleep 100 & sleep 100", 1)}}}
+		pidFile := filepath.Join(dir, "bgpid")
+		spec := &specs.Spec{Hooks: &specs.Hooks{Poststart: []specs.Hook{sh("sleep 100 & echo $! > "+pidFile+"; sleep 100", 1)}}}
 		err := Run(spec, Poststart, state, nil)
 		if err == nil || !strings.Contains(err.Error(), "timed out after 1s") {
 			t.Fatalf("error %v", err)
+		}
+		data, _ := os.ReadFile(pidFile)
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+		if pid <= 0 {
+			t.Fatalf("no background pid: %q", data)
+		}
+		for i := 0; syscall.Kill(pid, 0) == nil; i++ {
+			// Killed, not reaped yet by its parent's parent (init).
+			if st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); strings.Contains(string(st), ") Z") || i > 200 {
+				if i > 200 {
+					t.Fatalf("the hook's background process %d survived the timeout", pid)
+				}
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	t.Run("a process left holding the output does not hang", func(t *testing.T) {
+		spec := &specs.Spec{Hooks: &specs.Hooks{Poststop: []specs.Hook{sh("setsid sleep 30 & exit 0")}}}
+		start := time.Now()
+		if err := Run(spec, Poststop, state, nil); err != nil {
+			t.Fatalf("error %v", err)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Fatalf("Run waited %v for a process the hook left behind", d)
 		}
 	})
 	t.Run("missing binary", func(t *testing.T) {

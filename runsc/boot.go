@@ -65,7 +65,6 @@ func runInit(g *globals, args []string) error {
 	fs.IntVar(&a.ConsoleFD, "console-fd", -1, "console socket for the pty master")
 	fs.BoolVar(&a.Exec, "exec", false, "exec a process into a running container")
 	hostBinds := fs.String(boot.HostBindsFlag, "", "comma-separated detached mount trees of the spec's host binds, in spec order (create)")
-	devNodes := fs.String(boot.DeviceNodesFlag, "", "comma-separated detached mounts of the device nodes made by the creator, in spec order (create)")
 	relay := fs.Int(boot.RelayFlag, -1, "socket to send the pidfd of the init started in a new pid namespace on (see boot.RelayNewPIDNS)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -77,13 +76,6 @@ func runInit(g *globals, args []string) error {
 		}
 		a.HostBindFDs = fds
 	}
-	if *devNodes != "" {
-		fds, err := donation.ParseFDs(boot.DeviceNodesFlag, *devNodes, false)
-		if err != nil {
-			return fmt.Errorf("init: %w", err)
-		}
-		a.DeviceNodeFDs = fds
-	}
 	if *relay >= 0 {
 		argv := make([]string, 0, len(os.Args))
 		for _, a := range os.Args {
@@ -91,7 +83,7 @@ func runInit(g *globals, args []string) error {
 				argv = append(argv, a)
 			}
 		}
-		keep := append([]int{a.SpecFD, a.ReadyFD, a.StartFD, a.ExecStatusFD, a.NSFD, a.RootFD, a.ConsoleFD}, append(a.HostBindFDs, a.DeviceNodeFDs...)...)
+		keep := append([]int{a.SpecFD, a.ReadyFD, a.StartFD, a.ExecStatusFD, a.NSFD, a.RootFD, a.ConsoleFD}, a.HostBindFDs...)
 		return boot.RelayNewPIDNS(argv, *relay, keep)
 	}
 	for name, fd := range map[string]int{"spec-fd": a.SpecFD, "ready-fd": a.ReadyFD, "exec-status-fd": a.ExecStatusFD, "ns-fd": a.NSFD, "start-fd": a.StartFD} {

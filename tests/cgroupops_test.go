@@ -192,14 +192,14 @@ func TestSandboxCgroup(t *testing.T) {
 	e.must("run", "-d", "--bundle", b.dir, "box")
 	s := e.saved("box")
 	for name, pid := range map[string]int{"sandbox": s.Sandbox.PID, "gofer": s.Gofer.PID} {
-		if dir := cgroupDir(t, pid, "memory"); !strings.HasSuffix(dir, "/runsc-test/pod1/runsc-sandbox-box") {
-			t.Errorf("%s in memory cgroup %s, want /runsc-test/pod1/runsc-sandbox-box", name, dir)
+		if dir := cgroupDir(t, pid, "memory"); !strings.HasSuffix(dir, "/runsc-test/pod1/runsc-sandbox@box") {
+			t.Errorf("%s in memory cgroup %s, want /runsc-test/pod1/runsc-sandbox@box", name, dir)
 		}
 	}
 	if dir := cgroupDir(t, s.InitPID, "memory"); !strings.HasSuffix(dir, "/runsc-test/pod1/box") {
 		t.Errorf("container init in %s", dir)
 	}
-	sbDir := filepath.Dir(cgroupDir(t, s.InitPID, "memory")) + "/runsc-sandbox-box"
+	sbDir := filepath.Dir(cgroupDir(t, s.InitPID, "memory")) + "/runsc-sandbox@box"
 	e.must("delete", "--force", "box")
 	if _, err := os.Stat(sbDir); !os.IsNotExist(err) {
 		t.Fatalf("sandbox cgroup %s left after delete: %v", sbDir, err)

@@ -13,13 +13,15 @@ import (
 )
 
 // hookScript is a host script that appends one line to log: its name
-// ($1), the status and pid of the state on its stdin, and its network
-// namespace.
+// ($1), the status and pid of the state on its stdin, its network
+// namespace, and how many mqueue mounts that pid's mount namespace has
+// (the container's mounts are made before the create hooks run).
 const hookScript = `#!/bin/sh
 state=$(cat)
 status=$(echo "$state" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')
 pid=$(echo "$state" | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
-echo "$1 $status pid=$pid net=$(readlink /proc/self/ns/net)" >> "$2"
+mq=$(grep -c 'dev/mqueue ' /proc/$pid/mountinfo 2>/dev/null)
+echo "$1 $status pid=$pid net=$(readlink /proc/self/ns/net) mq=$mq" >> "$2"
 exit "${3:-0}"
 `
 
@@ -59,14 +61,15 @@ func TestHooks(t *testing.T) {
 	e.must("delete", "hooked")
 	data, _ := os.ReadFile(log)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	pid := strconv.Itoa(init)
 	want := []string{
-		"prestart creating pid=" + strconv.Itoa(init) + " net=" + hostNet,
-		"createRuntime creating pid=" + strconv.Itoa(init) + " net=" + hostNet,
-		"createContainer creating pid=" + strconv.Itoa(init) + " net=" + ctrNet,
+		"prestart creating pid=" + pid + " net=" + hostNet + " mq=1",
+		"createRuntime creating pid=" + pid + " net=" + hostNet + " mq=1",
+		"createContainer creating pid=" + pid + " net=" + ctrNet + " mq=1",
 		// A failing poststart hook is a warning; the next one runs.
-		"poststart running pid=" + strconv.Itoa(init) + " net=" + hostNet,
-		"poststart2 running pid=" + strconv.Itoa(init) + " net=" + hostNet,
-		"poststop stopped pid= net=" + hostNet,
+		"poststart running pid=" + pid + " net=" + hostNet + " mq=1",
+		"poststart2 running pid=" + pid + " net=" + hostNet + " mq=1",
+		"poststop stopped pid= net=" + hostNet + " mq=",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("hooks ran:\n%s\nwant:\n%s", data, strings.Join(want, "\n"))
@@ -77,9 +80,10 @@ func TestHooks(t *testing.T) {
 		t.Fatalf("startContainer hook's state in the container's root: %q (%v)", started, err)
 	}
 
-	t.Run("a failing create hook fails create and leaves nothing", func(t *testing.T) {
+	t.Run("a failing create hook fails create, runs poststop, leaves nothing", func(t *testing.T) {
 		defer e.sub(t)()
 		for _, kind := range []string{"prestart", "createRuntime", "createContainer"} {
+			os.Remove(log)
 			spec := testSpec("true")
 			fail := []specs.Hook{{Path: "/bin/false"}}
 			switch kind {
@@ -90,6 +94,7 @@ func TestHooks(t *testing.T) {
 			default:
 				spec.Hooks = &specs.Hooks{CreateContainer: fail}
 			}
+			spec.Hooks.Poststop = []specs.Hook{h("poststop")}
 			b := newBundle(t, spec)
 			r := e.exec("", "create", "--bundle", b.dir, "failing")
 			if r.code == 0 || !strings.Contains(r.stderr, "hooks."+kind+`[0] "/bin/false"`) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
@@ -97,6 +102,9 @@ func TestHooks(t *testing.T) {
 			}
 			if out := e.must("list", "-q"); strings.TrimSpace(out) != "" {
 				t.Fatalf("%s failing left %q", kind, out)
+			}
+			if data, _ := os.ReadFile(log); !strings.HasPrefix(string(data), "poststop stopped") {
+				t.Fatalf("%s failing: poststop hooks ran: %q", kind, data)
 			}
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,6 +51,12 @@ type Options struct {
 	// IDs maps the ids of the Detached mount's user namespace to the
 	// pod's (nil: the same namespace).
 	IDs *IDMap
+	// Entry, if not empty, makes a directory tree appear as the only
+	// entry, so named, of a read-only root directory (as a single-file
+	// tree appears under FileName): a bind mount of dir/Entry then shows
+	// /Entry as its root in mountinfo, as a bind of a host directory
+	// shows the directory's path.
+	Entry string
 	// Passthrough answers the opens of regular files with FUSE
 	// passthrough: the gofer registers the opened file on Dev, which it
 	// holds too (Tbackingopen), and the kernel then reads and writes
@@ -177,11 +184,22 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 	}
 	var rootNode fs.InodeEmbedder = &node{file: t.root, isDir: true, keepCache: keep, lower: opts.OverlayLower, pt: pt, ids: opts.IDs}
 	rootIno := t.qid.Path
-	if !t.IsDir() {
+	switch {
+	case !t.IsDir():
 		rootNode = &fileHolder{file: t.root, qid: t.qid, attr: t.attr, keepCache: keep, ids: opts.IDs}
 		// The file keeps its own inode number; the holder takes one
 		// no file system uses for a regular file.
 		rootIno = 1
+	case opts.Entry != "":
+		if opts.Entry == "." || opts.Entry == ".." || strings.ContainsAny(opts.Entry, "/\x00") {
+			unix.Unmount(dir, unix.MNT_DETACH)
+			unix.Close(fd)
+			return nil, fmt.Errorf("tree entry name %q: not a file name", opts.Entry)
+		}
+		rootNode = &dirHolder{name: opts.Entry, tree: rootNode, ids: opts.IDs}
+		// Not the tree root's: go-fuse would take the two for one
+		// inode (a file system's root is often inode 1).
+		rootIno = holderIno
 	}
 	fsOpts := &fs.Options{
 		EntryTimeout:    &timeout,

@@ -72,3 +72,44 @@ func (h *fileHolder) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 func (h *fileHolder) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	return fs.NewListDirStream([]fuse.DirEntry{{Name: FileName, Mode: uint32(h.attr.Mode.FileType()), Ino: h.qid.Path}}), 0
 }
+
+// holderIno is the inode number of a dirHolder, and treeRootIno that
+// of the tree root it holds: numbers no file system gives a directory.
+// Not the tree root's own number: the gofer numbers files by their host
+// inode, and a file system mounted under the tree (a bind's submounts)
+// has a root of the same number (often 1), which go-fuse would take for
+// the same inode. (As the FUSE root, the tree root never met that.)
+const (
+	holderIno   = ^uint64(0) - 1
+	treeRootIno = ^uint64(0) - 2
+)
+
+// dirHolder is the synthetic root directory of a directory tree mounted
+// with Options.Entry: it holds the tree's root alone, under that name.
+type dirHolder struct {
+	fs.Inode
+	name string
+	// tree is the tree's root node.
+	tree fs.InodeEmbedder
+	ids  *IDMap
+}
+
+var (
+	_ fs.NodeOnAdder   = (*dirHolder)(nil)
+	_ fs.NodeGetattrer = (*dirHolder)(nil)
+)
+
+// OnAdd implements fs.NodeOnAdder: the tree's root is its one child,
+// which go-fuse then looks up and lists.
+func (h *dirHolder) OnAdd(ctx context.Context) {
+	ch := h.NewPersistentInode(ctx, h.tree, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: treeRootIno})
+	h.AddChild(h.name, ch, true)
+}
+
+// Getattr implements fs.NodeGetattrer: a directory anyone may search.
+func (h *dirHolder) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	out.Mode = syscall.S_IFDIR | 0o555
+	out.Nlink = 3
+	out.Uid, out.Gid = h.ids.owner(0, 0)
+	return 0
+}

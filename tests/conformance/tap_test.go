@@ -69,18 +69,21 @@ func TestRegressions(t *testing.T) {
 		// A program runc fails as a whole: what it printed on the way
 		// does not count unless runsc prints it too.
 		{"b", "by the way", 1}: Pass, {"b", "both", 1}: Pass, {"b", WholeRun, 1}: Fail,
+		// runsc failing such a program too: what it did not print counts.
+		{"c", "printed by runc", 1}: Pass, {"c", WholeRun, 1}: Fail,
 	}
 	runsc := map[Key]Result{
 		{"a", "x", 1}: Pass, {"a", "y", 1}: Fail, {"a", "z", 1}: Fail, {"a", "s", 1}: Skip, {"a", "new", 1}: Fail, {"a", WholeRun, 1}: Pass,
 		{"b", "both", 1}: Fail, {"b", WholeRun, 1}: Pass,
+		{"c", WholeRun, 1}: Fail,
 	}
 	var got []string
 	for _, k := range Regressions(runc, runsc) {
 		got = append(got, k.Program+":"+k.Test)
 	}
 	sort.Strings(got)
-	if strings.Join(got, ",") != "a:gone,a:s,a:y,b:both" {
-		t.Fatalf("regressions %v, want [a:gone a:s a:y b:both]", got)
+	if strings.Join(got, ",") != "a:gone,a:s,a:y,b:both,c:printed by runc" {
+		t.Fatalf("regressions %v, want [a:gone a:s a:y b:both c:printed by runc]", got)
 	}
 }
 
