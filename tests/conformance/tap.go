@@ -130,19 +130,25 @@ func Regressions(runc, runsc map[Key]Result) []Key {
 // Difference is one deliberate difference of runsc from runc.
 type Difference struct {
 	// Program is the validation program; Test the test's description,
-	// or "*" for every test of the program.
+	// or a prefix of descriptions followed by "*" ("*" alone: every
+	// test of the program).
 	Program, Test string
 	// Reason says why runsc differs.
 	Reason string
 }
 
-// Matches reports whether d covers test k.
+// Matches reports whether d covers test k: the same description, or
+// one starting with what precedes a final "*".
 func (d Difference) Matches(k Key) bool {
-	return d.Program == k.Program && (d.Test == "*" || d.Test == k.Test)
+	if prefix, ok := strings.CutSuffix(d.Test, "*"); ok {
+		return d.Program == k.Program && strings.HasPrefix(k.Test, prefix)
+	}
+	return d.Program == k.Program && d.Test == k.Test
 }
 
 // ParseDifferences reads the differences file: one difference per line,
-// "program | test | reason" ("*" for every test of the program); blank
+// "program | test | reason" (a test ending in "*" stands for every test
+// whose description starts with what precedes it); blank
 // lines and lines starting with # are ignored.
 func ParseDifferences(data string) ([]Difference, error) {
 	var out []Difference

@@ -98,8 +98,12 @@ func TestParseDifferences(t *testing.T) {
 	if !d[0].Matches(Key{"prog", "anything", 3}) || d[0].Matches(Key{"other", "anything", 1}) {
 		t.Fatal("wildcard match wrong")
 	}
-	if !d[1].Matches(Key{"prog2", "some test", 1}) || d[1].Matches(Key{"prog2", "other test", 1}) {
+	if !d[1].Matches(Key{"prog2", "some test", 1}) || d[1].Matches(Key{"prog2", "other test", 1}) || d[1].Matches(Key{"prog2", "some test too", 1}) {
 		t.Fatal("exact match wrong")
+	}
+	p, err := ParseDifferences(`prog | "/dev/x" (a) * | why`)
+	if err != nil || !p[0].Matches(Key{"prog", `"/dev/x" (a) has the expected type`, 1}) || p[0].Matches(Key{"prog", `has a file at "/dev/x" (a)`, 1}) {
+		t.Fatalf("prefix match wrong: %+v %v", p, err)
 	}
 	for _, bad := range []string{"only | two", "p |  | reason", " | t | r"} {
 		if _, err := ParseDifferences(bad); err == nil || !strings.Contains(err.Error(), "line 1") {
