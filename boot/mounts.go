@@ -281,7 +281,8 @@ type treeMount struct {
 // path (tools match a bind to its source that way).
 func bindEntry(m specs.Mount) string {
 	name := path.Base(path.Clean("/" + m.Source))
-	if name == "/" || strings.IndexByte(name, 0) >= 0 {
+	if name == "/" || name == fuse9p.PollHackName || strings.IndexByte(name, 0) >= 0 {
+		// go-fuse answers its poll-hack name itself.
 		return "tree"
 	}
 	return name

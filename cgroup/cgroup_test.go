@@ -37,8 +37,8 @@ func TestWrites(t *testing.T) {
 		{"cpu,cpuacct", []string{"cpu.shares=1024", "cpu.cfs_period_us=100000", "cpu.cfs_quota_us=50000"}},
 		{"cpuset", []string{"cpuset.cpus=0", "cpuset.mems=0"}},
 		{"pids", []string{"pids.max=10"}},
-		// No rules: runc's defaults, from none allowed.
-		{"devices", append([]string{"devices.deny=a *:* rwm"}, files(deviceWrites(nil))[1:]...)},
+		// No rules given (an update): the device rules stay.
+		{"devices", nil},
 		{"", []string{"memory.max=104857600", "memory.low=52428800", "memory.swap.max=104857600", "cpu.weight=39", "cpu.max=50000 100000", "cpuset.cpus=0", "cpuset.mems=0", "pids.max=10"}},
 	} {
 		t.Run(c.key, func(t *testing.T) {
@@ -85,6 +85,12 @@ func TestWritesMoreResources(t *testing.T) {
 			}
 		})
 	}
+	t.Run("devices of a create without rules", func(t *testing.T) {
+		got := files(writes("devices", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{}}))
+		if len(got) != 1+len(defaultDevices) || got[0] != "devices.deny=a *:* rwm" || got[1] != "devices.allow=c *:* m" {
+			t.Fatalf("device writes %v, want none allowed then runc's defaults", got)
+		}
+	})
 	t.Run("devices", func(t *testing.T) {
 		got := files(writes("devices", r))
 		if len(got) != 3+len(defaultDevices) || got[0] != "devices.deny=a *:* rwm" || got[1] != "devices.deny=a *:* rwm" || got[2] != "devices.allow=c 10:229 rw" || got[5] != "devices.allow=c 1:3 rwm" || got[len(got)-1] != "devices.allow=c 136:* rwm" {

@@ -121,7 +121,9 @@ func writes(key string, r *specs.LinuxResources) []write {
 			add("net_prio", write{fmt.Sprintf("network.priorities[%d]", i), "net_prio.ifpriomap", p.Name + " " + strconv.FormatUint(uint64(p.Priority), 10), false})
 		}
 	}
-	if !v2 {
+	if !v2 && r.Devices != nil {
+		// A create always gives them (none: runc's defaults alone);
+		// an update only if it changes them.
 		add("devices", deviceWrites(r.Devices)...)
 	}
 	if p := r.Pids; p != nil {

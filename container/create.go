@@ -16,6 +16,7 @@ import (
 	"github.com/runsc/runsc/cgroup"
 	"github.com/runsc/runsc/cleanup"
 	"github.com/runsc/runsc/faultpoint"
+	"github.com/runsc/runsc/hook"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
 	"golang.org/x/sys/unix"
@@ -123,6 +124,12 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 			return nil, fmt.Errorf("container %q already exists", o.ID)
 		}
 		return nil, fmt.Errorf("making state directory: %w", err)
+	}
+	// A create that fails from here on is a container deleted: its
+	// poststop hooks run, last, as the spec's lifecycle says.
+	if len(hook.List(o.Spec, hook.Poststop)) > 0 {
+		state := specs.State{Version: specs.Version, ID: o.ID, Status: specs.StateStopped, Bundle: o.Bundle, Annotations: o.Spec.Annotations}
+		cu.Add(func() { hook.RunWarning(o.Spec, hook.Poststop, state) })
 	}
 	cu.Add(func() { os.RemoveAll(dir) })
 	fd, err := lockDir(dir)
@@ -311,7 +318,7 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	if err := c.call(boot.MethodInit, init, &boot.CreateResult{}); err != nil {
 		return err
 	}
-	if err := c.releaseInit(o.Spec, p, cu); err != nil {
+	if err := c.releaseInit(o.Spec, p); err != nil {
 		return err
 	}
 	// The sandbox keeps the start and exec-status pipes.
@@ -365,9 +372,15 @@ func containerCgroup(spec *specs.Spec, systemd bool, root, id string, pid int) (
 	if err != nil {
 		return nil, err
 	}
-	var res *specs.LinuxResources
-	if spec.Linux != nil {
-		res = spec.Linux.Resources
+	res := &specs.LinuxResources{}
+	if spec.Linux != nil && spec.Linux.Resources != nil {
+		r := *spec.Linux.Resources
+		res = &r
+	}
+	if res.Devices == nil {
+		// runc's default device rules even without any: no device
+		// but its defaults.
+		res.Devices = []specs.LinuxDeviceCgroup{}
 	}
 	// Without a cgroupsPath: /runsc/<hash of --root>/<id>.
 	cg, err := cgroup.Resolve(path, instanceName(root), id)

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/runsc/runsc/cleanup"
 	"github.com/runsc/runsc/hook"
 	"golang.org/x/sys/unix"
 )
@@ -61,16 +60,13 @@ func (c *Container) runCreateHooks(spec *specs.Spec, p *initProc) error {
 // releaseInit lets the init set the container up: the root-ready byte
 // (the sandbox has mounted the root); with create hooks, once the init
 // reports its mounts made (before it pivots), the hooks, whose failure
-// fails the create (and from then on a failed create runs the poststop
-// hooks, as the spec's lifecycle says); then the state for its
-// startContainer hooks, and EOF.
-func (c *Container) releaseInit(spec *specs.Spec, p *initProc, cu *cleanup.Cleanup) error {
+// fails the create; then the state for its startContainer hooks, and
+// EOF.
+func (c *Container) releaseInit(spec *specs.Spec, p *initProc) error {
 	if _, err := p.rootReady.Write([]byte{1}); err != nil {
 		return c.initGone(p, err)
 	}
 	if hook.HasCreateHooks(spec) {
-		state := c.ociState(specs.StateStopped, 0)
-		cu.Add(func() { hook.RunWarning(spec, hook.Poststop, state) })
 		if err := p.waitMounted(); err != nil {
 			return fmt.Errorf("create %q: %w", c.ID, err)
 		}

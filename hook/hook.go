@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -126,7 +127,12 @@ func runOne(h specs.Hook, stdin []byte, start Starter) error {
 	// Its own process group, so that a timeout kills what it started
 	// too (exec kills only a process not yet waited for).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// Called only if the hook has not exited by the deadline.
+	var timedOut atomic.Bool
+	cmd.Cancel = func() error {
+		timedOut.Store(true)
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 	cmd.WaitDelay = waitDelay
 	if len(cmd.Args) == 0 {
 		cmd.Args = []string{h.Path}
@@ -147,7 +153,7 @@ func runOne(h specs.Hook, stdin []byte, start Starter) error {
 		// It exited 0; what it left behind still holds its output.
 		err = nil
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if timedOut.Load() {
 		return fmt.Errorf("timed out after %ds", *h.Timeout)
 	}
 	if err == nil {

@@ -250,9 +250,9 @@ func (t *Tree) Mount(dir string, opts Options) (_ *Mounted, err error) {
 	return &Mounted{dir: dir, server: srv}, nil
 }
 
-// pollHackName is the file go-fuse answers itself so that the kernel
+// PollHackName is the file go-fuse answers itself so that the kernel
 // learns FUSE_POLL is not implemented.
-const pollHackName = ".go-fuse-epoll-hack"
+const PollHackName = ".go-fuse-epoll-hack"
 
 // pollHack polls go-fuse's special file once, as go-fuse does when it
 // mounts by itself: afterwards the kernel no longer sends FUSE_POLL.
@@ -260,7 +260,7 @@ const pollHackName = ".go-fuse-epoll-hack"
 // this process, would block in epoll_wait on a FUSE_POLL request that
 // this same process must answer.
 func pollHack(dir string) {
-	fd, err := unix.Open(dir+"/"+pollHackName, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(dir+"/"+PollHackName, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}

@@ -79,9 +79,11 @@ func (h *fileHolder) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) 
 // inode, and a file system mounted under the tree (a bind's submounts)
 // has a root of the same number (often 1), which go-fuse would take for
 // the same inode. (As the FUSE root, the tree root never met that.)
+// The tree root's stays within 32 bits: a 32-bit stat of the bind's
+// mount point would fail on a larger one.
 const (
 	holderIno   = ^uint64(0) - 1
-	treeRootIno = ^uint64(0) - 2
+	treeRootIno = 0xfffffffd
 )
 
 // dirHolder is the synthetic root directory of a directory tree mounted
