@@ -425,7 +425,7 @@ func makeDevices(rootFD int, spec *specs.Spec) error {
 	}
 	defer unix.Close(dir)
 	for _, d := range devices {
-		bound, err := mknodOrBind(dir, d.name, unix.S_IFCHR|0o666, d.major, d.minor)
+		_, bound, err := mknodOrBind(dir, d.name, unix.S_IFCHR|0o666, d.major, d.minor)
 		if err != nil {
 			return fmt.Errorf("making /dev/%s: %w", d.name, err)
 		}
@@ -517,7 +517,7 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 	}
 	defer unix.Close(dir)
 	name := path.Base(d.Path)
-	made, bound, err := mknodOrBindAt(dir, name, mode|perm, uint32(d.Major), uint32(d.Minor))
+	made, bound, err := mknodOrBind(dir, name, mode|perm, uint32(d.Major), uint32(d.Minor))
 	if err != nil {
 		return err
 	}
@@ -549,19 +549,13 @@ func makeDevice(rootFD int, d specs.LinuxDevice) error {
 	return err
 }
 
-// mknodOrBind makes device node name in directory dir. In the pod's user
+// mknodOrBind makes device node name in directory dir, and made reports
+// it (false for a name found existing: it may then be anything, a
+// symbolic link included, and is left alone). In the pod's user
 // namespace, where no device node can be made, a character device of
 // the sandbox's /dev (see sandboxDevices) is bound there instead, and
 // bound reports it; any other device is left out.
-func mknodOrBind(dir int, name string, mode uint32, major, minor uint32) (bound bool, err error) {
-	_, bound, err = mknodOrBindAt(dir, name, mode, major, minor)
-	return bound, err
-}
-
-// mknodOrBindAt is mknodOrBind, also telling whether the node was made
-// here (not found existing: then it may be anything, a symbolic link
-// included, and is left alone).
-func mknodOrBindAt(dir int, name string, mode uint32, major, minor uint32) (made, bound bool, err error) {
+func mknodOrBind(dir int, name string, mode uint32, major, minor uint32) (made, bound bool, err error) {
 	err = unix.Mknodat(dir, name, mode, int(unix.Mkdev(major, minor)))
 	if err == nil {
 		return true, false, nil

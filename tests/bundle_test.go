@@ -225,6 +225,15 @@ func (e *runscEnv) must(args ...string) string {
 	return out
 }
 
+// wantOneLineError fails t unless r is a runsc error: exit status 1 and
+// a one-line message holding want.
+func wantOneLineError(t *testing.T, r result, want string) {
+	t.Helper()
+	if r.code != 1 || !strings.Contains(r.stderr, want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("exit %d, stderr %q: want exit 1 and one line with %q", r.code, r.stderr, want)
+	}
+}
+
 // state returns a container's OCI state.
 func (e *runscEnv) state(id string) specs.State {
 	e.t.Helper()

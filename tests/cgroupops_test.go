@@ -109,10 +109,7 @@ func TestUpdate(t *testing.T) {
 		{[]string{"-r", "-", "--memory", "1m"}, "--resources: no other resource flag"},
 		{[]string{"--blkio-weight", "5"}, "--blkio-weight 5"},
 	} {
-		r := e.exec("", append(append([]string{"update"}, c.args...), "updating")...)
-		if r.code != 1 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-			t.Errorf("update %v: exit %d, stderr %q (want one line with %q)", c.args, r.code, r.stderr, c.want)
-		}
+		wantOneLineError(t, e.exec("", append(append([]string{"update"}, c.args...), "updating")...), c.want)
 	}
 	if r := e.exec("not json", "update", "-r", "-", "updating"); r.code != 1 || !strings.Contains(r.stderr, "not linux.resources JSON") {
 		t.Errorf("update -r with bad JSON: exit %d, %q", r.code, r.stderr)

@@ -96,10 +96,7 @@ func TestHooks(t *testing.T) {
 			}
 			spec.Hooks.Poststop = []specs.Hook{h("poststop")}
 			b := newBundle(t, spec)
-			r := e.exec("", "create", "--bundle", b.dir, "failing")
-			if r.code == 0 || !strings.Contains(r.stderr, "hooks."+kind+`[0] "/bin/false"`) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-				t.Fatalf("%s failing: exit %d, stderr %q (want one line naming the hook)", kind, r.code, r.stderr)
-			}
+			wantOneLineError(t, e.exec("", "create", "--bundle", b.dir, "failing"), "hooks."+kind+`[0] "/bin/false"`)
 			if out := e.must("list", "-q"); strings.TrimSpace(out) != "" {
 				t.Fatalf("%s failing left %q", kind, out)
 			}

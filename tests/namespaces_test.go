@@ -49,10 +49,7 @@ func TestNamespaceRules(t *testing.T) {
 			spec := testSpec("true")
 			c.mutate(spec)
 			b := newBundle(t, spec)
-			r := e.exec("", "create", "--bundle", b.dir, "refused")
-			if r.code != 1 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-				t.Fatalf("exit %d, stderr %q (want one line with %q)", r.code, r.stderr, c.want)
-			}
+			wantOneLineError(t, e.exec("", "create", "--bundle", b.dir, "refused"), c.want)
 			if out := e.must("list", "-q"); strings.TrimSpace(out) != "" {
 				t.Fatalf("left %q", out)
 			}

@@ -322,10 +322,7 @@ func TestUserNamespaceChoices(t *testing.T) {
 			spec := testSpec("true")
 			edit(spec)
 			b := newBundle(t, spec)
-			r := e.exec("", "create", "--bundle", b.dir, "refused")
-			if r.code == 0 || !strings.Contains(r.stderr, "config.json: ") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-				t.Fatalf("create: exit %d, stderr %q: want a one-line error naming the field", r.code, r.stderr)
-			}
+			wantOneLineError(t, e.exec("", "create", "--bundle", b.dir, "refused"), "config.json: ")
 			if out, _ := e.run("list", "--quiet"); strings.TrimSpace(out) != "" {
 				t.Fatalf("left behind: %q", out)
 			}
