@@ -31,7 +31,9 @@ const (
 )
 
 // Namespaces are the namespaces every sandbox is started in; the network,
-// ipc and uts namespaces are the pod's, new or not as its spec says.
+// ipc and uts namespaces are the pod's, new or not as its spec says, and
+// so is the pid namespace: a new one unless the pod's sandbox container
+// shares the host's (see Args.HostPID).
 const Namespaces = unix.CLONE_NEWNS | unix.CLONE_NEWPID
 
 // Args configures `runsc boot`.
@@ -55,12 +57,22 @@ type Args struct {
 	// namespace that does not own its network namespace may not mount
 	// one.
 	SysfsFD int
+	// HostPID says the sandbox runs in the host's pid namespace (the
+	// pod's sandbox container lists no pid namespace: --pid=host), not
+	// as pid 1 of a new one: the pod's processes then do not die with
+	// it.
+	HostPID bool
+	// ProcFD, if not -1, is a detached proc of the host's pid
+	// namespace, made by the creator, for a sandbox in the host's pid
+	// namespace but the pod's user namespace, which may not mount one.
+	ProcFD int
 }
 
 // Run sets up the sandbox and serves the controller until the process is
-// killed. It must run as pid 1 of the namespaces listed in Namespaces.
+// killed. It must run as pid 1 of the namespaces listed in Namespaces,
+// unless args.HostPID.
 func Run(args Args) error {
-	if os.Getpid() != 1 {
+	if os.Getpid() != 1 && !args.HostPID {
 		return fmt.Errorf("boot: pid %d is not 1: the sandbox must be started in new namespaces", os.Getpid())
 	}
 	lf := os.NewFile(uintptr(args.ControllerFD), "controller")
@@ -78,7 +90,7 @@ func Run(args Args) error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("boot: not dumpable: %w", err)
 	}
-	if err := setupRoot(args.SysfsFD); err != nil {
+	if err := setupRoot(args.SysfsFD, args.ProcFD); err != nil {
 		return fmt.Errorf("boot: %w", err)
 	}
 	if args.NewNetwork {
@@ -146,14 +158,15 @@ var sandboxDevices = []string{"null", "zero", "full", "random", "urandom", "tty"
 
 // setupRoot makes an empty tmpfs the sandbox's root (nodev, nosuid,
 // noexec): it holds only the directories for containers, a proc of the
-// sandbox's pid namespace, a read-only sysfs of its network namespace
+// sandbox's pid namespace (its own, or procFD, made by its creator when
+// it may not mount one), a read-only sysfs of its network namespace
 // (its own, or sysfsFD, made by its creator when it may not mount one)
 // for its containers to mount theirs or bind, and a /dev tmpfs of its own (nosuid, noexec) with binds of the
 // host's harmless device nodes (sandboxDevices): no other device node
 // works anywhere in the sandbox's root. proc and sysfs are mounted
 // before the pivot: in a user namespace the kernel mounts them only
 // where a full instance is already visible, the host's.
-func setupRoot(sysfsFD int) error {
+func setupRoot(sysfsFD, procFD int) error {
 	if err := pivot.MakeSlave(); err != nil {
 		return err
 	}
@@ -167,13 +180,15 @@ func setupRoot(sysfsFD int) error {
 		}
 	}
 	const pseudo = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	if err := unix.Mount("proc", root+"/proc", "proc", pseudo, ""); err != nil {
+	if procFD >= 0 {
+		if err := attachDetached(procFD, root+"/proc"); err != nil {
+			return fmt.Errorf("attaching sandbox /proc: %w", err)
+		}
+	} else if err := unix.Mount("proc", root+"/proc", "proc", pseudo, ""); err != nil {
 		return fmt.Errorf("mounting sandbox /proc: %w", err)
 	}
 	if sysfsFD >= 0 {
-		err = unix.MoveMount(sysfsFD, "", unix.AT_FDCWD, root+"/sys", unix.MOVE_MOUNT_F_EMPTY_PATH)
-		unix.Close(sysfsFD)
-		if err != nil {
+		if err := attachDetached(sysfsFD, root+"/sys"); err != nil {
 			return fmt.Errorf("attaching sandbox /sys: %w", err)
 		}
 	} else if err := unix.Mount("sysfs", root+"/sys", "sysfs", pseudo|unix.MS_RDONLY, ""); err != nil {
@@ -192,6 +207,13 @@ func setupRoot(sysfsFD int) error {
 		}
 	}
 	return pivot.Into(root)
+}
+
+// attachDetached attaches the detached mount fd (made by the creator) at
+// dst, and closes fd.
+func attachDetached(fd int, dst string) error {
+	defer unix.Close(fd)
+	return unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH)
 }
 
 // loopbackUp brings up the loopback interface of a new network namespace.

@@ -309,6 +309,11 @@ func mountFS(rootFD int, m specs.Mount, flags uintptr, data []string, label stri
 	}
 	defer unix.Close(fd)
 	err = unix.Mount(src, fdPath(fd), typ, flags, strings.Join(data, ","))
+	if errors.Is(err, unix.EPERM) && typ == "proc" && inSandboxPIDNS() {
+		// The host's pid namespace (--pid=host), which the pod's user
+		// namespace may not mount a proc of: the sandbox's is one.
+		return bindSandboxProc(rootFD, m.Destination, fd, flags)
+	}
 	if errors.Is(err, unix.EPERM) && (typ == "sysfs" || typ == "mqueue") {
 		// In the pod's user namespace the kernel mounts these only
 		// for a network (ipc) namespace the pod owns: a pod on a
@@ -317,6 +322,42 @@ func mountFS(rootFD int, m specs.Mount, flags uintptr, data []string, label stri
 		return mountStandIn(rootFD, m.Destination, typ, err)
 	}
 	return err
+}
+
+// inSandboxPIDNS reports whether this process is in the pid namespace of
+// the sandbox's /proc (not in one nested in it): /proc/self/status then
+// lists one pid in NSpid.
+func inSandboxPIDNS() bool {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			return len(strings.Fields(rest)) == 1
+		}
+	}
+	return false
+}
+
+// bindSandboxProc binds the sandbox's /proc at fd (dest in the root),
+// with flags and, as the sandbox's has them, nosuid, nodev and noexec.
+func bindSandboxProc(rootFD int, dest string, fd int, flags uintptr) error {
+	if err := unix.Mount("/proc", fdPath(fd), "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("binding the sandbox's /proc: %w", err)
+	}
+	// Reopen: the descriptor still names the covered directory.
+	top, err := openIn(rootFD, dest, false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(top)
+	const kept = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	remount := unix.MS_BIND | unix.MS_REMOUNT | kept | flags&(unix.MS_RDONLY|unix.MS_NOATIME|unix.MS_NODIRATIME|unix.MS_RELATIME|unix.MS_STRICTATIME)
+	if err := unix.Mount("", fdPath(top), "", remount, ""); err != nil {
+		return fmt.Errorf("binding the sandbox's /proc: %w", err)
+	}
+	return nil
 }
 
 // mountStandIn mounts what stands in for a sysfs or mqueue the kernel

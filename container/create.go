@@ -108,7 +108,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sandboxID == "" && pidNSPath(o.Spec) != "" {
+	if sandboxID == "" && pidNSPath(o.Spec) != "" && !hostPID(o.Spec) {
 		return nil, fmt.Errorf("config.json: linux.namespaces pid path %q: only containers of a pod may join another container's pid namespace", pidNSPath(o.Spec))
 	}
 	var cu cleanup.Cleanup
@@ -270,7 +270,7 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	io := initOpts{
 		namesSet: o.namesSet,
 		exe:      cfg.Exe, exeCopy: o.exeCopy, cid: c.ID, spec: o.Spec, hostBinds: hostBinds,
-		stdio: o.Stdio, join: sandboxFD, sandbox: sandboxFD, newPIDNS: peer == nil, pidPeer: peer,
+		stdio: o.Stdio, join: sandboxFD, sandbox: sandboxFD, newPIDNS: peer == nil && !hostPID(o.Spec), pidPeer: peer,
 	}
 	if o.Spec.Process.Terminal {
 		io.stdio, io.console = nil, o.Console

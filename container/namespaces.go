@@ -2,9 +2,11 @@ package container
 
 import (
 	"fmt"
+	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
+	"github.com/runsc/runsc/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,9 +36,7 @@ func setJoinedUTSNames(path string, spec *specs.Spec) error {
 // checkNamespaces refuses the namespaces a sandboxed container cannot
 // have: the runtime's mount namespace (a spec that lists none) or
 // another one by path, since its root is assembled by the sandbox in a
-// mount namespace of its own; and the runtime's pid namespace (a spec
-// that lists none), since the sandbox is pid 1 of the pod's and every
-// container process lives there.
+// mount namespace of its own.
 func checkNamespaces(spec *specs.Spec) error {
 	mnt, ownMnt := specNamespace(spec, specs.MountNamespace)
 	switch {
@@ -45,8 +45,50 @@ func checkNamespaces(spec *specs.Spec) error {
 	case mnt != "":
 		return fmt.Errorf("config.json: linux.namespaces mount path %q: a sandboxed container cannot join another mount namespace (its root is assembled by the sandbox in one of its own)", mnt)
 	}
-	if _, ownPID := specNamespace(spec, specs.PIDNamespace); !ownPID {
-		return fmt.Errorf("config.json: linux.namespaces: a pid namespace is required: a sandboxed container cannot share the runtime's (every container process lives in its pod's, under the sandbox)")
+	return nil
+}
+
+// hostPID reports whether the spec shares the runtime's pid namespace
+// (--pid=host): it lists none, or names the runtime's by path. A pod's
+// sandbox container that does is the pod's whole pid namespace: the
+// sandbox runs there (not as pid 1 of a pid namespace of its own), and
+// so do the pod's containers that list no pid namespace either; those
+// that list one get one of their own, nested in the host's. The pod's
+// processes then do not die with the sandbox: deleting a container
+// kills what is left in its cgroup.
+func hostPID(spec *specs.Spec) bool {
+	path, own := specNamespace(spec, specs.PIDNamespace)
+	if !own {
+		return true
+	}
+	if path == "" {
+		return false
+	}
+	var got, ours unix.Stat_t
+	return unix.Stat(path, &got) == nil && unix.Stat("/proc/self/ns/pid", &ours) == nil && got.Dev == ours.Dev && got.Ino == ours.Ino
+}
+
+// checkPodPID checks that a container joining the pod whose sandbox
+// pidfd names shares the host's pid namespace only if the pod does: a
+// pod with a pid namespace of its own cannot hold a process in the
+// host's.
+func checkPodPID(spec *specs.Spec, sandbox *os.File) error {
+	if !hostPID(spec) {
+		return nil
+	}
+	pid, err := procfs.PidfdPid(int(sandbox.Fd()))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("the pod's sandbox is gone")
+	}
+	var got, ours unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/pid", pid), &got); err != nil {
+		return fmt.Errorf("the pod's sandbox: %w", err)
+	}
+	if err := unix.Stat("/proc/self/ns/pid", &ours); err != nil {
+		return err
+	}
+	if got.Dev != ours.Dev || got.Ino != ours.Ino {
+		return fmt.Errorf("config.json: linux.namespaces: shares the host's pid namespace, but its pod has a pid namespace of its own (give the pod's sandbox container no pid namespace for a pod in the host's)")
 	}
 	return nil
 }

@@ -140,6 +140,9 @@ func (c *Container) createSub(cfg Config, sandboxID string, o CreateOpts) error 
 	if err := checkMemberUserNS(o.Spec, sandboxFD); err != nil {
 		return err
 	}
+	if err := checkPodPID(o.Spec, sandboxFD); err != nil {
+		return err
+	}
 	sbDir := &Container{root: c.root, dir: stateDir(c.root, sandboxID), dirFD: -1}
 	sbSpec, err := sbDir.Spec()
 	if err != nil {
@@ -247,7 +250,8 @@ func pidNSPath(spec *specs.Spec) string {
 // sandbox container's), or nil for a pid namespace of its own.
 func (c *Container) pidPeer(spec *specs.Spec) (*os.File, error) {
 	path := pidNSPath(spec)
-	if path == "" {
+	if path == "" || hostPID(spec) {
+		// Its own, or the host's (see checkPodPID).
 		return nil, nil
 	}
 	var want unix.Stat_t

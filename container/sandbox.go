@@ -36,9 +36,10 @@ type nsJoin struct {
 }
 
 // startSandbox starts `runsc boot` with a listening controller socket in
-// the state directory, in new mount and pid namespaces and the network,
-// ipc and uts namespaces the spec asks for (see sandboxNamespaces;
-// --network=host keeps the host's network namespace).
+// the state directory, in a new mount namespace and the network, ipc and
+// uts namespaces the spec asks for (see sandboxNamespaces; --network=host
+// keeps the host's network namespace), and a new pid namespace, of
+// which it is pid 1, unless the spec shares the host's (see hostPID).
 //
 // It is started from exe, the sealed copy of runsc: a sandbox in the
 // pod's user namespace may not be able to reach the binary's path, and
@@ -85,6 +86,9 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*e
 		}
 	}()
 	flags := uintptr(boot.Namespaces)
+	if hostPID(spec) {
+		flags &^= unix.CLONE_NEWPID
+	}
 	var netns *os.File
 	for _, n := range sandboxNamespaces {
 		path, own := specNamespace(spec, n.typ)
@@ -113,12 +117,21 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*e
 		// The pod's user namespace does not own the network
 		// namespace, so the sandbox cannot mount its sysfs: one is
 		// made here.
-		sysfs, err := detachedSysfs(netns)
+		sysfs, err := detachedFS("sysfs", netns, unix.MOUNT_ATTR_RDONLY)
 		if err != nil {
 			return nil, err
 		}
 		defer sysfs.Close()
 		d.Donate("sysfs-fd", sysfs)
+	}
+	if uns != nil && flags&unix.CLONE_NEWPID == 0 {
+		// Nor the host's pid namespace: its proc is made here.
+		proc, err := detachedFS("proc", nil, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer proc.Close()
+		d.Donate("proc-fd", proc)
 	}
 	exeFile, err := exe.dup()
 	if err != nil {
@@ -132,6 +145,9 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*e
 	args := append(append(append(append([]string{}, cfg.GlobalArgs...), logArgs...), "boot"), fdArgs...)
 	if flags&unix.CLONE_NEWNET != 0 {
 		args = append(args, "--new-network")
+	}
+	if flags&unix.CLONE_NEWPID == 0 {
+		args = append(args, "--host-pid")
 	}
 	cmd := exec.Command(exePath, args...)
 	cmd.Args[0] = "runsc"
@@ -171,34 +187,35 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*e
 	return cmd, nil
 }
 
-// detachedSysfs makes a read-only sysfs of network namespace netns (nil:
-// this process's), not attached anywhere, for a sandbox that may not
-// mount it itself. It is made on a thread of its own (see
-// onDiscardedThread).
-func detachedSysfs(netns *os.File) (*os.File, error) {
-	var sysfs *os.File
+// detachedFS makes a file system of type typ (sysfs, proc), nosuid,
+// nodev, noexec and with attrs, not attached anywhere, for a sandbox
+// that may not mount it itself: a sysfs of network namespace netns (nil:
+// this process's), a proc of this process's pid namespace (the host's).
+// It is made on a thread of its own (see onDiscardedThread).
+func detachedFS(typ string, netns *os.File, attrs int) (*os.File, error) {
+	var out *os.File
 	err := onDiscardedThread(func() error {
 		if netns != nil {
 			if err := unix.Setns(int(netns.Fd()), unix.CLONE_NEWNET); err != nil {
-				return fmt.Errorf("sysfs for the sandbox: joining its network namespace: %w", err)
+				return fmt.Errorf("%s for the sandbox: joining its network namespace: %w", typ, err)
 			}
 		}
-		fsfd, err := unix.Fsopen("sysfs", unix.FSOPEN_CLOEXEC)
+		fsfd, err := unix.Fsopen(typ, unix.FSOPEN_CLOEXEC)
 		if err != nil {
-			return fmt.Errorf("sysfs for the sandbox: %w", err)
+			return fmt.Errorf("%s for the sandbox: %w", typ, err)
 		}
 		defer unix.Close(fsfd)
 		if err := unix.FsconfigCreate(fsfd); err != nil {
-			return fmt.Errorf("sysfs for the sandbox: %w", err)
+			return fmt.Errorf("%s for the sandbox: %w", typ, err)
 		}
-		mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+		mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, attrs|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
 		if err != nil {
-			return fmt.Errorf("sysfs for the sandbox: %w", err)
+			return fmt.Errorf("%s for the sandbox: %w", typ, err)
 		}
-		sysfs = os.NewFile(uintptr(mfd), "sysfs")
+		out = os.NewFile(uintptr(mfd), typ)
 		return nil
 	})
-	return sysfs, err
+	return out, err
 }
 
 // openNamespace opens the namespace file at path, which the spec gives

@@ -36,7 +36,6 @@ func TestNamespaceRules(t *testing.T) {
 		{"mount namespace by path", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(withoutNamespace(s, specs.MountNamespace), specs.LinuxNamespace{Type: specs.MountNamespace, Path: "/proc/self/ns/mnt"})
 		}, `linux.namespaces mount path "/proc/self/ns/mnt": a sandboxed container cannot join another mount namespace`},
-		{"no pid namespace", func(s *specs.Spec) { s.Linux.Namespaces = withoutNamespace(s, specs.PIDNamespace) }, "a pid namespace is required"},
 		{"uts path of another type", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(withoutNamespace(s, specs.UTSNamespace), specs.LinuxNamespace{Type: specs.UTSNamespace, Path: "/proc/self/ns/net"})
 		}, `linux.namespaces uts path "/proc/self/ns/net": not a uts namespace`},
