@@ -162,18 +162,18 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	// first: it has more to do before it needs the gofer (set up its
 	// root, take the create call) than the gofer has before it serves,
 	// and each start holds this thread until the child has exec'd.
-	bootCmd, err := c.startSandbox(cfg, o.Spec, o.exeCopy)
+	bootProc, err := c.startSandbox(cfg, o.Spec, o.exeCopy)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
-	c.Sandbox = procOf(bootCmd.Process.Pid)
-	cu.Add(func() { c.Sandbox.fuseServer().kill(killTimeout); bootCmd.Wait() })
+	c.Sandbox = procOf(bootProc.Pid)
+	cu.Add(func() { c.Sandbox.fuseServer().kill(killTimeout); bootProc.Wait() })
 	if err := c.saveCreating(); err != nil {
 		return nil, err
 	}
 	faultpoint.Reach(faultpoint.CreateSandbox)
 	// Not reaped yet: the pid names the sandbox.
-	sfd, err := unix.PidfdOpen(bootCmd.Process.Pid, 0)
+	sfd, err := unix.PidfdOpen(bootProc.Pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: pidfd of the sandbox: %w", o.ID, err)
 	}
@@ -204,7 +204,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 		// Removable once its processes are gone, reaped: they are
 		// this process's children.
 		c.Sandbox.fuseServer().kill(killTimeout)
-		bootCmd.Wait()
+		bootProc.Wait()
 		c.Gofer.kill(killTimeout)
 		goferCmd.Wait()
 		sbcg.Destroy()
@@ -223,7 +223,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	c.lifeline.Close()
 	c.lifeline = nil
 	goferCmd.Process.Release()
-	bootCmd.Process.Release()
+	bootProc.Release()
 	cu.Release()
 	return c, nil
 }

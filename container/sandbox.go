@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/donation"
+	"github.com/runsc/runsc/nsfork"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,7 +45,9 @@ type nsJoin struct {
 // It is started from exe, the sealed copy of runsc: a sandbox in the
 // pod's user namespace may not be able to reach the binary's path, and
 // its /proc/<pid>/exe then never names the host's binary.
-func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*exec.Cmd, error) {
+//
+// The returned process is this process's child.
+func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*os.Process, error) {
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.shortPath(controllerSock), Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("controller socket: %w", err)
@@ -157,7 +160,20 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*e
 	// it logs to --log/--debug-log when given, and reports errors
 	// through the controller.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
-	if uns != nil {
+	start := func() (*os.Process, error) {
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		return cmd.Process, nil
+	}
+	switch {
+	case uns != nil && uns.join != nil:
+		// An existing user namespace, which only a single-threaded
+		// process can join: see nsfork.
+		start = func() (*os.Process, error) {
+			return startInUserNS(uns, exeFile, cmd.Args, extra, flags)
+		}
+	case uns != nil:
 		// The sandbox runs as the pod's root, with no supplementary
 		// group of this process's, and capabilities in the pod's
 		// user namespace only.
@@ -166,12 +182,7 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*e
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
 	}
-	if len(joins) == 0 {
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("starting sandbox: %w", err)
-		}
-		return cmd, nil
-	}
+	var p *os.Process
 	// Started from a thread that joined the namespaces.
 	err = onDiscardedThread(func() error {
 		for _, j := range joins {
@@ -179,12 +190,32 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*e
 				return fmt.Errorf("joining namespace %q: %w", j.path, err)
 			}
 		}
-		return cmd.Start()
+		var err error
+		p, err = start()
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting sandbox: %w", err)
 	}
-	return cmd, nil
+	return p, nil
+}
+
+// startInUserNS starts the sandbox (exe with argv, descriptors 3.. extra,
+// stdio /dev/null) in the existing user namespace uns.join, as its root,
+// where it makes its new namespaces (flags) itself, so that that user
+// namespace owns them.
+func startInUserNS(uns *podUserNS, exe *os.File, argv []string, extra []*os.File, flags uintptr) (*os.Process, error) {
+	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer devNull.Close()
+	files := append([]*os.File{devNull, devNull, devNull}, extra...)
+	pid, err := nsfork.Start(exe, argv, os.Environ(), nsfork.Attr{UserNS: uns.join, Files: files, Setsid: true, Unshare: flags})
+	if err != nil {
+		return nil, fmt.Errorf("config.json: linux.namespaces user path %q: starting the sandbox as its root (it must map uid and gid 0): %w", uns.joinPath, err)
+	}
+	return os.FindProcess(pid)
 }
 
 // detachedFS makes a file system of type typ (sysfs, proc), nosuid,

@@ -46,29 +46,55 @@ var (
 	subGIDFile    = "/etc/subgid"
 )
 
-// podUserNS is the user namespace a sandbox is started in.
+// podUserNS is the user namespace a sandbox is started in: a new one
+// with mappings uids and gids, or an existing one, join.
 type podUserNS struct {
 	uids, gids []syscall.SysProcIDMap
 	// slot, if not nil, is the locked slot file of an allocated
 	// range: the sandbox keeps it open as long as it lives.
 	slot *os.File
+	// join, if not nil, is the user namespace the spec names by path:
+	// the sandbox joins it, and makes its other namespaces there.
+	join *os.File
+	// joinPath is join's path in the spec.
+	joinPath string
 }
 
-// close releases the slot held here (the sandbox keeps its own copy).
+// close releases the slot and namespace held here (the sandbox keeps
+// its own copies).
 func (u *podUserNS) close() {
-	if u != nil && u.slot != nil {
-		u.slot.Close()
+	if u == nil {
+		return
+	}
+	for _, f := range []*os.File{u.slot, u.join} {
+		if f != nil {
+			f.Close()
+		}
 	}
 }
 
 // newPodUserNS returns the user namespace of a new pod whose sandbox
-// container has spec: the spec's own mappings when it asks for a user
-// namespace with them, otherwise a range of the pool, unless hostNS
-// (--userns=host) keeps the host's user namespace (nil).
+// container has spec: the one it names by path (nil if that is the
+// runtime's own), or a new one with the spec's own mappings when it asks
+// for a user namespace with them, otherwise a range of the pool, unless
+// hostNS (--userns=host) keeps the host's user namespace (nil).
 func newPodUserNS(spec *specs.Spec, hostNS bool) (*podUserNS, error) {
 	path, own := specNamespace(spec, specs.UserNamespace)
 	if own && path != "" {
-		return nil, fmt.Errorf("config.json: linux.namespaces user path %q: joining an existing user namespace is not supported (give uidMappings and gidMappings instead)", path)
+		f, err := openNamespace(path, specs.UserNamespace, unix.CLONE_NEWUSER)
+		if err != nil {
+			return nil, err
+		}
+		var got, ours unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &got); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if unix.Stat("/proc/self/ns/user", &ours) == nil && got.Dev == ours.Dev && got.Ino == ours.Ino {
+			f.Close()
+			return nil, nil
+		}
+		return &podUserNS{join: f, joinPath: path}, nil
 	}
 	if own && spec.Linux != nil && (len(spec.Linux.UIDMappings) > 0 || len(spec.Linux.GIDMappings) > 0) {
 		uids, err := specIDMaps("uidMappings", spec.Linux.UIDMappings)

@@ -9,12 +9,16 @@
 //
 // The other namespaces the child needs (pid for children, net, ipc,
 // uts, mount) are joined by the calling thread before Start, as with
-// os.StartProcess: the child inherits them.
+// os.StartProcess: the child inherits them. New namespaces owned by the
+// joined user namespace are made by the child once it is there (see
+// Attr.Unshare).
 package nsfork
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"syscall"
@@ -35,6 +39,12 @@ type Attr struct {
 	Files []*os.File
 	// Setsid makes the child lead a session of its own.
 	Setsid bool
+	// Unshare are the namespaces (CLONE_NEW* flags, not
+	// CLONE_NEWUSER) the child makes once it is in UserNS, so that
+	// UserNS owns them. With CLONE_NEWPID the child forks once more,
+	// as a child of the caller (CLONE_PARENT), so that what execs is
+	// pid 1 of the new pid namespace; the fork in between exits.
+	Unshare uintptr
 }
 
 // child is what the forked child works from: numbers and pointers only,
@@ -48,6 +58,7 @@ type child struct {
 	fds          []int
 	next         int
 	setsid       bool
+	unshare      uintptr
 	errPipe      uintptr
 	mask, oldSet uint64
 }
@@ -79,7 +90,10 @@ func Start(exe *os.File, argv, env []string, attr Attr) (int, error) {
 	c := &child{
 		userns: attr.UserNS.Fd(), uid: uintptr(attr.UID), gid: uintptr(attr.GID),
 		exe: exe.Fd(), argv: unsafe.Pointer(&argvp[0]), envv: unsafe.Pointer(&envp[0]), empty: unsafe.Pointer(empty),
-		setsid: attr.Setsid, errPipe: uintptr(w), mask: ^uint64(0),
+		setsid: attr.Setsid, unshare: attr.Unshare, errPipe: uintptr(w), mask: ^uint64(0),
+	}
+	if attr.Unshare&unix.CLONE_NEWUSER != 0 {
+		return 0, errors.New("nsfork: Unshare may not make a user namespace")
 	}
 	// The child moves descriptors about from the first number above
 	// every one it is given or keeps.
@@ -102,17 +116,37 @@ func Start(exe *os.File, argv, env []string, attr Attr) (int, error) {
 	if errno != 0 {
 		return 0, fmt.Errorf("nsfork: clone: %w", errno)
 	}
-	var buf [8]byte
-	n, _ := r.Read(buf[:])
-	if n == 0 {
+	// EOF once every child has exec'd or exited. Before it, in either
+	// order (each write is atomic): a fork report (see stepForked) if
+	// the child forked, and an error report if what was to exec failed.
+	reports, _ := io.ReadAll(r)
+	var report []byte
+	for len(reports) >= 2 {
+		if reports[0] == stepForked && len(reports) >= 5 {
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, 0, nil)
+			pid = int(binary.LittleEndian.Uint32(reports[1:5]))
+			reports = reports[5:]
+			continue
+		}
+		report, reports = reports[:2], reports[2:]
+	}
+	if report == nil && len(reports) == 0 {
 		return pid, nil
 	}
 	var ws unix.WaitStatus
 	unix.Wait4(pid, &ws, 0, nil)
+	if report == nil {
+		return 0, fmt.Errorf("nsfork: child: short report %v", reports)
+	}
 	step := "setns"
-	switch buf[0] {
+	switch report[0] {
 	case stepIDs:
 		step = "setting uid and gid"
+	case stepUnshare:
+		step = "making namespaces"
+	case stepFork:
+		step = "forking into the new pid namespace"
 	case stepFDs:
 		step = "setting up descriptors"
 	case stepSetsid:
@@ -120,13 +154,19 @@ func Start(exe *os.File, argv, env []string, attr Attr) (int, error) {
 	case stepExec:
 		step = "exec"
 	}
-	return 0, fmt.Errorf("nsfork: child: %s: %w", step, syscall.Errno(buf[1]))
+	return 0, fmt.Errorf("nsfork: child: %s: %w", step, syscall.Errno(report[1]))
 }
 
 // The child's steps, reported with the errno of the one that failed.
+// stepForked instead reports a fork into a new pid namespace, with the
+// new process's pid (4 bytes, native order), from the one that forked
+// it, which then exits.
 const (
 	stepSetns = iota
 	stepIDs
+	stepUnshare
+	stepFork
+	stepForked
 	stepFDs
 	stepSetsid
 	stepExec
@@ -164,6 +204,22 @@ func childMain(c *child) {
 	}
 	if errno == 0 {
 		_, _, errno = syscall.RawSyscall(unix.SYS_SETRESUID, c.uid, c.uid, c.uid)
+	}
+	if errno == 0 && c.unshare != 0 {
+		step = stepUnshare
+		_, _, errno = syscall.RawSyscall(unix.SYS_UNSHARE, c.unshare, 0, 0)
+	}
+	if errno == 0 && c.unshare&unix.CLONE_NEWPID != 0 {
+		step = stepFork
+		var r uintptr
+		r, _, errno = syscall.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD|unix.CLONE_PARENT), 0, 0, 0, 0, 0)
+		if errno == 0 && r != 0 {
+			forked := [5]byte{stepForked, byte(r), byte(r >> 8), byte(r >> 16), byte(r >> 24)}
+			syscall.RawSyscall(unix.SYS_WRITE, c.errPipe, uintptr(unsafe.Pointer(&forked[0])), 5)
+			for {
+				syscall.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+			}
+		}
 	}
 	if errno == 0 {
 		step = stepFDs

@@ -158,3 +158,58 @@ func TestStartConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// TestStartUnshare makes namespaces owned by the joined user namespace:
+// with a new pid namespace the process that execs is its pid 1 and
+// still the caller's child; a failed exec after that fork is reported
+// and its process reaped.
+func TestStartUnshare(t *testing.T) {
+	ns := holder(t)
+	exe, err := os.Open("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exe.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	devNull, _ := os.Open(os.DevNull)
+	defer devNull.Close()
+	script := `echo $$; readlink /proc/self/ns/mnt; readlink /proc/self/ns/uts; hostname inside && hostname`
+	pid, err := Start(exe, []string{"sh", "-c", script}, []string{"PATH=/usr/bin:/bin"}, Attr{
+		UserNS: ns, Files: []*os.File{devNull, w, w}, Unshare: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS,
+	})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:])); err != nil || len(f) < 2 || f[1] != fmt.Sprint(os.Getpid()) {
+		t.Errorf("pid %d is not this process's child: %q, %v", pid, st, err)
+	}
+	out, _ := io.ReadAll(r)
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
+		t.Fatalf("child %d: %v, status %v (printed %q)", pid, err, ws, out)
+	}
+	hostMnt, _ := os.Readlink("/proc/self/ns/mnt")
+	hostUTS, _ := os.Readlink("/proc/self/ns/uts")
+	lines := strings.Fields(string(out))
+	if len(lines) != 4 || lines[0] != "1" || lines[1] == hostMnt || lines[2] == hostUTS || lines[3] != "inside" {
+		t.Fatalf("child printed %q: want pid 1, new mount and uts namespaces (host's %s %s) it may name", out, hostMnt, hostUTS)
+	}
+
+	notExe, _ := os.Open(os.DevNull)
+	defer notExe.Close()
+	_, err = Start(notExe, []string{"x"}, nil, Attr{UserNS: ns, Unshare: unix.CLONE_NEWPID})
+	if err == nil || !strings.Contains(err.Error(), "exec:") {
+		t.Fatalf("Start of a non-executable in a new pid namespace: %v", err)
+	}
+	// The holder is this process's only other child, and lives.
+	var rest unix.WaitStatus
+	if p, _ := unix.Wait4(-1, &rest, unix.WNOHANG, nil); p > 0 {
+		t.Fatalf("a child left unreaped: pid %d", p)
+	}
+}

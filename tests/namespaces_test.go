@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -108,4 +109,64 @@ func TestUmask(t *testing.T) {
 			t.Errorf("umask %v: new file mode %s, want %s", c.umask, out, c.want)
 		}
 	}
+}
+
+// userNSHolder starts a process in a new user namespace with uid and
+// gid mapping line mapping (written by this process, as root) and
+// returns the path of its namespace.
+func userNSHolder(t *testing.T, mapping string) string {
+	t.Helper()
+	holder := exec.Command("unshare", "--user", "sleep", "100000")
+	if err := holder.Start(); err != nil {
+		t.Skipf("unshare: %v", err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	dir := "/proc/" + strconv.Itoa(holder.Process.Pid)
+	host, _ := os.Readlink("/proc/self/ns/user")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if ns, _ := os.Readlink(dir + "/ns/user"); ns != host || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, f := range []string{"uid_map", "gid_map"} {
+		if err := os.WriteFile(dir+"/"+f, []byte(mapping), 0); err != nil {
+			t.Fatalf("mapping the holder's user namespace: %v", err)
+		}
+	}
+	return dir + "/ns/user"
+}
+
+// TestUserNamespaceByPath starts a sandbox in a user namespace the spec
+// names by path (podman's --userns=ns:PATH): the container runs as its
+// root, with its mappings, and a pod member naming it joins the pod; one
+// that does not map root is refused with nothing left.
+func TestUserNamespaceByPath(t *testing.T) {
+	e := newEnv(t)
+	path := userNSHolder(t, "0 3100000 65536")
+	want, _ := os.Readlink(path)
+	withUser := func(s *specs.Spec, path string) {
+		s.Linux.UIDMappings, s.Linux.GIDMappings = nil, nil
+		s.Linux.Namespaces = append(withoutNamespace(s, specs.UserNamespace), specs.LinuxNamespace{Type: specs.UserNamespace, Path: path})
+	}
+	spec := podSpec("", "sleep", "100000")
+	withUser(spec, path)
+	e.must("run", "-d", "--bundle", newBundle(t, spec).dir, "pod")
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.state("pod").Pid)); err != nil || !strings.Contains(string(st), "Uid:\t3100000\t3100000\t3100000") {
+		t.Fatalf("the container's init on the host: %v\n%s", err, st)
+	}
+	member := podSpec("pod", "sh", "-c", "id -u; readlink /proc/self/ns/user; cat /proc/self/uid_map")
+	withUser(member, path)
+	out := e.must("run", "--bundle", newBundle(t, member).dir, "member")
+	if f := strings.Fields(out); len(f) != 5 || f[0] != "0" || f[1] != want || strings.Join(f[2:], " ") != "0 3100000 65536" {
+		t.Fatalf("member printed %q: want root in %s mapped 0 3100000 65536", out, want)
+	}
+	t.Run("root not mapped", func(t *testing.T) {
+		defer e.sub(t)()
+		spec := testSpec("true")
+		withUser(spec, userNSHolder(t, "1000 3200000 1"))
+		wantOneLineError(t, e.exec("", "create", "--bundle", newBundle(t, spec).dir, "unmapped"), "it must map uid and gid 0")
+		if _, err := os.Stat(e.root + "/unmapped"); !os.IsNotExist(err) {
+			t.Fatalf("refused container left state: %v", err)
+		}
+	})
 }
