@@ -3,6 +3,7 @@ package podman
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -359,5 +360,40 @@ func (e *podmanEnv) logStateEntry(t *testing.T, id string) {
 		t.Logf("the runtime keeps the running container's state in %s", strings.Join(ents, ", "))
 	} else {
 		t.Logf("no entry named by the container's ID in the runtime state dir %s", e.stateDir)
+	}
+}
+
+// TestHostNamespaces: --pid=host and --ipc=host share the host's pid and
+// ipc namespaces (the container sees itself at its host pid), and
+// --userns=ns:PATH runs the container in that user namespace.
+func TestHostNamespaces(t *testing.T) {
+	requireEnv(t)
+	hostPID, _ := os.Readlink("/proc/self/ns/pid")
+	hostIPC, _ := os.Readlink("/proc/self/ns/ipc")
+	r := pm(t, "run --pid=host --ipc=host", runArgs("--rm", "--pid=host", "--ipc=host", image, "sh", "-c", "readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; test -d /proc/$PPID")...)
+	wantCode(t, "run --pid=host --ipc=host", r, 0)
+	wantOutput(t, "the container's pid and ipc namespaces", r.Stdout, hostPID+"\n"+hostIPC)
+
+	holder := exec.Command("unshare", "--user", "sleep", "100000")
+	if err := holder.Start(); err != nil {
+		t.Fatalf("unshare: %v", err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	dir := fmt.Sprintf("/proc/%d", holder.Process.Pid)
+	own, _ := os.Readlink("/proc/self/ns/user")
+	waitFor(t, "the holder's user namespace", 5*time.Second, func() bool {
+		ns, _ := os.Readlink(dir + "/ns/user")
+		return ns != "" && ns != own
+	})
+	for _, f := range []string{"uid_map", "gid_map"} {
+		if err := os.WriteFile(dir+"/"+f, []byte("0 3400000 65536"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, _ := os.Readlink(dir + "/ns/user")
+	r = pm(t, "run --userns=ns:PATH", runArgs("--rm", "--userns=ns:"+dir+"/ns/user", image, "sh", "-c", "id -u; readlink /proc/self/ns/user; cat /proc/self/uid_map")...)
+	wantCode(t, "run --userns=ns:PATH", r, 0)
+	if f := strings.Fields(r.Stdout); len(f) != 5 || f[0] != "0" || f[1] != want || strings.Join(f[2:], " ") != "0 3400000 65536" {
+		t.Fatalf("--userns=ns:%s/ns/user printed %q: want root in %s mapped 0 3400000 65536", dir, r.Stdout, want)
 	}
 }
