@@ -376,6 +376,13 @@ func (c *Cgroup) Set(r *specs.LinuxResources) error {
 				return fmt.Errorf("linux.resources.%s: writing %s to %s: %w", w.field, w.value, filepath.Join(dir, w.file), err)
 			}
 		}
+		if key == "" && r.Devices != nil {
+			// Pure v2 (a hybrid host's v1 devices controller
+			// has them): see deviceWrites for when they are given.
+			if err := setV2Devices(dir, r.Devices); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
