@@ -33,7 +33,7 @@ const (
 // Namespaces are the namespaces every sandbox is started in; the network,
 // ipc and uts namespaces are the pod's, new or not as its spec says, and
 // so is the pid namespace: a new one unless the pod's sandbox container
-// shares the host's (see Args.HostPID).
+// joins an existing one (see Args.JoinedPID).
 const Namespaces = unix.CLONE_NEWNS | unix.CLONE_NEWPID
 
 // Args configures `runsc boot`.
@@ -57,22 +57,22 @@ type Args struct {
 	// namespace that does not own its network namespace may not mount
 	// one.
 	SysfsFD int
-	// HostPID says the sandbox runs in the host's pid namespace (the
-	// pod's sandbox container lists no pid namespace: --pid=host), not
-	// as pid 1 of a new one: the pod's processes then do not die with
-	// it.
-	HostPID bool
-	// ProcFD, if not -1, is a detached proc of the host's pid
-	// namespace, made by the creator, for a sandbox in the host's pid
-	// namespace but the pod's user namespace, which may not mount one.
+	// JoinedPID says the sandbox runs in an existing pid namespace
+	// (the host's, when the pod's sandbox container lists none:
+	// --pid=host; or one it names by path), not as pid 1 of a new one:
+	// the pod's processes then do not die with it.
+	JoinedPID bool
+	// ProcFD, if not -1, is a detached proc of the joined pid
+	// namespace, made by the creator, for a sandbox in the pod's user
+	// namespace, which may not mount one.
 	ProcFD int
 }
 
 // Run sets up the sandbox and serves the controller until the process is
 // killed. It must run as pid 1 of the namespaces listed in Namespaces,
-// unless args.HostPID.
+// unless args.JoinedPID.
 func Run(args Args) error {
-	if os.Getpid() != 1 && !args.HostPID {
+	if os.Getpid() != 1 && !args.JoinedPID {
 		return fmt.Errorf("boot: pid %d is not 1: the sandbox must be started in new namespaces", os.Getpid())
 	}
 	lf := os.NewFile(uintptr(args.ControllerFD), "controller")

@@ -108,9 +108,6 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sandboxID == "" && pidNSPath(o.Spec) != "" && !hostPID(o.Spec) {
-		return nil, fmt.Errorf("config.json: linux.namespaces pid path %q: only containers of a pod may join another container's pid namespace", pidNSPath(o.Spec))
-	}
 	var cu cleanup.Cleanup
 	defer cu.Clean()
 	// The init's binary is copied while the sandbox and gofer start.
@@ -267,10 +264,13 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	defer closeAll(hostBinds)
+	// A pid namespace of its own, unless it shares one (see
+	// sandboxPIDNS and pidPeer).
+	_, joinedPID := sandboxPIDNS(o.Spec)
 	io := initOpts{
 		namesSet: o.namesSet,
 		exe:      cfg.Exe, exeCopy: o.exeCopy, cid: c.ID, spec: o.Spec, hostBinds: hostBinds,
-		stdio: o.Stdio, join: sandboxFD, sandbox: sandboxFD, newPIDNS: peer == nil && !hostPID(o.Spec), pidPeer: peer,
+		stdio: o.Stdio, join: sandboxFD, sandbox: sandboxFD, newPIDNS: peer == nil && !joinedPID, pidPeer: peer,
 	}
 	if o.Spec.Process.Terminal {
 		io.stdio, io.console = nil, o.Console

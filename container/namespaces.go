@@ -68,6 +68,22 @@ func hostPID(spec *specs.Spec) bool {
 	return unix.Stat(path, &got) == nil && unix.Stat("/proc/self/ns/pid", &ours) == nil && got.Dev == ours.Dev && got.Ino == ours.Ino
 }
 
+// sandboxPIDNS says which pid namespace a new pod's sandbox runs in, from
+// its sandbox container's spec: a new one, of which it is pid 1 (joined
+// false); or an existing one (joined), the host's (path "": see hostPID)
+// or the one the spec names by path. The pod's containers that list no
+// pid namespace of their own run there too.
+func sandboxPIDNS(spec *specs.Spec) (path string, joined bool) {
+	path, own := specNamespace(spec, specs.PIDNamespace)
+	switch {
+	case !own || path != "" && hostPID(spec):
+		return "", true
+	case path == "":
+		return "", false
+	}
+	return path, true
+}
+
 // checkPodPID checks that a container joining the pod whose sandbox
 // pidfd names shares the host's pid namespace only if the pod does: a
 // pod with a pid namespace of its own cannot hold a process in the

@@ -40,7 +40,8 @@ type nsJoin struct {
 // the state directory, in a new mount namespace and the network, ipc and
 // uts namespaces the spec asks for (see sandboxNamespaces; --network=host
 // keeps the host's network namespace), and a new pid namespace, of
-// which it is pid 1, unless the spec shares the host's (see hostPID).
+// which it is pid 1, unless the spec shares an existing one (see
+// sandboxPIDNS).
 //
 // It is started from exe, the sealed copy of runsc: a sandbox in the
 // pod's user namespace may not be able to reach the binary's path, and
@@ -89,8 +90,18 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 		}
 	}()
 	flags := uintptr(boot.Namespaces)
-	if hostPID(spec) {
+	pidPath, joinedPID := sandboxPIDNS(spec)
+	var pidns *os.File
+	if joinedPID {
 		flags &^= unix.CLONE_NEWPID
+	}
+	if pidPath != "" {
+		f, err := openNamespace(pidPath, specs.PIDNamespace, unix.CLONE_NEWPID)
+		if err != nil {
+			return nil, err
+		}
+		joins = append(joins, nsJoin{f, unix.CLONE_NEWPID, pidPath})
+		pidns = f
 	}
 	var netns *os.File
 	for _, n := range sandboxNamespaces {
@@ -120,16 +131,16 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 		// The pod's user namespace does not own the network
 		// namespace, so the sandbox cannot mount its sysfs: one is
 		// made here.
-		sysfs, err := detachedFS("sysfs", netns, unix.MOUNT_ATTR_RDONLY)
+		sysfs, err := detachedFS("sysfs", netns, nil, unix.MOUNT_ATTR_RDONLY)
 		if err != nil {
 			return nil, err
 		}
 		defer sysfs.Close()
 		d.Donate("sysfs-fd", sysfs)
 	}
-	if uns != nil && flags&unix.CLONE_NEWPID == 0 {
-		// Nor the host's pid namespace: its proc is made here.
-		proc, err := detachedFS("proc", nil, 0)
+	if uns != nil && joinedPID {
+		// Nor a pid namespace it joins: its proc is made here.
+		proc, err := detachedFS("proc", nil, pidns, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -149,8 +160,8 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 	if flags&unix.CLONE_NEWNET != 0 {
 		args = append(args, "--new-network")
 	}
-	if flags&unix.CLONE_NEWPID == 0 {
-		args = append(args, "--host-pid")
+	if joinedPID {
+		args = append(args, "--joined-pid")
 	}
 	cmd := exec.Command(exePath, args...)
 	cmd.Args[0] = "runsc"
@@ -221,9 +232,9 @@ func startInUserNS(uns *podUserNS, exe *os.File, argv []string, extra []*os.File
 // detachedFS makes a file system of type typ (sysfs, proc), nosuid,
 // nodev, noexec and with attrs, not attached anywhere, for a sandbox
 // that may not mount it itself: a sysfs of network namespace netns (nil:
-// this process's), a proc of this process's pid namespace (the host's).
-// It is made on a thread of its own (see onDiscardedThread).
-func detachedFS(typ string, netns *os.File, attrs int) (*os.File, error) {
+// this process's), a proc of pid namespace pidns (nil: this process's,
+// the host's). It is made on a thread of its own (see onDiscardedThread).
+func detachedFS(typ string, netns, pidns *os.File, attrs int) (*os.File, error) {
 	var out *os.File
 	err := onDiscardedThread(func() error {
 		if netns != nil {
@@ -236,6 +247,12 @@ func detachedFS(typ string, netns *os.File, attrs int) (*os.File, error) {
 			return fmt.Errorf("%s for the sandbox: %w", typ, err)
 		}
 		defer unix.Close(fsfd)
+		if pidns != nil {
+			// Linux 6.17's pidns option.
+			if err := unix.FsconfigSetFd(fsfd, "pidns", int(pidns.Fd())); err != nil {
+				return fmt.Errorf("%s for the sandbox: of the pid namespace it joins: %w", typ, err)
+			}
+		}
 		if err := unix.FsconfigCreate(fsfd); err != nil {
 			return fmt.Errorf("%s for the sandbox: %w", typ, err)
 		}

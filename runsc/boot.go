@@ -42,14 +42,14 @@ func runBoot(g *globals, args []string) error {
 	sysfs := fs.Int("sysfs-fd", -1, "detached read-only sysfs to use as the sandbox's /sys (made by the creator when the sandbox may not mount one)")
 	slot := fs.Int("userns-slot-fd", -1, "locked slot file of the pod's user namespace id range, held while the sandbox lives")
 	proc := fs.Int("proc-fd", -1, "detached proc to use as the sandbox's /proc (made by the creator when the sandbox may not mount one)")
-	hostPID := fs.Bool("host-pid", false, "the sandbox runs in the host's pid namespace, not as pid 1 of a new one")
+	joinedPID := fs.Bool("joined-pid", false, "the sandbox runs in an existing pid namespace, not as pid 1 of a new one")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *controller < 3 {
 		return fmt.Errorf("boot: --controller-fd is required")
 	}
-	return boot.Run(boot.Args{ControllerFD: *controller, NewNetwork: *newNet, LifelineFD: *lifeline, SlotFD: *slot, SysfsFD: *sysfs, ProcFD: *proc, HostPID: *hostPID})
+	return boot.Run(boot.Args{ControllerFD: *controller, NewNetwork: *newNet, LifelineFD: *lifeline, SlotFD: *slot, SysfsFD: *sysfs, ProcFD: *proc, JoinedPID: *joinedPID})
 }
 
 // runInit implements `runsc init --cid=ID --spec-fd=N ...`: see

@@ -3,8 +3,10 @@ package tests
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -16,7 +18,8 @@ import (
 // host's: the container's processes are in the host's pid namespace (the
 // state's pid is the pid the process has for itself, its /proc is the
 // host's), exec joins it, and deleting the container kills what its init
-// left behind, since nothing dies with the sandbox there. A pod member
+// left behind, since nothing dies with the sandbox there. So does a pid
+// namespace the spec names by path. A pod member
 // that shares the host's pid namespace while its pod has one of its own
 // is refused.
 func TestHostPIDNamespace(t *testing.T) {
@@ -60,6 +63,26 @@ func TestHostPIDNamespace(t *testing.T) {
 			waitGone(t, child)
 		})
 	}
+	t.Run("by path", func(t *testing.T) {
+		// A process that is pid 1 of a pid namespace of its own.
+		holder := exec.Command("sleep", "100000")
+		holder.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+		if err := holder.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { holder.Process.Kill(); holder.Wait() }()
+		path := fmt.Sprintf("/proc/%d/ns/pid", holder.Process.Pid)
+		want, _ := os.Readlink(path)
+		for _, userns := range []string{"pod", "host"} {
+			e := newEnv(t, "--userns="+userns)
+			spec := testSpec("sh", "-c", "readlink /proc/self/ns/pid; cat /proc/1/comm")
+			spec.Linux.Namespaces = append(withoutNamespace(spec, specs.PIDNamespace), specs.LinuxNamespace{Type: specs.PIDNamespace, Path: path})
+			out := e.must("run", "--bundle", newBundle(t, spec).dir, "bypath")
+			if f := strings.Fields(out); len(f) != 2 || f[0] != want || f[1] != "sleep" {
+				t.Fatalf("--userns=%s: container in pid namespace %s printed %q: want that namespace, whose pid 1 is sleep", userns, path, out)
+			}
+		}
+	})
 	t.Run("member of a pod with its own", func(t *testing.T) {
 		e := newEnv(t)
 		startPod(t, e)
