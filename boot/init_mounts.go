@@ -12,6 +12,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/fsimpl/fuse9p"
+	"github.com/runsc/runsc/procfs"
 	"github.com/runsc/runsc/specutils"
 	"golang.org/x/sys/unix"
 )
@@ -311,7 +312,11 @@ func mountFS(rootFD int, m specs.Mount, flags uintptr, data []string, label stri
 	err = unix.Mount(src, fdPath(fd), typ, flags, strings.Join(data, ","))
 	if errors.Is(err, unix.EPERM) && typ == "proc" && inSandboxPIDNS() {
 		// The host's pid namespace (--pid=host), which the pod's user
-		// namespace may not mount a proc of: the sandbox's is one.
+		// namespace may not mount a proc of: the sandbox's is one,
+		// without options of its own.
+		if len(data) > 0 {
+			return fmt.Errorf("options %q: a proc of a pid namespace the pod shares cannot have its own options", strings.Join(data, ","))
+		}
 		return bindSandboxProc(rootFD, m.Destination, fd, flags)
 	}
 	if errors.Is(err, unix.EPERM) && (typ == "sysfs" || typ == "mqueue") {
@@ -332,12 +337,8 @@ func inSandboxPIDNS() bool {
 	if err != nil {
 		return false
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
-			return len(strings.Fields(rest)) == 1
-		}
-	}
-	return false
+	pids, err := procfs.ParseNSpid(data)
+	return err == nil && len(pids) == 1
 }
 
 // bindSandboxProc binds the sandbox's /proc at fd (dest in the root),

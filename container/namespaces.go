@@ -71,8 +71,9 @@ func hostPID(spec *specs.Spec) bool {
 // sandboxPIDNS says which pid namespace a new pod's sandbox runs in, from
 // its sandbox container's spec: a new one, of which it is pid 1 (joined
 // false); or an existing one (joined), the host's (path "": see hostPID)
-// or the one the spec names by path. The pod's containers that list no
-// pid namespace of their own run there too.
+// or the one the spec names by path. The sandbox container runs there
+// too; so do the pod's other containers that name it by path, or, for
+// the host's, that list no pid namespace (see checkPodPID).
 func sandboxPIDNS(spec *specs.Spec) (path string, joined bool) {
 	path, own := specNamespace(spec, specs.PIDNamespace)
 	switch {

@@ -92,6 +92,13 @@ func (c *Container) Kill(sig unix.Signal, all bool) error {
 	if err := c.Refresh(); err != nil {
 		return err
 	}
+	if all && c.Cgroup != nil && c.Status == boot.StatusStopped {
+		// Its init is gone, but not necessarily the rest (a pid
+		// namespace it shares outlives it): as runc, every process
+		// in its cgroup.
+		c.Cgroup.Signal(sig)
+		return nil
+	}
 	if c.Status == boot.StatusStopped {
 		if all {
 			// Nothing left to signal: done, as runc does
@@ -196,7 +203,12 @@ func (c *Container) Delete(force bool) error {
 		c.child = nil
 	}
 	if c.IsSubcontainer() {
-		// Only this container leaves the sandbox.
+		// Only this container leaves the sandbox. Its processes die
+		// first: those of a pid namespace it shares (the host's)
+		// outlive its init.
+		if c.Cgroup != nil {
+			c.Cgroup.Signal(unix.SIGKILL)
+		}
 		if c.Sandbox.Alive() {
 			if err := c.call(boot.MethodDestroy, &boot.CIDArgs{CID: c.ID}, &boot.Empty{}); err != nil && c.Sandbox.Alive() && !urpc.HasCode(err, boot.CodeNotInSandbox) {
 				return fmt.Errorf("deleting container %q: %w", c.ID, err)
@@ -209,7 +221,9 @@ func (c *Container) Delete(force bool) error {
 		// The sandbox and the gofer die together rather than one after
 		// the other: each takes its namespaces down on exit. Every
 		// container process of the pod is in the sandbox's pid
-		// namespace and dies with it, once thawed if paused.
+		// namespace and dies with it, once thawed if paused (in a
+		// pid namespace the pod joined, through their cgroups'
+		// Destroy below and in deletePodMembers).
 		c.thawPodMembers()
 		if err := killAll(killTimeout, c.Sandbox.fuseServer(), c.Gofer, c.Init()); err != nil {
 			return fmt.Errorf("deleting container %q: %w", c.ID, err)

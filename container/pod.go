@@ -10,6 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/cleanup"
+	"github.com/runsc/runsc/procfs"
 	"github.com/runsc/runsc/specutils"
 	"golang.org/x/sys/unix"
 )
@@ -102,6 +103,12 @@ func sandboxByNamespace(root string, spec *specs.Spec) (string, error) {
 				if pid <= 0 || unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/"+name, &got) != nil {
 					continue
 				}
+				if name == "pid" && !leadsPIDNS(pid) {
+					// A pid namespace the pod joined (the host's,
+					// or one by path) is not the pod's: other
+					// containers may join it on their own.
+					continue
+				}
 				if ns, ok := want[nsID{got.Dev, got.Ino}]; ok && podNamespaces[ns.Type] == name {
 					return st.SandboxID, nil
 				}
@@ -109,6 +116,17 @@ func sandboxByNamespace(root string, spec *specs.Spec) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// leadsPIDNS reports whether host process pid is pid 1 of its pid
+// namespace (one runsc made for a sandbox or a container init).
+func leadsPIDNS(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return false
+	}
+	pids, err := procfs.ParseNSpid(data)
+	return err == nil && len(pids) > 1 && pids[len(pids)-1] == 1
 }
 
 // createSub creates a container in sandboxID's running sandbox: its own

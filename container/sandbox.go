@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -93,6 +94,9 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 	pidPath, joinedPID := sandboxPIDNS(spec)
 	var pidns *os.File
 	if joinedPID {
+		if uns == nil {
+			return nil, fmt.Errorf("config.json: linux.namespaces: sharing an existing pid namespace needs the pod's user namespace (not --userns=host): the sandbox would run there as host root, able to reach every process of that namespace and through them the host's files")
+		}
 		flags &^= unix.CLONE_NEWPID
 	}
 	if pidPath != "" {
@@ -224,7 +228,11 @@ func startInUserNS(uns *podUserNS, exe *os.File, argv []string, extra []*os.File
 	files := append([]*os.File{devNull, devNull, devNull}, extra...)
 	pid, err := nsfork.Start(exe, argv, os.Environ(), nsfork.Attr{UserNS: uns.join, Files: files, Setsid: true, Unshare: flags})
 	if err != nil {
-		return nil, fmt.Errorf("config.json: linux.namespaces user path %q: starting the sandbox as its root (it must map uid and gid 0): %w", uns.joinPath, err)
+		hint := ""
+		if strings.Contains(err.Error(), "setting uid and gid") {
+			hint = " (it must map uid and gid 0)"
+		}
+		return nil, fmt.Errorf("config.json: linux.namespaces user path %q: starting the sandbox as its root%s: %w", uns.joinPath, hint, err)
 	}
 	return os.FindProcess(pid)
 }

@@ -43,7 +43,9 @@ type Attr struct {
 	// CLONE_NEWUSER) the child makes once it is in UserNS, so that
 	// UserNS owns them. With CLONE_NEWPID the child forks once more,
 	// as a child of the caller (CLONE_PARENT), so that what execs is
-	// pid 1 of the new pid namespace; the fork in between exits.
+	// pid 1 of the new pid namespace; the fork in between exits. (The
+	// pid Start returns is then the one the first child sees, so the
+	// calling thread must not have joined another pid namespace.)
 	Unshare uintptr
 }
 
@@ -72,6 +74,9 @@ func Start(exe *os.File, argv, env []string, attr Attr) (int, error) {
 	if attr.UserNS == nil {
 		return 0, errors.New("nsfork: no user namespace")
 	}
+	if attr.Unshare&unix.CLONE_NEWUSER != 0 {
+		return 0, errors.New("nsfork: Unshare may not make a user namespace")
+	}
 	argvp, err := syscall.SlicePtrFromStrings(argv)
 	if err != nil {
 		return 0, fmt.Errorf("nsfork: argv: %w", err)
@@ -92,9 +97,7 @@ func Start(exe *os.File, argv, env []string, attr Attr) (int, error) {
 		exe: exe.Fd(), argv: unsafe.Pointer(&argvp[0]), envv: unsafe.Pointer(&envp[0]), empty: unsafe.Pointer(empty),
 		setsid: attr.Setsid, unshare: attr.Unshare, errPipe: uintptr(w), mask: ^uint64(0),
 	}
-	if attr.Unshare&unix.CLONE_NEWUSER != 0 {
-		return 0, errors.New("nsfork: Unshare may not make a user namespace")
-	}
+
 	// The child moves descriptors about from the first number above
 	// every one it is given or keeps.
 	c.next = len(attr.Files)
@@ -121,17 +124,26 @@ func Start(exe *os.File, argv, env []string, attr Attr) (int, error) {
 	// the child forked, and an error report if what was to exec failed.
 	reports, _ := io.ReadAll(r)
 	var report []byte
+	forked := false
 	for len(reports) >= 2 {
 		if reports[0] == stepForked && len(reports) >= 5 {
 			var ws unix.WaitStatus
 			unix.Wait4(pid, &ws, 0, nil)
 			pid = int(binary.LittleEndian.Uint32(reports[1:5]))
-			reports = reports[5:]
+			reports, forked = reports[5:], true
 			continue
 		}
 		report, reports = reports[:2], reports[2:]
 	}
 	if report == nil && len(reports) == 0 {
+		if attr.Unshare&unix.CLONE_NEWPID != 0 && !forked {
+			// The fork in between died (killed) before it said
+			// whom it forked: that process, if any, is unknown
+			// here, and the one named by pid is not it.
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, 0, nil)
+			return 0, fmt.Errorf("nsfork: child: died (%v) before it reported its fork into the new pid namespace", ws)
+		}
 		return pid, nil
 	}
 	var ws unix.WaitStatus
@@ -159,7 +171,7 @@ func Start(exe *os.File, argv, env []string, attr Attr) (int, error) {
 
 // The child's steps, reported with the errno of the one that failed.
 // stepForked instead reports a fork into a new pid namespace, with the
-// new process's pid (4 bytes, native order), from the one that forked
+// new process's pid (4 bytes, little-endian), from the one that forked
 // it, which then exits.
 const (
 	stepSetns = iota
