@@ -64,8 +64,15 @@ func hostPID(spec *specs.Spec) bool {
 	if path == "" {
 		return false
 	}
-	var got, ours unix.Stat_t
-	return unix.Stat(path, &got) == nil && unix.Stat("/proc/self/ns/pid", &ours) == nil && got.Dev == ours.Dev && got.Ino == ours.Ino
+	var got unix.Stat_t
+	return unix.Stat(path, &got) == nil && isRuntimeNS(got, "pid")
+}
+
+// isRuntimeNS reports whether st, a stat of a namespace file, is this
+// process's namespace of that name (as under /proc/self/ns).
+func isRuntimeNS(st unix.Stat_t, name string) bool {
+	var ours unix.Stat_t
+	return unix.Stat("/proc/self/ns/"+name, &ours) == nil && st.Dev == ours.Dev && st.Ino == ours.Ino
 }
 
 // sandboxPIDNS says which pid namespace a new pod's sandbox runs in, from
@@ -97,14 +104,11 @@ func checkPodPID(spec *specs.Spec, sandbox *os.File) error {
 	if err != nil || pid <= 0 {
 		return fmt.Errorf("the pod's sandbox is gone")
 	}
-	var got, ours unix.Stat_t
+	var got unix.Stat_t
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/pid", pid), &got); err != nil {
 		return fmt.Errorf("the pod's sandbox: %w", err)
 	}
-	if err := unix.Stat("/proc/self/ns/pid", &ours); err != nil {
-		return err
-	}
-	if got.Dev != ours.Dev || got.Ino != ours.Ino {
+	if !isRuntimeNS(got, "pid") {
 		return fmt.Errorf("config.json: linux.namespaces: shares the host's pid namespace, but its pod has a pid namespace of its own (give the pod's sandbox container no pid namespace for a pod in the host's)")
 	}
 	return nil

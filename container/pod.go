@@ -77,13 +77,13 @@ func sandboxByNamespace(root string, spec *specs.Spec) (string, error) {
 		if _, ok := podNamespaces[ns.Type]; !ok || ns.Path == "" {
 			continue
 		}
-		var st, own unix.Stat_t
+		var st unix.Stat_t
 		if err := unix.Stat(ns.Path, &st); err != nil {
 			return "", fmt.Errorf("config.json: linux.namespaces %s path %q: %w", ns.Type, ns.Path, err)
 		}
 		// The host's own namespace (a sandbox with the host network
 		// has it too) says nothing about a pod.
-		if unix.Stat("/proc/self/ns/"+podNamespaces[ns.Type], &own) == nil && own.Dev == st.Dev && own.Ino == st.Ino {
+		if isRuntimeNS(st, podNamespaces[ns.Type]) {
 			continue
 		}
 		want[nsID{st.Dev, st.Ino}] = ns

@@ -85,12 +85,12 @@ func newPodUserNS(spec *specs.Spec, hostNS bool) (*podUserNS, error) {
 		if err != nil {
 			return nil, err
 		}
-		var got, ours unix.Stat_t
+		var got unix.Stat_t
 		if err := unix.Fstat(int(f.Fd()), &got); err != nil {
 			f.Close()
 			return nil, err
 		}
-		if unix.Stat("/proc/self/ns/user", &ours) == nil && got.Dev == ours.Dev && got.Ino == ours.Ino {
+		if isRuntimeNS(got, "user") {
 			f.Close()
 			return nil, nil
 		}

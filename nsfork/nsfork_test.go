@@ -39,20 +39,32 @@ func holder(t *testing.T) *os.File {
 	return ns
 }
 
-func TestStartJoinsUserNamespace(t *testing.T) {
-	ns := holder(t)
+// shellFiles opens /bin/sh to start, a pipe for its output (this side
+// reads r; w is the child's, closed by the caller once it is started)
+// and /dev/null; all but w are closed at the end of the test.
+func shellFiles(t *testing.T) (exe, r, w, devNull *os.File) {
+	t.Helper()
 	exe, err := os.Open("/bin/sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer exe.Close()
-	r, w, err := os.Pipe()
+	t.Cleanup(func() { exe.Close() })
+	r, w, err = os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	devNull, _ := os.Open(os.DevNull)
-	defer devNull.Close()
+	t.Cleanup(func() { r.Close() })
+	devNull, err = os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devNull.Close() })
+	return exe, r, w, devNull
+}
+
+func TestStartJoinsUserNamespace(t *testing.T) {
+	ns := holder(t)
+	exe, r, w, devNull := shellFiles(t)
 	// Descriptor 3 is given too, out of order with the pipe's own
 	// number: the child must see it at 3.
 	extra, _ := os.Open("/etc/hostname")
@@ -165,18 +177,7 @@ func TestStartConcurrently(t *testing.T) {
 // and its process reaped.
 func TestStartUnshare(t *testing.T) {
 	ns := holder(t)
-	exe, err := os.Open("/bin/sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exe.Close()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	devNull, _ := os.Open(os.DevNull)
-	defer devNull.Close()
+	exe, r, w, devNull := shellFiles(t)
 	script := `echo $$; readlink /proc/self/ns/mnt; readlink /proc/self/ns/uts; hostname inside && hostname`
 	pid, err := Start(exe, []string{"sh", "-c", script}, []string{"PATH=/usr/bin:/bin"}, Attr{
 		UserNS: ns, Files: []*os.File{devNull, w, w}, Unshare: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS,
