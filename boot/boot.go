@@ -17,6 +17,7 @@ import (
 	"os/signal"
 
 	"github.com/runsc/runsc/caps"
+	"github.com/runsc/runsc/network"
 	"github.com/runsc/runsc/pivot"
 	"github.com/runsc/runsc/urpc"
 	"golang.org/x/sys/unix"
@@ -94,7 +95,7 @@ func Run(args Args) error {
 		return fmt.Errorf("boot: %w", err)
 	}
 	if args.NewNetwork {
-		if err := loopbackUp(); err != nil {
+		if err := network.LoopbackUp(); err != nil {
 			return fmt.Errorf("boot: %w", err)
 		}
 	}
@@ -214,27 +215,6 @@ func setupRoot(sysfsFD, procFD int) error {
 func attachDetached(fd int, dst string) error {
 	defer unix.Close(fd)
 	return unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH)
-}
-
-// loopbackUp brings up the loopback interface of a new network namespace.
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("socket for loopback setup: %w", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("reading lo flags: %w", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("bringing lo up: %w", err)
-	}
-	return nil
 }
 
 // ignoreTerminalSignals keeps the sandbox (pid 1, which ignores unhandled
