@@ -63,10 +63,17 @@ type InitArgs struct {
 	// of the host's mounts) for the spec's host binds, in spec order:
 	// see specutils.HostBind.
 	HostBindFDs []int
+	// Mkdir (create only) are directories the init makes (0755, with
+	// their parents) in the container's root once it is set up: the
+	// runtime config's mkdir (see specutils.RuntimeConfig).
+	Mkdir []string
 }
 
 // HostBindsFlag is the `runsc init` flag naming InitArgs.HostBindFDs.
 const HostBindsFlag = "host-bind-fds"
+
+// MkdirFlag is the `runsc init` flag holding InitArgs.Mkdir, JSON.
+const MkdirFlag = "mkdir"
 
 // RunInit is the container's init: it enters the sandbox's mount
 // namespace, makes its own with the container's mounts (spec mounts,
@@ -196,6 +203,15 @@ func prepareInit(args InitArgs) (spec *specs.Spec, path string, hookState []byte
 		if err := setupContainer(spec, args.CID, args.HostBindFDs, mounted); err != nil {
 			return nil, "", nil, err
 		}
+		// In the container's view (its root, read-only if the spec
+		// says so, and its mounts), as the container will see them.
+		umask := unix.Umask(0o022)
+		for i, d := range args.Mkdir {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return nil, "", nil, fmt.Errorf("runtime config mkdir[%d] %q: %w", i, d, err)
+			}
+		}
+		unix.Umask(umask)
 	}
 	p := spec.Process
 	if args.ConsoleFD >= 0 {

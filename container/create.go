@@ -17,6 +17,7 @@ import (
 	"github.com/runsc/runsc/cleanup"
 	"github.com/runsc/runsc/faultpoint"
 	"github.com/runsc/runsc/hook"
+	"github.com/runsc/runsc/network"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
 	"golang.org/x/sys/unix"
@@ -33,9 +34,8 @@ type Config struct {
 	// Overlay is the root overlay mode (--overlay2): boot.OverlayNone
 	// (write-through, the default when empty) or boot.OverlayMemory.
 	Overlay string
-	// HostNetwork shares the host's network namespace (--network=host);
-	// otherwise the sandbox gets a new one unless the spec names one.
-	HostNetwork bool
+	// Network is the sandbox's network namespace (--network).
+	Network NetworkMode
 	// HostUserNS keeps pods in the host's user namespace
 	// (--userns=host); otherwise each pod gets one of its own (see
 	// newPodUserNS).
@@ -66,6 +66,11 @@ type CreateOpts struct {
 	Console *os.File
 	// Stdio is the container's stdin, stdout and stderr.
 	Stdio []*os.File
+	// RuntimeConfig, if not nil, is the bundle's runtime config (see
+	// specutils.LoadRuntimeConfig), applied before the container starts.
+	RuntimeConfig *specutils.RuntimeConfig
+	// Veth, with --network=veth, wires the new sandbox to the host.
+	Veth *network.Veth
 	// exeCopy is the sealed copy of runsc the init starts from, made
 	// while the sandbox starts.
 	exeCopy *exeCopy
@@ -94,7 +99,7 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if overlay == "" {
 		overlay = boot.OverlayNone
 	}
-	if cfg.HostNetwork && o.Spec.Linux != nil {
+	if cfg.Network == NetworkHost && o.Spec.Linux != nil {
 		for k := range o.Spec.Linux.Sysctl {
 			if ns, _ := specutils.SysctlNamespace(k); ns == specs.NetworkNamespace {
 				return nil, fmt.Errorf("config.json: linux.sysctl[%q]: not allowed with --network=host: it would change the host's", k)
@@ -107,6 +112,9 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	sandboxID, err := podSandbox(cfg.Root, o.Spec)
 	if err != nil {
 		return nil, err
+	}
+	if (cfg.Network == NetworkVeth) != (o.Veth != nil && sandboxID == "") {
+		return nil, fmt.Errorf("create %q: --network=veth: only runsc do wires a new sandbox with a veth pair (bundles: runtime.json interfaces)", o.ID)
 	}
 	var cu cleanup.Cleanup
 	defer cu.Clean()
@@ -165,6 +173,11 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	}
 	c.Sandbox = procOf(bootProc.Pid)
 	cu.Add(func() { c.Sandbox.fuseServer().kill(killTimeout); bootProc.Wait() })
+	if o.Veth != nil {
+		if err := c.addVeth(*o.Veth, &cu); err != nil {
+			return nil, fmt.Errorf("create %q: %w", o.ID, err)
+		}
+	}
 	if err := c.saveCreating(); err != nil {
 		return nil, err
 	}
@@ -272,6 +285,9 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 		exe:      cfg.Exe, exeCopy: o.exeCopy, cid: c.ID, spec: o.Spec, hostBinds: hostBinds,
 		stdio: o.Stdio, join: sandboxFD, sandbox: sandboxFD, newPIDNS: peer == nil && !joinedPID, pidPeer: peer,
 	}
+	if o.RuntimeConfig != nil {
+		io.mkdir = o.RuntimeConfig.Mkdir
+	}
 	if o.Spec.Process.Terminal {
 		io.stdio, io.console = nil, o.Console
 		if io.console == nil {
@@ -329,6 +345,11 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 		return fmt.Errorf("create %q: %w", c.ID, err)
 	}
 	faultpoint.Reach(faultpoint.CreateReady)
+	if o.RuntimeConfig != nil {
+		if err := c.applyRuntimeConfig(cfg, o.RuntimeConfig, p.pid(), cu); err != nil {
+			return fmt.Errorf("create %q: %w", c.ID, err)
+		}
+	}
 	initProc := procOf(p.pid())
 	c.InitPID, c.InitStart = initProc.PID, initProc.Start
 	if o.PIDFile != "" {

@@ -231,7 +231,7 @@ func (c *Container) Delete(force bool) error {
 		c.deletePodMembers()
 	}
 	faultpoint.Reach(faultpoint.DeleteKilled)
-	var errs []error
+	errs := []error{c.removeNetwork()}
 	for _, cg := range []*cgroup.Cgroup{c.Cgroup, c.SandboxCgroup} {
 		if cg != nil {
 			errs = append(errs, cg.Destroy())

@@ -111,7 +111,10 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 	for _, n := range sandboxNamespaces {
 		path, own := specNamespace(spec, n.typ)
 		switch {
-		case !own, n.typ == specs.NetworkNamespace && cfg.HostNetwork:
+		case n.typ == specs.NetworkNamespace && cfg.Network == NetworkHost:
+		case n.typ == specs.NetworkNamespace && cfg.Network.private():
+			flags |= uintptr(n.flag)
+		case !own:
 		case path != "":
 			f, err := openNamespace(path, n.typ, n.flag)
 			if err != nil {

@@ -68,6 +68,9 @@ type initOpts struct {
 	// hostBinds (create) are the detached mount trees of the spec's
 	// host binds, in spec order (see openHostBinds).
 	hostBinds []*os.File
+	// mkdir (create) are the runtime config's directories, which the
+	// init makes in the container's root.
+	mkdir []string
 }
 
 // initProc is a `runsc init` this process forked: its child.
@@ -211,6 +214,13 @@ func startInit(o initOpts) (*initProc, error) {
 	}
 	if o.exec {
 		args = append(args, "--exec")
+	}
+	if len(o.mkdir) > 0 {
+		dirs, err := json.Marshal(o.mkdir)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--"+boot.MkdirFlag+"="+string(dirs))
 	}
 	// The init leads a session of its own, as runc's does: the caller's
 	// terminal signals do not reach it, and with a terminal it takes

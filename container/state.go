@@ -15,6 +15,7 @@ import (
 
 	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/cgroup"
+	"github.com/runsc/runsc/network"
 	"github.com/runsc/runsc/specutils"
 	"github.com/runsc/runsc/urpc"
 	"golang.org/x/sys/unix"
@@ -56,6 +57,11 @@ type State struct {
 	// runs in: its own ID for the sandbox (pause) container of a pod or a
 	// lone container.
 	SandboxID string `json:"sandboxId"`
+	// Veth (--network=veth) is the host end of the sandbox's veth pair.
+	Veth *network.HostLink `json:"veth,omitempty"`
+	// NSBinds are the container's namespaces bound at host paths (its
+	// runtime config's bindNS).
+	NSBinds []NSBind `json:"nsBinds,omitempty"`
 }
 
 // Proc identifies a host process across pid reuse.

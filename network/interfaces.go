@@ -8,30 +8,33 @@ import (
 )
 
 // AddInterfaces puts a runtime config's links (validated by
-// specutils.ParseRuntimeConfig) in the sandbox's namespace, in order.
-// On failure what it made is undone; on success undo undoes it all
-// (links made are removed, links moved in are moved back).
-func (n *Namespaces) AddInterfaces(ifs []specutils.Interface) (undo func(), err error) {
-	var undos []func()
-	undo = func() {
-		for i := len(undos) - 1; i >= 0; i-- {
-			undos[i]()
-		}
-	}
+// specutils.ParseRuntimeConfig) in the sandbox's namespace, in order. On
+// failure what it did is undone (see RemoveInterfaces).
+func (n *Namespaces) AddInterfaces(ifs []specutils.Interface) error {
 	for i, ifc := range ifs {
-		u, err := n.addInterface(fmt.Sprintf("interfaces[%d]", i), ifc)
-		if err != nil {
-			undo()
-			return nil, err
+		if err := n.addInterface(fmt.Sprintf("interfaces[%d]", i), ifc); err != nil {
+			n.RemoveInterfaces(ifs[:i])
+			return err
 		}
-		undos = append(undos, u)
 	}
-	return undo, nil
+	return nil
 }
 
-// addInterface does one interface, field naming it in errors, and
-// returns how to undo it.
-func (n *Namespaces) addInterface(field string, ifc specutils.Interface) (func(), error) {
+// RemoveInterfaces undoes AddInterfaces(ifs), last first: links made
+// are removed (a veth's peer with it), links moved in are moved back to
+// the host's namespace. Links already gone are skipped.
+func (n *Namespaces) RemoveInterfaces(ifs []specutils.Interface) {
+	for i := len(ifs) - 1; i >= 0; i-- {
+		if ifs[i].Add == "" {
+			n.moveBack(ifs[i].Name)
+		} else {
+			n.remove(ifs[i].Name)
+		}
+	}
+}
+
+// addInterface does one interface, field naming it in errors.
+func (n *Namespaces) addInterface(field string, ifc specutils.Interface) error {
 	la := netlink.NewLinkAttrs()
 	la.Name = ifc.Name
 	var link netlink.Link = &netlink.GenericLink{LinkAttrs: la, LinkType: ifc.Add}
@@ -40,21 +43,21 @@ func (n *Namespaces) addInterface(field string, ifc specutils.Interface) (func()
 		// An existing link of the host's.
 		host, err := n.host.LinkByName(ifc.Name)
 		if err != nil {
-			return nil, fmt.Errorf("%s.name %q: no such link in the host's network namespace", field, ifc.Name)
+			return fmt.Errorf("%s.name %q: no such link in the host's network namespace", field, ifc.Name)
 		}
 		if err := n.host.LinkSetNsFd(host, int(n.sandboxNS)); err != nil {
-			return nil, linkErr(field+".name", ifc.Name, "moving it into the sandbox", err)
+			return linkErr(field+".name", ifc.Name, "moving it into the sandbox", err)
 		}
-		return func() { n.moveBack(ifc.Name) }, nil
+		return nil
 	case ifc.Add == "veth" || ifc.CreateInRoot:
 		if ifc.Add == "veth" {
 			link = &netlink.Veth{LinkAttrs: la, PeerName: ifc.Peer}
 		}
 		if err := n.host.LinkAdd(link); err != nil {
 			if ifc.Add == "veth" {
-				return nil, linkErr(field, ifc.Name+"/"+ifc.Peer, "making the veth pair in the host's namespace", err)
+				return linkErr(field, ifc.Name+"/"+ifc.Peer, "making the veth pair in the host's namespace", err)
 			}
-			return nil, linkErr(field+".add", ifc.Add, "making "+ifc.Name+" in the host's namespace", err)
+			return linkErr(field+".add", ifc.Add, "making "+ifc.Name+" in the host's namespace", err)
 		}
 		made, err := n.host.LinkByName(ifc.Name)
 		if err == nil {
@@ -62,18 +65,18 @@ func (n *Namespaces) addInterface(field string, ifc specutils.Interface) (func()
 		}
 		if err != nil {
 			n.host.LinkDel(link)
-			return nil, linkErr(field+".name", ifc.Name, "moving it into the sandbox", err)
+			return linkErr(field+".name", ifc.Name, "moving it into the sandbox", err)
 		}
 	default:
 		if err := n.sandbox.LinkAdd(link); err != nil {
-			return nil, linkErr(field+".add", ifc.Add, "making "+ifc.Name, err)
+			return linkErr(field+".add", ifc.Add, "making "+ifc.Name, err)
 		}
 	}
-	// Removing a veth's end removes its peer too.
-	return func() { n.remove(ifc.Name) }, nil
+	return nil
 }
 
-// remove deletes the sandbox's link name, if it is there.
+// remove deletes the sandbox's link name, if it is there (a veth's
+// peer goes with it).
 func (n *Namespaces) remove(name string) {
 	if l, err := n.sandbox.LinkByName(name); err == nil {
 		n.sandbox.LinkDel(l)

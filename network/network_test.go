@@ -277,8 +277,7 @@ func TestAddInterfaces(t *testing.T) {
 		{Name: "nsdummy", Add: kind},
 		{Name: "hostdummy"},
 	}
-	undo, err := n.AddInterfaces(ifs)
-	if err != nil {
+	if err := n.AddInterfaces(ifs); err != nil {
 		t.Fatal(err)
 	}
 	in, host := links(t, n.sandbox), links(t, n.host)
@@ -293,7 +292,7 @@ func TestAddInterfaces(t *testing.T) {
 	if !host["vpeer1"] {
 		t.Errorf("the veth's peer is not in the host's namespace: %v", host)
 	}
-	undo()
+	n.RemoveInterfaces(ifs)
 	in, host = links(t, n.sandbox), links(t, n.host)
 	for _, gone := range []string{"eth1", "rootdummy", "nsdummy", "hostdummy"} {
 		if in[gone] {
@@ -322,7 +321,7 @@ func TestAddInterfacesFails(t *testing.T) {
 		{"taken name", []specutils.Interface{{Name: "lo", Add: kind}}, `interfaces[0].add "` + kind + `": making lo: a link of that name exists`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := n.AddInterfaces(tc.ifs)
+			err := n.AddInterfaces(tc.ifs)
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
@@ -68,8 +69,14 @@ func runInit(g *globals, args []string) error {
 	fs.BoolVar(&a.Exec, "exec", false, "exec a process into a running container")
 	hostBinds := fs.String(boot.HostBindsFlag, "", "comma-separated detached mount trees of the spec's host binds, in spec order (create)")
 	relay := fs.Int(boot.RelayFlag, -1, "socket to send the pidfd of the init started in a new pid namespace on (see boot.RelayNewPIDNS)")
+	mkdir := fs.String(boot.MkdirFlag, "", "JSON list of directories to make in the container's root (create)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *mkdir != "" {
+		if err := json.Unmarshal([]byte(*mkdir), &a.Mkdir); err != nil {
+			return fmt.Errorf("init: --%s: %w", boot.MkdirFlag, err)
+		}
 	}
 	if *hostBinds != "" {
 		fds, err := donation.ParseFDs(boot.HostBindsFlag, *hostBinds, false)

@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/runsc/runsc/boot"
 	"github.com/runsc/runsc/container"
+	"github.com/runsc/runsc/network"
 	"github.com/runsc/runsc/specutils"
 	"golang.org/x/sys/unix"
 )
@@ -58,12 +59,9 @@ func (g *globals) config() (container.Config, error) {
 			cfg.SandboxDebugLog += "runsc.boot.log"
 		}
 	}
-	switch g.Network {
-	case "sandbox", "none":
-	case "host":
-		cfg.HostNetwork = true
-	default:
-		return cfg, fmt.Errorf("--network %q: want sandbox or host", g.Network)
+	cfg.Network = container.NetworkMode(g.Network)
+	if err := cfg.Network.Validate(); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -80,6 +78,11 @@ func oneID(fs interface{ Args() []string }, cmd string) (string, error) {
 // createFlags are the flags of create and run.
 type createFlags struct {
 	bundle, pidFile, consoleSocket string
+	// doRoot is set by runsc do: its spec is made in memory and its
+	// bundle is the root directory, which holds no runtime config.
+	doRoot bool
+	// veth (runsc do --network=veth) wires the sandbox to the host.
+	veth *network.Veth
 }
 
 func (c *createFlags) register(fs interface {
@@ -114,6 +117,12 @@ func create(g *globals, id string, f createFlags, console *os.File, spec *specs.
 			return nil, err
 		}
 	}
+	var rc *specutils.RuntimeConfig
+	if !f.doRoot {
+		if rc, err = specutils.LoadRuntimeConfig(bundle, spec.Annotations); err != nil {
+			return nil, err
+		}
+	}
 	pidFile := f.pidFile
 	if pidFile != "" {
 		if pidFile, err = filepath.Abs(pidFile); err != nil {
@@ -123,6 +132,7 @@ func create(g *globals, id string, f createFlags, console *os.File, spec *specs.
 	return container.Create(cfg, container.CreateOpts{
 		ID: id, Bundle: bundle, Spec: spec, PIDFile: pidFile, ConsoleSocket: f.consoleSocket,
 		Console: console, Stdio: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		RuntimeConfig: rc, Veth: f.veth,
 	})
 }
 
