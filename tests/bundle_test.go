@@ -119,6 +119,9 @@ type runscEnv struct {
 	root string
 	// extra are global flags added to every command.
 	extra []string
+	// wrap, if set, is the command runsc runs under (e.g. nsenter into
+	// a test's network namespace).
+	wrap []string
 	// faultOut is where the last command stoppedAt started writes.
 	faultOut string
 }
@@ -155,6 +158,9 @@ type result struct {
 // cmd returns the runsc command for args.
 func (e *runscEnv) cmd(args ...string) *exec.Cmd {
 	all := append(append([]string{"--root", e.root}, e.extra...), args...)
+	if len(e.wrap) > 0 {
+		return exec.Command(e.wrap[0], append(append(e.wrap[1:len(e.wrap):len(e.wrap)], runscBin), all...)...)
+	}
 	return exec.Command(runscBin, all...)
 }
 
