@@ -83,37 +83,67 @@ func wrapper(t *testing.T, dir, name, runtime string) string {
 func runSuite(t *testing.T, suite, runtime, logDir string) map[Key]Result {
 	res := map[Key]Result{}
 	for _, p := range programs(t, suite) {
-		ctx, cancel := context.WithTimeout(context.Background(), programTimeout)
-		cmd := exec.CommandContext(ctx, filepath.Join(suite, "validation", p))
-		// The programs find runtimetest and the rootfs tarball in
-		// their working directory.
-		cmd.Dir = suite
-		cmd.Env = append(os.Environ(), "RUNTIME="+runtime)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
-		cancel()
-		code := 0
-		var ee *exec.ExitError
-		switch {
-		case errors.As(err, &ee):
-			code = ee.ExitCode()
-		case err != nil:
-			t.Fatalf("running %s: %v", p, err)
-		}
-		if timedOut {
-			code = -1
-			fmt.Fprintf(&stderr, "\nkilled after %v\n", programTimeout)
-		}
-		os.WriteFile(filepath.Join(logDir, p+".tap"), stdout.Bytes(), 0o644)
-		os.WriteFile(filepath.Join(logDir, p+".err"), stderr.Bytes(), 0o644)
-		os.WriteFile(filepath.Join(logDir, p+".code"), []byte(strconv.Itoa(code)), 0o644)
-		for k, r := range ParseTAP(p, stdout.String(), code) {
+		for k, r := range runProgram(t, suite, runtime, logDir, p) {
 			res[k] = r
 		}
 	}
 	return res
+}
+
+// runProgram runs validation program p with RUNTIME=runtime and returns
+// its results; its output goes to logDir (p.tap, p.err, p.code).
+func runProgram(t *testing.T, suite, runtime, logDir, p string) map[Key]Result {
+	ctx, cancel := context.WithTimeout(context.Background(), programTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(suite, "validation", p))
+	// The programs find runtimetest and the rootfs tarball in their
+	// working directory.
+	cmd.Dir = suite
+	cmd.Env = append(os.Environ(), "RUNTIME="+runtime)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("running %s: %v", p, err)
+	}
+	if timedOut {
+		code = -1
+		fmt.Fprintf(&stderr, "\nkilled after %v\n", programTimeout)
+	}
+	os.WriteFile(filepath.Join(logDir, p+".tap"), stdout.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(logDir, p+".err"), stderr.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(logDir, p+".code"), []byte(strconv.Itoa(code)), 0o644)
+	return ParseTAP(p, stdout.String(), code)
+}
+
+// excerpt returns what program p printed in logDir that explains its
+// failures: its stderr and the TAP lines from each "not ok" on, at most
+// max lines.
+func excerpt(logDir, p string, max int) string {
+	var lines []string
+	errOut, _ := os.ReadFile(filepath.Join(logDir, p+".err"))
+	for _, l := range strings.Split(strings.TrimSpace(string(errOut)), "\n") {
+		if l != "" {
+			lines = append(lines, "stderr: "+l)
+		}
+	}
+	tap, _ := os.ReadFile(filepath.Join(logDir, p+".tap"))
+	tapLines := strings.Split(string(tap), "\n")
+	for i, l := range tapLines {
+		if strings.HasPrefix(strings.TrimSpace(l), "not ok") {
+			lines = append(lines, tapLines[i:min(i+12, len(tapLines))]...)
+		}
+	}
+	if len(lines) > max {
+		lines = append(lines[:max], "...")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // cleanRoot deletes what a runtime's failed runs left under its root.
@@ -161,7 +191,7 @@ func TestRuntimeTools(t *testing.T) {
 		p, f, s := Counts(results[rt.name])
 		t.Logf("%s: %d passed, %d failed, %d skipped (%v; output in %s)", rt.name, p, f, s, time.Since(start).Round(time.Second), dir)
 	}
-	var unexpected []string
+	var unexpected []Key
 	used := map[int]bool{}
 	for _, k := range Regressions(results["runc"], results["runsc"]) {
 		known := false
@@ -172,7 +202,7 @@ func TestRuntimeTools(t *testing.T) {
 			}
 		}
 		if !known {
-			unexpected = append(unexpected, k.String())
+			unexpected = append(unexpected, k)
 		}
 	}
 	for i, d := range diffs {
@@ -182,8 +212,24 @@ func TestRuntimeTools(t *testing.T) {
 			t.Logf("listed difference not seen in this run: %s: %s", d.Program, d.Test)
 		}
 	}
-	sort.Strings(unexpected)
-	for _, u := range unexpected {
-		t.Errorf("runsc fails a test runc passes: %s", u)
+	// A program runsc fails where runc passes runs once more: a
+	// failure that does not come back is reported with what the first
+	// run printed, for the next look, but does not fail the suite.
+	reruns := map[string]map[Key]Result{}
+	rerunDir := filepath.Join(logs, "runsc-rerun")
+	os.RemoveAll(rerunDir)
+	os.MkdirAll(rerunDir, 0o755)
+	rerunner := wrapper(t, work, "runsc", runsc)
+	sort.Slice(unexpected, func(i, j int) bool { return unexpected[i].String() < unexpected[j].String() })
+	for _, k := range unexpected {
+		if reruns[k.Program] == nil {
+			reruns[k.Program] = runProgram(t, suite, rerunner, rerunDir, k.Program)
+			cleanRoot(rerunner)
+		}
+		if reruns[k.Program][k] == Pass {
+			t.Logf("runsc failed %s once and passed it on a rerun; the first run printed:\n%s", k, excerpt(filepath.Join(logs, "runsc"), k.Program, 60))
+			continue
+		}
+		t.Errorf("runsc fails a test runc passes: %s", k)
 	}
 }
