@@ -227,6 +227,24 @@ func TestNetworkModes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("pod on a joined namespace", func(t *testing.T) {
+		// CNI's way: the pod's sandbox container names the namespace,
+		// its members share the sandbox's.
+		e := n.env()
+		pod := podSpec("", "sleep", "100000")
+		pod.Linux.Namespaces = testSpec().Linux.Namespaces
+		for i, ns := range pod.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				pod.Linux.Namespaces[i].Path = n.path
+			}
+		}
+		e.must("run", "-d", "--bundle", newBundle(t, pod).dir, "pod")
+		member := podSpec("pod", spec.Process.Args...)
+		if out := e.must("run", "--bundle", newBundle(t, member).dir, "member"); out != "lo mark0 " {
+			t.Errorf("the pod's member sees links %q", out)
+		}
+		e.must("delete", "--force", "pod")
+	})
 	r := n.env("--network=bridge").exec("", "run", "--bundle", b.dir, "net-bad")
 	wantOneLineError(t, r, `--network "bridge": want sandbox, none, host or veth`)
 	r = n.env("--network=veth").exec("", "run", "--bundle", b.dir, "net-veth")
