@@ -349,6 +349,9 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 		if err := c.applyRuntimeConfig(cfg, o.RuntimeConfig, p.pid(), cu); err != nil {
 			return fmt.Errorf("create %q: %w", c.ID, err)
 		}
+		if path, _ := specNetNS(o.Spec); cfg.Network == NetworkSandbox || cfg.Network == "" {
+			c.NetNSPath = path
+		}
 	}
 	initProc := procOf(p.pid())
 	c.InitPID, c.InitStart = initProc.PID, initProc.Start

@@ -129,6 +129,7 @@ func (c *Container) applyRuntimeConfig(cfg Config, rc *specutils.RuntimeConfig, 
 		if err := addInterfaces(cfg, rc.Interfaces, pid, cu); err != nil {
 			return fmt.Errorf("runtime config %w", err)
 		}
+		c.Interfaces = rc.Interfaces
 	}
 	for _, b := range rc.BindNS.List() {
 		made, err := bindNamespace(pid, b)
@@ -169,6 +170,35 @@ func addInterfaces(cfg Config, ifs []specutils.Interface, pid int, cu *cleanup.C
 		}
 	})
 	return nil
+}
+
+// removeInterfaces takes the links the container's runtime config added
+// out of the pod's network namespace, if it is still there: the
+// sandbox's while it lives (a pod member leaving), else the one the spec
+// names by path. A namespace runsc made takes them with it.
+func (c *Container) removeInterfaces() {
+	if len(c.Interfaces) == 0 {
+		return
+	}
+	var f *os.File
+	if c.Sandbox.Alive() {
+		f, _ = os.Open(fmt.Sprintf("/proc/%d/ns/net", c.Sandbox.PID))
+		if f != nil && !c.Sandbox.Alive() {
+			// The pid was reused meanwhile.
+			f.Close()
+			f = nil
+		}
+	} else if c.NetNSPath != "" {
+		f, _ = os.Open(c.NetNSPath)
+	}
+	if f == nil {
+		return
+	}
+	defer f.Close()
+	if ns, err := network.Open(nil, f); err == nil {
+		ns.RemoveInterfaces(c.Interfaces)
+		ns.Close()
+	}
 }
 
 // removeNetwork removes what create made on the host for the container:

@@ -196,6 +196,8 @@ func (c *Container) Delete(force bool) error {
 		c.Cgroup.Freeze(false)
 	}
 	poststop := c.poststop()
+	// While the pod's namespace is reachable through its sandbox.
+	c.removeInterfaces()
 	if c.child != nil {
 		// This process's child: it must be reaped for the sandbox, pid
 		// 1 of its pid namespace, to finish exiting.

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,8 @@ func (b *bundle) writeRuntimeConfig(t *testing.T, rc any) {
 // TestRuntimeConfig applies a runtime config at create: directories in
 // the container's root, a veth pair and two moved links in its network
 // namespace, its net and uts namespaces bound on the host (nsenter sees
-// the sandbox's links and hostname there); delete undoes it all.
+// the sandbox's links and hostname there); delete undoes it all, and
+// gives the moved link back.
 func TestRuntimeConfig(t *testing.T) {
 	n := newTestNet(t)
 	kind := plainLinkKind(t, n)
@@ -72,7 +74,8 @@ func TestRuntimeConfig(t *testing.T) {
 			t.Errorf("binding %s left after delete: %v", p, err)
 		}
 	}
-	n.waitOnly()
+	// Made links are gone; the moved one is back.
+	n.waitOnly("moved0")
 }
 
 // TestRuntimeConfigOutput checks what the container saw.
@@ -149,4 +152,25 @@ func TestRuntimeConfigErrors(t *testing.T) {
 func combined(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// TestRuntimeConfigPodMember: links a pod member's runtime config added
+// leave the pod's namespace with the member; the pod stays.
+func TestRuntimeConfigPodMember(t *testing.T) {
+	n := newTestNet(t)
+	e := n.env()
+	e.must("run", "-d", "--bundle", newBundle(t, podSpec("", "sleep", "100000")).dir, "pod")
+	member := podSpec("pod", "sleep", "100000")
+	member.Annotations[specutils.RuntimeConfigAnnotation] = `{"interfaces":[{"name":"eth1","peer":"vh-m0"}]}`
+	e.must("run", "-d", "--bundle", newBundle(t, member).dir, "member")
+	podNet := fmt.Sprintf("--net=/proc/%d/ns/net", e.saved("pod").Sandbox.PID)
+	if out, err := combined("nsenter", podNet, "--", "ip", "-o", "link", "show", "eth1"); err != nil {
+		t.Fatalf("the pod lacks the member's eth1: %v %s", err, out)
+	}
+	e.must("delete", "--force", "member")
+	if out, err := combined("nsenter", podNet, "--", "ip", "-o", "link", "show"); err != nil || strings.Contains(out, "eth1") {
+		t.Errorf("after the member left the pod has %q (%v)", out, err)
+	}
+	n.waitOnly()
+	e.must("delete", "--force", "pod")
 }
