@@ -26,6 +26,13 @@ const (
 	// OverlayNone mounts the gofer tree itself: writes go to the host
 	// through the gofer (unless root.readonly).
 	OverlayNone = "none"
+	// OverlayVolatile (--volatile=yes) makes the root a tmpfs holding
+	// the gofer tree's /usr, read-only, and the merged-/usr symlinks
+	// into it (see specutils.MergedUsrLinks).
+	OverlayVolatile = "volatile"
+	// OverlayEmpty (runsc do --volatile=yes without --root-dir) makes
+	// the root an empty tmpfs: only the spec's mounts are in it.
+	OverlayEmpty = "empty"
 )
 
 // cacheTimeout is the kernel's FUSE entry, attribute and negative-entry
@@ -157,7 +164,8 @@ func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared ma
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return fmt.Errorf("making %s: %w", base, err)
 	}
-	rootRO := c.spec.Root.Readonly || overlay == OverlayMemory
+	// Only a root written through is written by the gofer.
+	rootRO := c.spec.Root.Readonly || overlay != OverlayNone
 	if err := s.bindShared(c, shared, &mounted); err != nil {
 		return err
 	}
@@ -229,8 +237,21 @@ func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared ma
 		if err := unix.Mount(treeDir(c.cid, 0), root, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("binding root: %w", err)
 		}
+	case OverlayVolatile, OverlayEmpty:
+		// nodev: as the memory overlay's.
+		if err := unix.Mount("runsc-volatile-root", root, "tmpfs", unix.MS_NODEV, "mode=0755"); err != nil {
+			return fmt.Errorf("mounting the volatile root: %w", err)
+		}
+		mounted = append(mounted, root)
+		if overlay == OverlayVolatile {
+			if err := volatileUsr(treeDir(c.cid, 0), root); err != nil {
+				return err
+			}
+		}
+		// Unmounted with the root.
+		mounted = mounted[:len(mounted)-1]
 	default:
-		return fmt.Errorf("--overlay2 %q: want memory or none", overlay)
+		return fmt.Errorf("root mode %q: want memory, none, volatile or empty", overlay)
 	}
 	// root.readonly is applied by the container's init, after its
 	// mounts are made.
@@ -364,6 +385,31 @@ func bindMounts(spec *specs.Spec) []specs.Mount {
 		}
 	}
 	return out
+}
+
+// volatileUsr puts the /usr of the image tree lower, read-only, in the
+// tmpfs root, with the merged-/usr symlinks into it.
+func volatileUsr(lower, root string) error {
+	links, err := specutils.MergedUsrLinks(lower)
+	if err != nil {
+		return fmt.Errorf("--volatile=yes: %w", err)
+	}
+	usr := filepath.Join(root, "usr")
+	if err := os.Mkdir(usr, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount(filepath.Join(lower, "usr"), usr, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("--volatile=yes: binding /usr: %w", err)
+	}
+	if err := unix.Mount("", usr, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		return fmt.Errorf("--volatile=yes: making /usr read-only: %w", err)
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			return fmt.Errorf("--volatile=yes: %w", err)
+		}
+	}
+	return nil
 }
 
 // mountUpper mounts the tmpfs holding a memory overlay's upper layer at

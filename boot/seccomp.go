@@ -37,6 +37,8 @@ var sandboxSyscalls = []string{
 	"close", "dup", "dup3", "fcntl", "lseek",
 	"openat", "newfstatat", "fstat", "statx", "fstatfs", "statfs", "getdents64",
 	"mkdirat", "unlinkat", "fchmodat", "fchownat", "readlinkat",
+	// A volatile root's merged-/usr links (see volatileUsr).
+	"symlinkat",
 	// The containers' trees (FUSE mounts made by the creator, attached
 	// here) and overlays.
 	"mount", "umount2", "move_mount",

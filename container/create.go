@@ -34,6 +34,9 @@ type Config struct {
 	// Overlay is the root overlay mode (--overlay2): boot.OverlayNone
 	// (write-through, the default when empty) or boot.OverlayMemory.
 	Overlay string
+	// Volatile is the --volatile mode (see specutils.VolatileNo...),
+	// which the spec's specutils.VolatileAnnotation overrides.
+	Volatile string
 	// Network is the sandbox's network namespace (--network).
 	Network NetworkMode
 	// HostUserNS keeps pods in the host's user namespace
@@ -71,6 +74,9 @@ type CreateOpts struct {
 	RuntimeConfig *specutils.RuntimeConfig
 	// Veth, with --network=veth, wires the new sandbox to the host.
 	Veth *network.Veth
+	// EmptyRoot (runsc do --volatile=yes without --root-dir) makes the
+	// root an empty tmpfs; Spec.Root.Path is then an empty directory.
+	EmptyRoot bool
 	// exeCopy is the sealed copy of runsc the init starts from, made
 	// while the sandbox starts.
 	exeCopy *exeCopy
@@ -95,9 +101,9 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	if o.Spec.Process.Terminal && o.ConsoleSocket == "" && o.Console == nil {
 		return nil, fmt.Errorf("create %q: process.terminal is true but --console-socket is not given", o.ID)
 	}
-	overlay := cfg.Overlay
-	if overlay == "" {
-		overlay = boot.OverlayNone
+	overlay, err := rootMode(cfg, o)
+	if err != nil {
+		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
 	if cfg.Network == NetworkHost && o.Spec.Linux != nil {
 		for k := range o.Spec.Linux.Sysctl {

@@ -29,8 +29,8 @@ import (
 func goferTrees(spec *specs.Spec, overlay string, shared map[string]int) ([]gofer.Tree, map[int]int, error) {
 	trees := []gofer.Tree{{
 		Source: spec.Root.Path,
-		// With a memory overlay the gofer never needs to write.
-		ReadOnly: spec.Root.Readonly || overlay == boot.OverlayMemory,
+		// Only a root written through is written by the gofer.
+		ReadOnly: spec.Root.Readonly || overlay != boot.OverlayNone,
 	}}
 	reuse := map[int]int{}
 	ordinal := 0

@@ -59,6 +59,10 @@ func (g *globals) config() (container.Config, error) {
 			cfg.SandboxDebugLog += "runsc.boot.log"
 		}
 	}
+	if err := specutils.ValidateVolatile("--volatile", g.Volatile); err != nil {
+		return cfg, err
+	}
+	cfg.Volatile = g.Volatile
 	cfg.Network = container.NetworkMode(g.Network)
 	if err := cfg.Network.Validate(); err != nil {
 		return cfg, err
@@ -83,6 +87,9 @@ type createFlags struct {
 	doRoot bool
 	// veth (runsc do --network=veth) wires the sandbox to the host.
 	veth *network.Veth
+	// emptyRoot (runsc do --volatile=yes without --root-dir): the root
+	// is an empty tmpfs.
+	emptyRoot bool
 }
 
 func (c *createFlags) register(fs interface {
@@ -132,7 +139,7 @@ func create(g *globals, id string, f createFlags, console *os.File, spec *specs.
 	return container.Create(cfg, container.CreateOpts{
 		ID: id, Bundle: bundle, Spec: spec, PIDFile: pidFile, ConsoleSocket: f.consoleSocket,
 		Console: console, Stdio: []*os.File{os.Stdin, os.Stdout, os.Stderr},
-		RuntimeConfig: rc, Veth: f.veth,
+		RuntimeConfig: rc, Veth: f.veth, EmptyRoot: f.emptyRoot,
 	})
 }
 

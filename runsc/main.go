@@ -34,6 +34,8 @@ type globals struct {
 	// Network is the sandbox's network: sandbox, none, host or veth
 	// (see container.NetworkMode).
 	Network string
+	// Volatile is the --volatile mode (see specutils.VolatileNo...).
+	Volatile string
 	// UserNS is "pod" (a user namespace per pod) or "host".
 	UserNS string
 	// SystemdCgroup reads linux.cgroupsPath as slice:prefix:name.
@@ -82,6 +84,7 @@ func runMain(argv []string, stderr io.Writer) int {
 	fs.StringVar(&g.Log, "log", "", "write logs to this file instead of stderr")
 	fs.StringVar(&g.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&g.Overlay2, "overlay2", "", "container root overlay: none (the default for bundles: writes go to the root's directory through the gofer) or root:memory (writes stay in a tmpfs layer inside the sandbox; the default of do)")
+	fs.StringVar(&g.Volatile, "volatile", "no", "root as systemd-nspawn's --volatile: no (as --overlay2 says), yes (a tmpfs root with the image's /usr read-only), state (the image read-only, /var a tmpfs), overlay (the image read-only under a tmpfs overlay); the annotation dev.runsc.volatile overrides it per container")
 	fs.StringVar(&g.Network, "network", "sandbox", "network: sandbox (the spec's network namespace, lo up in a new one), none (always a new one, lo only), host (the host's), veth (runsc do: a new one wired to the host by a veth pair)")
 	fs.StringVar(&g.UserNS, "userns", "pod", "user namespace: pod (each pod in its own, container root an unprivileged host uid) or host (weaker: container root is host root)")
 	fs.IntVar(&g.LogFD, "log-fd", -1, "internal: write logs to this descriptor instead of --log")
