@@ -352,12 +352,13 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	}
 	faultpoint.Reach(faultpoint.CreateReady)
 	if o.RuntimeConfig != nil {
-		if err := c.applyRuntimeConfig(cfg, o.RuntimeConfig, p.pid(), cu); err != nil {
-			return fmt.Errorf("create %q: %w", c.ID, err)
-		}
 		if path, _ := specNetNS(o.Spec); cfg.Network == NetworkSandbox || cfg.Network == "" {
 			c.NetNSPath = path
 		}
+		if err := c.applyRuntimeConfig(cfg, o.RuntimeConfig, p.pid(), cu); err != nil {
+			return fmt.Errorf("create %q: %w", c.ID, err)
+		}
+		faultpoint.Reach(faultpoint.CreateNetwork)
 	}
 	initProc := procOf(p.pid())
 	c.InitPID, c.InitStart = initProc.PID, initProc.Start

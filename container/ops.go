@@ -227,6 +227,7 @@ func (c *Container) Delete(force bool) error {
 		// pid namespace the pod joined, through their cgroups'
 		// Destroy below and in deletePodMembers).
 		c.thawPodMembers()
+		c.removeMembersInterfaces()
 		if err := killAll(killTimeout, c.Sandbox.fuseServer(), c.Gofer, c.Init()); err != nil {
 			return fmt.Errorf("deleting container %q: %w", c.ID, err)
 		}

@@ -310,6 +310,10 @@ func (c *Container) deletePodMembers() {
 		if m.Cgroup != nil {
 			m.Cgroup.Destroy()
 		}
+		// Links still in a namespace that outlives the pod; its
+		// bindings.
+		m.removeInterfaces()
+		m.removeNetwork()
 		poststop := m.poststop()
 		os.RemoveAll(m.dir)
 		m.Close()
@@ -331,6 +335,17 @@ func (c *Container) podMembers() []string {
 		}
 	}
 	return out
+}
+
+// removeMembersInterfaces takes the links c's pod's members added out of
+// the pod's network namespace (see State.removeInterfaces), before the
+// sandbox goes: links moved in from the host go back to it.
+func (c *Container) removeMembersInterfaces() {
+	for _, id := range c.podMembers() {
+		if st, err := readState(c.root, id); err == nil {
+			st.removeInterfaces()
+		}
+	}
 }
 
 // thawPodMembers thaws the cgroups of c's pod's members: the sandbox,

@@ -31,6 +31,9 @@ const (
 	CreateCgroup = "create:cgroup"
 	// CreateReady: the init has set the container up.
 	CreateReady = "create:ready"
+	// CreateNetwork: the runtime config's links and namespace
+	// bindings are made; the state says creating.
+	CreateNetwork = "create:network"
 	// CreateSaved: the state says created; the sandbox is not
 	// released yet.
 	CreateSaved = "create:saved"

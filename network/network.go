@@ -55,10 +55,10 @@ func Open(host, sandbox *os.File) (*Namespaces, error) {
 	if n.sandboxNS, err = dupNS(sandbox); err != nil {
 		return nil, fmt.Errorf("opening the sandbox's network namespace: %w", err)
 	}
-	if n.host, err = netlink.NewHandleAt(n.hostNS); err != nil {
+	if n.host, err = netlink.NewHandleAt(n.hostNS, unix.NETLINK_ROUTE); err != nil {
 		return nil, fmt.Errorf("netlink in the host's network namespace: %w", err)
 	}
-	if n.sandbox, err = netlink.NewHandleAt(n.sandboxNS); err != nil {
+	if n.sandbox, err = netlink.NewHandleAt(n.sandboxNS, unix.NETLINK_ROUTE); err != nil {
 		return nil, fmt.Errorf("netlink in the sandbox's network namespace: %w", err)
 	}
 	ok = true
@@ -108,6 +108,13 @@ func hostNS() (netns.NsHandle, error) {
 	return netns.NsHandle(fd), nil
 }
 
+// IsHostNS reports whether st (a namespace file's stat) is the network
+// namespace this process started in.
+func IsHostNS(st unix.Stat_t) bool {
+	var ours unix.Stat_t
+	return startNSErr == nil && unix.Fstat(int(startNS), &ours) == nil && st.Dev == ours.Dev && st.Ino == ours.Ino
+}
+
 // hostHandle returns a netlink handle in this process's network
 // namespace.
 func hostHandle() (*netlink.Handle, error) {
@@ -116,7 +123,7 @@ func hostHandle() (*netlink.Handle, error) {
 		return nil, fmt.Errorf("opening the host's network namespace: %w", err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlink in the host's network namespace: %w", err)
 	}

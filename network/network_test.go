@@ -126,7 +126,9 @@ func plainKind(t *testing.T) string {
 	n := openNS(t, ns)
 	for _, kind := range []string{"dummy", "ifb"} {
 		if err := n.sandbox.LinkAdd(&netlink.GenericLink{LinkAttrs: netlink.LinkAttrs{Name: "probe0"}, LinkType: kind}); err == nil {
-			n.remove("probe0")
+			if l, err := n.sandbox.LinkByName("probe0"); err == nil {
+				n.sandbox.LinkDel(l)
+			}
 			return kind
 		}
 	}
@@ -218,15 +220,17 @@ func TestVeth(t *testing.T) {
 	if reply != "pong ping from 169.254.77.2\n" {
 		t.Errorf("reply %q", reply)
 	}
+	if routes, err := netlink.RouteGet(addr.IP); err != nil || len(routes) == 0 || routes[0].LinkIndex != made.Index {
+		t.Errorf("no host route to %s through the host end: %+v, %v", addr.IP, routes, err)
+	}
+	if l, err := netlink.LinkByIndex(made.Index); err != nil || l.Attrs().HardwareAddr.String() != hostMAC("vtest0").String() {
+		t.Errorf("host end %v (%v), want address %s", l, err, hostMAC("vtest0"))
+	}
 	if err := made.Remove(); err != nil {
 		t.Fatal(err)
 	}
 	if links(t, n.host)["vtest0"] || links(t, n.sandbox)["eth0"] {
 		t.Error("the pair is still there after Remove")
-	}
-	routes, err := netlink.RouteGet(addr.IP)
-	if err == nil && len(routes) > 0 && routes[0].LinkIndex == made.Index {
-		t.Errorf("route to %s still there: %+v", addr.IP, routes[0])
 	}
 	if err := made.Remove(); err != nil {
 		t.Errorf("removing again: %v", err)
@@ -277,7 +281,8 @@ func TestAddInterfaces(t *testing.T) {
 		{Name: "nsdummy", Add: kind},
 		{Name: "hostdummy"},
 	}
-	if err := n.AddInterfaces(ifs); err != nil {
+	made, err := addAll(n, ifs)
+	if err != nil {
 		t.Fatal(err)
 	}
 	in, host := links(t, n.sandbox), links(t, n.host)
@@ -292,7 +297,7 @@ func TestAddInterfaces(t *testing.T) {
 	if !host["vpeer1"] {
 		t.Errorf("the veth's peer is not in the host's namespace: %v", host)
 	}
-	n.RemoveInterfaces(ifs)
+	n.RemoveLinks(made)
 	in, host = links(t, n.sandbox), links(t, n.host)
 	for _, gone := range []string{"eth1", "rootdummy", "nsdummy", "hostdummy"} {
 		if in[gone] {
@@ -301,6 +306,67 @@ func TestAddInterfaces(t *testing.T) {
 	}
 	if host["vpeer1"] || host["rootdummy"] || !host["hostdummy"] {
 		t.Errorf("after undo the host has %v, want hostdummy back and nothing made", host)
+	}
+}
+
+// addAll adds ifs in order, as runsc create does, removing what it made
+// on failure.
+func addAll(n *Namespaces, ifs []specutils.Interface) ([]Link, error) {
+	var made []Link
+	for i, ifc := range ifs {
+		l, err := n.AddInterface(fmt.Sprintf("interfaces[%d]", i), ifc)
+		if err != nil {
+			n.RemoveLinks(made)
+			return nil, err
+		}
+		made = append(made, l)
+	}
+	return made, nil
+}
+
+// TestRemoveLinksByIndex: the container is root in its namespace; links
+// it renamed or replaced are found by index, and a link of its own that
+// took a recorded name is neither deleted nor moved to the host.
+func TestRemoveLinksByIndex(t *testing.T) {
+	needRoot(t)
+	kind := plainKind(t)
+	if err := netlink.LinkAdd(&netlink.GenericLink{LinkAttrs: netlink.LinkAttrs{Name: "nic0"}, LinkType: kind}); err != nil {
+		t.Fatal(err)
+	}
+	ns := sandboxNS(t)
+	n := openNS(t, ns)
+	made, err := addAll(n, []specutils.Interface{{Name: "nic0"}, {Name: "made0", Add: kind}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The container renames both and makes its own nic0 and made0.
+	for _, r := range [][2]string{{"nic0", "stolen"}, {"made0", "kept"}} {
+		l, err := n.sandbox.LinkByName(r[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.sandbox.LinkSetName(l, r[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"nic0", "made0"} {
+		if err := n.sandbox.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.RemoveLinks(made)
+	in, host := links(t, n.sandbox), links(t, n.host)
+	if !host["nic0"] || host["stolen"] || in["stolen"] {
+		t.Errorf("the host's link did not come back as nic0: host %v, sandbox %v", host, in)
+	}
+	if in["kept"] {
+		t.Errorf("the made link, renamed, was not removed: %v", in)
+	}
+	if !in["nic0"] || !in["made0"] {
+		t.Errorf("the container's own links were touched: %v", in)
+	}
+	if l, err := netlink.LinkByName("nic0"); err != nil || l.Type() != kind {
+		t.Errorf("the host's nic0 is %v (%v), want the %s moved back", l, err, kind)
 	}
 }
 
@@ -321,7 +387,7 @@ func TestAddInterfacesFails(t *testing.T) {
 		{"taken name", []specutils.Interface{{Name: "lo", Add: kind}}, `interfaces[0].add "` + kind + `": making lo: a link of that name exists`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := n.AddInterfaces(tc.ifs)
+			_, err := addAll(n, tc.ifs)
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}

@@ -59,6 +59,15 @@ func ParseAddress(s string) (*net.IPNet, error) {
 	return &net.IPNet{IP: ip, Mask: ipnet.Mask}, nil
 }
 
+// hostMAC derives a locally administered unicast address from the host
+// end's name.
+func hostMAC(name string) net.HardwareAddr {
+	sum := sha256.Sum256([]byte("runsc-veth-host:" + name))
+	mac := net.HardwareAddr(sum[:6])
+	mac[0] = mac[0]&^1 | 2
+	return mac
+}
+
 // HostLink is a link runsc made in the host's network namespace, as
 // state records it.
 type HostLink struct {
@@ -96,6 +105,10 @@ func (n *Namespaces) AddVeth(v Veth) (*HostLink, error) {
 	}
 	la := netlink.NewLinkAttrs()
 	la.Name = v.HostName
+	// An address of its own, set at creation: udev rewrites the
+	// kernel's random ones (MACAddressPolicy=persistent), which would
+	// leave the sandbox's gateway entry stale.
+	la.HardwareAddr = hostMAC(v.HostName)
 	pair := &netlink.Veth{LinkAttrs: la, PeerName: SandboxLink, PeerNamespace: netlink.NsFd(int(n.sandboxNS))}
 	if err := n.host.LinkAdd(pair); err != nil {
 		return nil, linkErr("--veth-host", v.HostName, "making the veth pair", err)
@@ -134,11 +147,13 @@ func (n *Namespaces) wireVeth(host netlink.Link, addr *net.IPNet) error {
 	if addr.IP.To4() == nil {
 		family, gw, hostBits = netlink.FAMILY_V6, Gateway6, 128
 	}
-	// No duplicate address detection: the address is usable at once,
-	// and nothing else is on the link.
-	a := &netlink.Addr{IPNet: addr}
+	// No prefix route: every other address, in the prefix or not, is
+	// reached through the gateway (the host end answers for nothing
+	// else). No duplicate address detection: nothing else is on the
+	// link, and the address is usable at once.
+	a := &netlink.Addr{IPNet: addr, Flags: unix.IFA_F_NOPREFIXROUTE}
 	if family == netlink.FAMILY_V6 {
-		a.Flags = unix.IFA_F_NODAD
+		a.Flags |= unix.IFA_F_NODAD
 	}
 	if err := n.sandbox.AddrAdd(eth0, a); err != nil {
 		return fmt.Errorf("--address %s: adding it to the sandbox's %s: %w", addr, SandboxLink, err)

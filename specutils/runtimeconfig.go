@@ -90,8 +90,8 @@ func ValidateLinkName(name string) error {
 		return fmt.Errorf("%q is longer than %d bytes", name, LinkNameMax)
 	case name == "." || name == "..":
 		return fmt.Errorf("%q is not a link name", name)
-	case strings.ContainsAny(name, "/: \t\n\x00"):
-		return fmt.Errorf("%q holds a character a link name may not (/, :, whitespace)", name)
+	case strings.ContainsAny(name, "/:% \t\n\v\f\r\x00"):
+		return fmt.Errorf("%q holds a character a link name may not (/, :, %%, whitespace)", name)
 	}
 	return nil
 }

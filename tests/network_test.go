@@ -123,10 +123,9 @@ func TestDoVeth(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		flags []string
-		link  string
 	}{
-		{"named host end", []string{"--veth-host", "vh-test0"}, "vh-test0"},
-		{"default host end", nil, "vrs"},
+		{"named host end", []string{"--veth-host", "vh-test0"}},
+		{"default host end", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			defer e.sub(t)()
@@ -202,53 +201,54 @@ func TestDoVethSandboxKilled(t *testing.T) {
 	}
 }
 
-// TestNetworkModes: --network=host shares the namespace runsc runs in,
-// none gives a new one even when the spec names one.
+// TestNetworkModes: runsc runs in one test namespace (holding mark-a),
+// the spec names another (holding mark-b): sandbox joins the spec's (and
+// so does its pod), host shares the one runsc runs in, none makes a new
+// one whatever the spec says.
 func TestNetworkModes(t *testing.T) {
-	n := newTestNet(t)
-	n.must("ip", "link", "add", "mark0", "type", plainLinkKind(t, n))
-	spec := testSpec("sh", "-c", "cat /proc/net/dev | cut -d: -f1 | tr -d ' ' | grep -v '|' | sort | tr '\\n' ' '")
-	for i, ns := range spec.Linux.Namespaces {
-		if ns.Type == specs.NetworkNamespace {
-			spec.Linux.Namespaces[i].Path = n.path
-		}
-	}
-	b := newBundle(t, spec)
-	for mode, want := range map[string]string{"host": "lo mark0 ", "none": "lo ", "sandbox": "lo mark0 "} {
-		t.Run(mode, func(t *testing.T) {
-			e := n.env("--network=" + mode)
-			if mode == "host" {
-				// The spec's namespace is not the host's.
-				spec.Linux.Namespaces = withoutNamespace(spec, specs.NetworkNamespace)
-				b.writeSpec(t, spec)
+	runIn, named := newTestNet(t), newTestNet(t)
+	runIn.must("ip", "link", "add", "mark-a", "type", plainLinkKind(t, runIn))
+	named.must("ip", "link", "add", "mark-b", "type", plainLinkKind(t, named))
+	links := []string{"sh", "-c", "cut -d: -f1 /proc/net/dev | tr -d ' ' | grep -v '|' | sort | tr '\\n' ' '"}
+	withPath := func(spec *specs.Spec) *specs.Spec {
+		for i, ns := range spec.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				spec.Linux.Namespaces[i].Path = named.path
 			}
-			if out := e.must("run", "--bundle", b.dir, "net-"+mode); out != want {
-				t.Errorf("links %q, want %q", out, want)
+		}
+		return spec
+	}
+	for _, c := range []struct {
+		mode string
+		spec *specs.Spec
+		want string
+	}{
+		{"sandbox", withPath(testSpec(links...)), "lo mark-b "},
+		{"none", withPath(testSpec(links...)), "lo "},
+		{"host", withPath(testSpec(links...)), "lo mark-a "},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			e := runIn.env("--network=" + c.mode)
+			if out := e.must("run", "--bundle", newBundle(t, c.spec).dir, "net-"+c.mode); out != c.want {
+				t.Errorf("links %q, want %q", out, c.want)
 			}
 		})
 	}
 	t.Run("pod on a joined namespace", func(t *testing.T) {
 		// CNI's way: the pod's sandbox container names the namespace,
 		// its members share the sandbox's.
-		e := n.env()
+		e := runIn.env()
 		pod := podSpec("", "sleep", "100000")
-		pod.Linux.Namespaces = testSpec().Linux.Namespaces
-		for i, ns := range pod.Linux.Namespaces {
-			if ns.Type == specs.NetworkNamespace {
-				pod.Linux.Namespaces[i].Path = n.path
-			}
-		}
+		pod.Linux = withPath(testSpec()).Linux
 		e.must("run", "-d", "--bundle", newBundle(t, pod).dir, "pod")
-		member := podSpec("pod", spec.Process.Args...)
-		if out := e.must("run", "--bundle", newBundle(t, member).dir, "member"); out != "lo mark0 " {
+		if out := e.must("run", "--bundle", newBundle(t, podSpec("pod", links...)).dir, "member"); out != "lo mark-b " {
 			t.Errorf("the pod's member sees links %q", out)
 		}
 		e.must("delete", "--force", "pod")
 	})
-	r := n.env("--network=bridge").exec("", "run", "--bundle", b.dir, "net-bad")
-	wantOneLineError(t, r, `--network "bridge": want sandbox, none, host or veth`)
-	r = n.env("--network=veth").exec("", "run", "--bundle", b.dir, "net-veth")
-	wantOneLineError(t, r, "--network=veth: only runsc do")
+	b := newBundle(t, testSpec("true"))
+	wantOneLineError(t, runIn.env("--network=bridge").exec("", "run", "--bundle", b.dir, "net-bad"), `--network "bridge": want sandbox, none, host or veth`)
+	wantOneLineError(t, runIn.env("--network=veth").exec("", "run", "--bundle", b.dir, "net-veth"), "--network=veth: only runsc do")
 }
 
 // plainLinkKind returns a link type the kernel makes without options

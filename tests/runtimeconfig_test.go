@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runsc/runsc/faultpoint"
 	"github.com/runsc/runsc/specutils"
 	"golang.org/x/sys/unix"
 )
@@ -173,4 +174,61 @@ func TestRuntimeConfigPodMember(t *testing.T) {
 	}
 	n.waitOnly()
 	e.must("delete", "--force", "pod")
+}
+
+// TestRuntimeConfigCreateKilled: runsc create killed once the runtime
+// config is applied, or runsc do once its veth is made, leaves state
+// that delete --force undoes: no link, binding or file stays.
+func TestRuntimeConfigCreateKilled(t *testing.T) {
+	n := newTestNet(t)
+	e := n.env()
+	pins := filepath.Join(t.TempDir(), "pins")
+	spec := testSpec("sleep", "100000")
+	spec.Annotations = map[string]string{specutils.RuntimeConfigAnnotation: `{"interfaces":[{"name":"eth1","peer":"vh-k0"}],"bindNS":{"net":"` + pins + `/net","uts":"` + pins + `/uts"}}`}
+	b := newBundle(t, spec)
+	for _, c := range []struct {
+		name, step string
+		args       []string
+	}{
+		{"create", faultpoint.CreateNetwork, []string{"create", "--bundle", b.dir, "rc-killed"}},
+		{"do", faultpoint.CreateSandbox, []string{"do", "--network=veth", "--veth-host", "vh-k1", "--root-dir", busyboxRootfs(t), "--", "sleep", "100000"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer e.sub(t)()
+			cli := e.stoppedAt(c.step, c.args...)
+			cli.Process.Kill()
+			cli.Wait()
+			out := e.must("list", "--quiet")
+			for _, id := range strings.Fields(out) {
+				e.must("delete", "--force", id)
+			}
+			if left, _ := os.ReadDir(pins); len(left) > 0 {
+				t.Errorf("left in the bindings' directory: %v", left)
+			}
+			n.waitOnly()
+		})
+	}
+}
+
+// TestRuntimeConfigPodDeleted: deleting a pod takes its members' links
+// and namespace bindings with it.
+func TestRuntimeConfigPodDeleted(t *testing.T) {
+	n := newTestNet(t)
+	kind := plainLinkKind(t, n)
+	n.must("ip", "link", "add", "given0", "type", kind)
+	e := n.env()
+	pins := filepath.Join(t.TempDir(), "pins")
+	e.must("run", "-d", "--bundle", newBundle(t, podSpec("", "sleep", "100000")).dir, "pod")
+	member := podSpec("pod", "sleep", "100000")
+	member.Annotations[specutils.RuntimeConfigAnnotation] = `{"interfaces":[{"name":"eth1","peer":"vh-p0"},{"name":"given0"}],"bindNS":{"net":"` + pins + `/net"}}`
+	e.must("run", "-d", "--bundle", newBundle(t, member).dir, "member")
+	if _, err := os.Stat(filepath.Join(pins, "net")); err != nil {
+		t.Fatal(err)
+	}
+	e.must("delete", "--force", "pod")
+	if left, _ := os.ReadDir(pins); len(left) > 0 {
+		t.Errorf("left in the bindings' directory: %v", left)
+	}
+	// The host's link moved in comes back.
+	n.waitOnly("given0")
 }
