@@ -88,13 +88,25 @@ func (n *Namespaces) Close() {
 	}
 }
 
-// startNS is the network namespace this process started in, opened
-// while package initialization holds the main goroutine on the main
-// thread. Later, no path names it reliably: /proc/self/ns/net is the main
-// thread's, which a goroutine that locked it and switched namespaces
-// (nsfork) may have left elsewhere, and any other thread may sit in
-// another namespace.
-var startNS, startNSErr = netns.GetFromPath("/proc/thread-self/ns/net")
+// startNS is the network namespace this process started in (see
+// RecordStartNS).
+var (
+	startNS    = netns.None()
+	startNSErr = errors.New("the start network namespace was not recorded")
+)
+
+// RecordStartNS records the network namespace this process started in as
+// the host's. Call it early, before any thread may have switched
+// namespaces: later no path names it reliably, as /proc/self/ns/net is
+// the main thread's, which a goroutine that locked it and switched
+// namespaces (nsfork) may have left elsewhere, and any other thread may
+// sit in another namespace.
+func RecordStartNS() {
+	if startNSErr == nil {
+		return
+	}
+	startNS, startNSErr = netns.GetFromPath("/proc/self/ns/net")
+}
 
 // hostNS returns a handle of its own on startNS.
 func hostNS() (netns.NsHandle, error) {

@@ -26,6 +26,7 @@ const privateNetEnv = "RUNSC_NETWORK_TEST_PRIVATE"
 // what they take for the host's namespace is never the machine's.
 func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 || os.Getenv(privateNetEnv) != "" {
+		RecordStartNS()
 		os.Exit(m.Run())
 	}
 	cmd := exec.Command(os.Args[0], os.Args[1:]...)

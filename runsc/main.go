@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/runsc/runsc/network"
 )
 
 // globals are the flags given before the command name.
@@ -123,6 +125,12 @@ func runMain(argv []string, stderr io.Writer) int {
 	}
 	g.command = cmd.name
 	current = g
+	if !cmd.hidden {
+		// Before anything switches a thread's namespace. The
+		// internal commands (sandbox, gofer, init) hold nothing of
+		// the host's namespaces.
+		network.RecordStartNS()
+	}
 	setProcs(cmd.name)
 	closeLog, err := setupLogging(g, stderr)
 	if err != nil {
