@@ -342,7 +342,15 @@ func setupContainer(spec *specs.Spec, cid string, hostBinds []int, mounted func(
 		return err
 	}
 	if spec.Root != nil && spec.Root.Readonly {
-		if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		// Keeping the root's nodev (and nosuid, noexec): a bind
+		// remount without them would clear them.
+		fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("making root read-only: %w", err)
+		}
+		err = unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|lockedFlags(fd), "")
+		unix.Close(fd)
+		if err != nil {
 			return fmt.Errorf("making root read-only: %w", err)
 		}
 	}

@@ -248,6 +248,11 @@ func (s *sandbox) mountTrees(c *ctr, files []*os.File, overlay string, shared ma
 				return err
 			}
 		}
+		if overlay == OverlayEmpty {
+			if err := emptyRootLinks(c, shared, root); err != nil {
+				return err
+			}
+		}
 		// Unmounted with the root.
 		mounted = mounted[:len(mounted)-1]
 	default:
@@ -398,15 +403,39 @@ func volatileUsr(lower, root string) error {
 	if err := os.Mkdir(usr, 0o755); err != nil {
 		return err
 	}
-	if err := unix.Mount(filepath.Join(lower, "usr"), usr, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	// The directory checked, not whatever the path names by now.
+	src, err := unix.Open(filepath.Join(lower, "usr"), unix.O_PATH|unix.O_NOFOLLOW|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("--volatile=yes: opening the image's /usr: %w", err)
+	}
+	defer unix.Close(src)
+	if err := unix.Mount(fdPath(src), usr, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("--volatile=yes: binding /usr: %w", err)
 	}
-	if err := unix.Mount("", usr, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+	// Keeping the tree's nodev and nosuid.
+	if err := unix.Mount("", usr, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|lockedFlags(src), ""); err != nil {
 		return fmt.Errorf("--volatile=yes: making /usr read-only: %w", err)
 	}
 	for name, target := range links {
 		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
 			return fmt.Errorf("--volatile=yes: %w", err)
+		}
+	}
+	return nil
+}
+
+// emptyRootLinks gives an empty root whose spec binds a /usr in the
+// merged-/usr links into it (so that its programs find their loader in
+// /lib64 and their shell in /bin), read from the bind's tree.
+func emptyRootLinks(c *ctr, shared map[int]int, root string) error {
+	for i, m := range bindMounts(c.spec) {
+		if path.Clean(m.Destination) != "/usr" || shared[i+1] != 0 {
+			continue
+		}
+		for name, target := range specutils.UsrLinks(filepath.Join(treeDir(c.cid, i+1), bindEntry(m))) {
+			if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+				return fmt.Errorf("linking /%s into the bound /usr: %w", name, err)
+			}
 		}
 	}
 	return nil

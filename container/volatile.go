@@ -13,14 +13,24 @@ import (
 // spec's annotation wins over the flag), as systemd-nspawn's --volatile:
 // yes, a tmpfs root with the image's /usr read-only; state, the image's
 // root read-only with a tmpfs /var (o.Spec is changed so); overlay, the
-// image read-only under a tmpfs overlay; no, --overlay2's mode.
+// image read-only under a tmpfs overlay; no, --overlay2's mode. The
+// annotation may pick another volatile mode, but not turn off the one
+// the runtime was given: the runtime's caller decides whether writes may
+// reach the host, not the workload.
 func rootMode(cfg Config, o CreateOpts) (string, error) {
 	mode, field := cfg.Volatile, "--volatile"
-	if a, ok := o.Spec.Annotations[specutils.VolatileAnnotation]; ok {
-		mode, field = a, "annotation "+specutils.VolatileAnnotation
-	}
 	if mode == "" {
 		mode = specutils.VolatileNo
+	}
+	if a, ok := o.Spec.Annotations[specutils.VolatileAnnotation]; ok {
+		field = "annotation " + specutils.VolatileAnnotation
+		if err := specutils.ValidateVolatile(field, a); err != nil {
+			return "", err
+		}
+		if a == specutils.VolatileNo && mode != specutils.VolatileNo {
+			return "", fmt.Errorf("%s %q: the runtime runs with --volatile=%s, which a container may not turn off", field, a, mode)
+		}
+		mode = a
 	}
 	if err := specutils.ValidateVolatile(field, mode); err != nil {
 		return "", err

@@ -29,12 +29,13 @@ func init() {
 func runDo(g *globals, args []string) error {
 	fs := newFlagSet("do", "-- CMD [ARG...]")
 	rootDir := fs.String("root-dir", "", "host directory to use as the root, read-only (default /; with --volatile=yes none: an empty root)")
-	cwd := fs.String("cwd", "", "working directory inside the sandbox (default: the current directory, or / with --root-dir or --volatile=yes)")
+	cwd := fs.String("cwd", "", "working directory inside the sandbox (default: the current directory where the root has it, else /)")
 	hostname := fs.String("hostname", "runsc-do", "the sandbox's hostname")
-	user := fs.String("user", "", "UID[:GID] to run the command as (default 0:0)")
-	var binds, tmpfses, envs repeated
-	fs.Var(&binds, "bind", "SRC:DST[:ro] bind mount of a host path, served by a gofer (repeatable)")
-	fs.Var(&tmpfses, "tmpfs", "DST[:OPTIONS] tmpfs mount, OPTIONS as mount(8)'s (size=64m,mode=0755) (repeatable)")
+	user := fs.String("user", "", "UID[:GID] to run the command as (default 0:0; GID 0 when not given, as runsc exec --user)")
+	var mounts doMountFlags
+	var envs repeated
+	fs.Var(mounts.flag("bind"), "bind", "SRC:DST[:ro] bind mount of a host path, served by a gofer, read-only all the way down with ro (repeatable)")
+	fs.Var(mounts.flag("tmpfs"), "tmpfs", "DST[:OPTIONS] tmpfs mount, OPTIONS as mount(8)'s (size=64m,mode=0755) (repeatable)")
 	fs.Var(&envs, "env", "K=V environment variable, over the caller's environment (repeatable)")
 	fs.StringVar(&g.Volatile, "volatile", g.Volatile, "no, yes, state or overlay, as systemd-nspawn's --volatile")
 	fs.StringVar(&g.Network, "network", g.Network, "network: sandbox or none (a new namespace, lo only), host (the host's), veth (a new one wired to the host by a veth pair)")
@@ -70,13 +71,13 @@ func runDo(g *globals, args []string) error {
 			return err
 		}
 	}
-	mounts, err := doMounts(binds, tmpfses)
+	extra, err := mounts.specMounts()
 	if err != nil {
 		return err
 	}
 	spec.Mounts = append(append(spec.Mounts, specs.Mount{
 		Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"},
-	}), mounts...)
+	}), extra...)
 	root := *rootDir
 	if root == "" && g.Volatile == specutils.VolatileYes {
 		// An empty root: the gofer serves an empty directory, which
@@ -88,16 +89,6 @@ func runDo(g *globals, args []string) error {
 		defer os.RemoveAll(empty)
 		root, f.emptyRoot = empty, true
 	}
-	dir := *cwd
-	switch {
-	case dir != "":
-	case *rootDir != "" || g.Volatile == specutils.VolatileYes:
-		dir = "/"
-	default:
-		if dir, err = os.Getwd(); err != nil {
-			dir = "/"
-		}
-	}
 	if root == "" {
 		root = "/"
 	}
@@ -107,12 +98,23 @@ func runDo(g *globals, args []string) error {
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 		return fmt.Errorf("do: --root-dir %q: not a directory", *rootDir)
 	}
-	if g.Overlay2 == "" {
-		g.Overlay2 = "root:memory"
+	dir := *cwd
+	if dir == "" {
+		// The caller's directory where the root has it, else /.
+		dir = "/"
+		if wd, err := os.Getwd(); err == nil && !f.emptyRoot {
+			if fi, err := os.Stat(filepath.Join(root, wd)); err == nil && fi.IsDir() {
+				dir = wd
+			}
+		}
 	}
-	// The host's files are never written: without the memory overlay
-	// (--overlay2=none) the root itself is read-only.
-	spec.Root = &specs.Root{Path: root, Readonly: g.Overlay2 == "none" || g.Overlay2 == "root:none"}
+	// The host's files are never written: the root is always under the
+	// memory overlay, which takes the mount points the sandbox makes;
+	// with --overlay2=none (and no volatile mode) the root is read-only
+	// too.
+	readonly := (g.Overlay2 == "none" || g.Overlay2 == "root:none") && g.Volatile == specutils.VolatileNo
+	g.Overlay2 = "root:memory"
+	spec.Root = &specs.Root{Path: root, Readonly: readonly}
 	spec.Process.Cwd = dir
 	if err := specutils.ValidateSpec(spec); err != nil {
 		return fmt.Errorf("do: %w", err)

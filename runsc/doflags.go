@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -21,46 +23,123 @@ func (r *repeated) Set(v string) error {
 	return nil
 }
 
-// doMounts turns runsc do's --bind SRC:DST[:ro|rw] and --tmpfs
-// DST[:OPTIONS] into spec mounts: binds first, in order, then tmpfses.
-func doMounts(binds, tmpfses []string) ([]specs.Mount, error) {
+// doMountFlags collects runsc do's --bind and --tmpfs flags in the order
+// given.
+type doMountFlags struct {
+	kinds, values []string
+}
+
+// doMountFlag is one of the flags that add to a doMountFlags.
+type doMountFlag struct {
+	all  *doMountFlags
+	kind string
+}
+
+// flag returns the flag.Value for kind ("bind" or "tmpfs").
+func (d *doMountFlags) flag(kind string) *doMountFlag { return &doMountFlag{d, kind} }
+
+// String implements flag.Value.
+func (f *doMountFlag) String() string { return "" }
+
+// Set implements flag.Value.
+func (f *doMountFlag) Set(v string) error {
+	f.all.kinds = append(f.all.kinds, f.kind)
+	f.all.values = append(f.all.values, v)
+	return nil
+}
+
+// specMounts turns --bind SRC:DST[:ro|rw] and --tmpfs DST[:OPTIONS] into
+// spec mounts, parents before what is mounted under them (as nspawn
+// sorts its mounts), otherwise in the order given.
+func (d *doMountFlags) specMounts() ([]specs.Mount, error) {
 	var mounts []specs.Mount
-	for _, b := range binds {
-		parts := strings.Split(b, ":")
-		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-			return nil, fmt.Errorf("do: --bind %q: want SRC:DST[:ro]", b)
+	for i, v := range d.values {
+		var m specs.Mount
+		var err error
+		if d.kinds[i] == "bind" {
+			m, err = parseDoBind(v)
+		} else {
+			m, err = parseDoTmpfs(v)
 		}
-		src, err := filepath.Abs(parts[0])
 		if err != nil {
-			return nil, fmt.Errorf("do: --bind %q: %w", b, err)
-		}
-		if !filepath.IsAbs(parts[1]) {
-			return nil, fmt.Errorf("do: --bind %q: DST %q must be absolute", b, parts[1])
-		}
-		opts := []string{"rbind"}
-		if len(parts) == 3 {
-			switch parts[2] {
-			case "ro":
-				opts = append(opts, "ro")
-			case "rw":
-			default:
-				return nil, fmt.Errorf("do: --bind %q: option %q: want ro or rw", b, parts[2])
-			}
-		}
-		mounts = append(mounts, specs.Mount{Destination: filepath.Clean(parts[1]), Type: "bind", Source: src, Options: opts})
-	}
-	for _, t := range tmpfses {
-		dst, opts, _ := strings.Cut(t, ":")
-		if !filepath.IsAbs(dst) {
-			return nil, fmt.Errorf("do: --tmpfs %q: DST %q must be absolute", t, dst)
-		}
-		m := specs.Mount{Destination: filepath.Clean(dst), Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev"}}
-		if opts != "" {
-			m.Options = append(m.Options, strings.Split(opts, ",")...)
+			return nil, err
 		}
 		mounts = append(mounts, m)
 	}
+	sort.SliceStable(mounts, func(i, j int) bool {
+		return strings.Count(mounts[i].Destination, "/") < strings.Count(mounts[j].Destination, "/")
+	})
 	return mounts, nil
+}
+
+// doDest checks a mount destination of flag value v.
+func doDest(flag, v, dst string) (string, error) {
+	if !filepath.IsAbs(dst) {
+		return "", fmt.Errorf("do: --%s %q: DST %q must be absolute", flag, v, dst)
+	}
+	if filepath.Clean(dst) == "/" {
+		return "", fmt.Errorf("do: --%s %q: DST may not be / (see --root-dir)", flag, v)
+	}
+	return filepath.Clean(dst), nil
+}
+
+// parseDoBind parses --bind SRC:DST[:ro|rw]. ro is read-only all the way
+// down (rro), as nspawn's --bind-ro: mounts under SRC too.
+func parseDoBind(v string) (specs.Mount, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return specs.Mount{}, fmt.Errorf("do: --bind %q: want SRC:DST[:ro]", v)
+	}
+	src, err := filepath.Abs(parts[0])
+	if err != nil {
+		return specs.Mount{}, fmt.Errorf("do: --bind %q: %w", v, err)
+	}
+	if _, err := os.Stat(src); err != nil {
+		return specs.Mount{}, fmt.Errorf("do: --bind %q: SRC: %w", v, err)
+	}
+	dst, err := doDest("bind", v, parts[1])
+	if err != nil {
+		return specs.Mount{}, err
+	}
+	opts := []string{"rbind"}
+	if len(parts) == 3 {
+		switch parts[2] {
+		case "ro":
+			opts = append(opts, "rro")
+		case "rw":
+		default:
+			return specs.Mount{}, fmt.Errorf("do: --bind %q: option %q: want ro or rw", v, parts[2])
+		}
+	}
+	return specs.Mount{Destination: dst, Type: "bind", Source: src, Options: opts}, nil
+}
+
+// tmpfsRefused are the mount options a --tmpfs may not carry: they would
+// make it something else.
+var tmpfsRefused = map[string]bool{
+	"bind": true, "rbind": true, "shared": true, "rshared": true, "slave": true, "rslave": true,
+	"private": true, "rprivate": true, "unbindable": true, "runbindable": true,
+}
+
+// parseDoTmpfs parses --tmpfs DST[:OPTIONS].
+func parseDoTmpfs(v string) (specs.Mount, error) {
+	d, opts, _ := strings.Cut(v, ":")
+	dst, err := doDest("tmpfs", v, d)
+	if err != nil {
+		return specs.Mount{}, err
+	}
+	m := specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev"}}
+	if opts == "" {
+		return m, nil
+	}
+	for _, o := range strings.Split(opts, ",") {
+		k, val, hasVal := strings.Cut(o, "=")
+		if o == "" || tmpfsRefused[k] || hasVal && val == "" {
+			return specs.Mount{}, fmt.Errorf("do: --tmpfs %q: option %q: not a tmpfs option", v, o)
+		}
+		m.Options = append(m.Options, o)
+	}
+	return m, nil
 }
 
 // doEnv returns the caller's environment with --env K=V set over it.
@@ -82,15 +161,15 @@ func doEnv(environ, envs []string) ([]string, error) {
 	return env, nil
 }
 
-// parseDoUser parses --user UID[:GID] (GID defaults to UID's, as
-// nspawn's numeric --user does not look anything up).
+// parseDoUser parses --user UID[:GID]; the GID is 0 when not given, as
+// with runsc exec --user and runc (nothing is looked up in the root).
 func parseDoUser(s string) (specs.User, error) {
 	uidS, gidS, hasGID := strings.Cut(s, ":")
 	uid, err := strconv.ParseUint(uidS, 10, 32)
 	if err != nil {
 		return specs.User{}, fmt.Errorf("do: --user %q: want numeric UID[:GID]", s)
 	}
-	gid := uid
+	var gid uint64
 	if hasGID {
 		if gid, err = strconv.ParseUint(gidS, 10, 32); err != nil {
 			return specs.User{}, fmt.Errorf("do: --user %q: want numeric UID[:GID]", s)

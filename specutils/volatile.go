@@ -39,6 +39,19 @@ func ValidateVolatile(field, mode string) error {
 // symlinks into /usr.
 var usrLinks = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 
+// UsrLinks returns the merged-/usr symlinks a root holding only the /usr
+// at usr needs: name to usr/name, for each of bin, sbin and lib* that
+// usr has as a directory.
+func UsrLinks(usr string) map[string]string {
+	links := map[string]string{}
+	for _, name := range usrLinks {
+		if fi, err := os.Lstat(filepath.Join(usr, name)); err == nil && fi.IsDir() {
+			links[name] = "usr/" + name
+		}
+	}
+	return links
+}
+
 // MergedUsrLinks checks that the image at root is merged-/usr (a /usr
 // directory; each of /bin, /sbin and /lib* absent or a symlink into
 // /usr) and returns the symlinks a root holding only its /usr needs:
@@ -54,8 +67,8 @@ func MergedUsrLinks(root string) (map[string]string, error) {
 		target, err := os.Readlink(filepath.Join(root, name))
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			if fi, err := os.Lstat(filepath.Join(root, "usr", name)); err == nil && fi.IsDir() {
-				links[name] = "usr/" + name
+			if target, ok := UsrLinks(filepath.Join(root, "usr"))[name]; ok {
+				links[name] = target
 			}
 			continue
 		case err != nil:

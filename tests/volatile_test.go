@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/runsc/runsc/specutils"
+	"golang.org/x/sys/unix"
 )
 
 // mergedUsrImage returns a merged-/usr image made from the busybox
@@ -17,7 +18,9 @@ func mergedUsrImage(t *testing.T) string {
 	t.Helper()
 	img := filepath.Join(t.TempDir(), "img")
 	src := busyboxRootfs(t)
-	for _, d := range []string{"usr", "etc", "var", "proc", "sys", "dev", "tmp"} {
+	// No /proc, /sys, /dev, /tmp: the mount points are made in the
+	// sandbox, never in the image.
+	for _, d := range []string{"usr", "etc", "var"} {
 		if err := os.MkdirAll(filepath.Join(img, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -36,10 +39,21 @@ func mergedUsrImage(t *testing.T) string {
 
 // probeScript writes a file in /, /etc, /var and /usr, making the
 // directory first where it is missing, and prints rw or ro for each;
-// then the file system types of /, /usr and /var and whether / is
-// mounted read-only, from mountinfo.
+// then, from mountinfo, the file system type of /, /usr and /var, and
+// whether each is mounted read-only and nodev.
 const probeScript = `for d in / /etc /var /usr; do mkdir -p $d 2>/dev/null; if touch $d/probe 2>/dev/null; then echo "$d rw"; else echo "$d ro"; fi; done
-awk '{ for (i = 7; $i != "-"; i++); if ($5 == "/" || $5 == "/usr" || $5 == "/var") print $5, $(i+1), substr($6, 1, 2) }' /proc/self/mountinfo`
+awk '{ for (i = 7; $i != "-"; i++); if ($5 == "/" || $5 == "/usr" || $5 == "/var") print $5, $(i+1), substr($6, 1, 2), ($6 ~ /nodev/ ? "nodev" : "dev") }' /proc/self/mountinfo`
+
+// tree lists every path under dir.
+func tree(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		out = append(out, p)
+		return nil
+	})
+	return out
+}
 
 // TestVolatileModes runs each --volatile mode over a merged-/usr image
 // with runsc do: what is writable, what the container sees mounted,
@@ -48,26 +62,30 @@ func TestVolatileModes(t *testing.T) {
 	e := newEnv(t)
 	img := mergedUsrImage(t)
 	for _, c := range []struct {
-		mode, want string
+		mode, overlay2, want string
 	}{
 		// do's default: the image under a memory overlay.
-		{"no", "/ rw\n/etc rw\n/var rw\n/usr rw\n/ overlay rw\n"},
-		{"overlay", "/ rw\n/etc rw\n/var rw\n/usr rw\n/ overlay rw\n"},
-		{"state", "/ ro\n/etc ro\n/var rw\n/usr ro\n/ overlay ro\n/var tmpfs rw\n"},
-		{"yes", "/ rw\n/etc rw\n/var rw\n/usr ro\n/ tmpfs rw\n/usr fuse.runsc ro\n"},
+		{"no", "", "/ rw\n/etc rw\n/var rw\n/usr rw\n/ overlay rw nodev\n"},
+		// Read-only, and still nothing made in the image.
+		{"no", "none", "/ ro\n/etc ro\n/var ro\n/usr ro\n/ overlay ro nodev\n"},
+		{"overlay", "none", "/ rw\n/etc rw\n/var rw\n/usr rw\n/ overlay rw nodev\n"},
+		{"state", "", "/ ro\n/etc ro\n/var rw\n/usr ro\n/ overlay ro nodev\n/var tmpfs rw nodev\n"},
+		{"yes", "", "/ rw\n/etc rw\n/var rw\n/usr ro\n/ tmpfs rw nodev\n/usr fuse.runsc ro nodev\n"},
 	} {
-		t.Run(c.mode, func(t *testing.T) {
+		t.Run(c.mode+"/overlay2="+c.overlay2, func(t *testing.T) {
 			defer e.sub(t)()
-			r := e.exec("", "do", "--volatile="+c.mode, "--root-dir", img, "--", "sh", "-c", probeScript)
+			before := tree(t, img)
+			args := []string{"do", "--volatile=" + c.mode, "--root-dir", img, "--", "sh", "-c", probeScript}
+			if c.overlay2 != "" {
+				args = append([]string{"--overlay2=" + c.overlay2}, args...)
+			}
+			r := e.exec("", args...)
 			if r.code != 0 || r.stdout != c.want {
 				t.Fatalf("exit %d, stdout:\n%s\nstderr %q; want:\n%s", r.code, r.stdout, r.stderr, c.want)
 			}
-			filepath.Walk(img, func(p string, fi os.FileInfo, err error) error {
-				if err == nil && fi.Name() == "probe" {
-					t.Errorf("the container's write reached the image: %s", p)
-				}
-				return nil
-			})
+			if after := tree(t, img); strings.Join(after, "\n") != strings.Join(before, "\n") {
+				t.Errorf("the image changed:\n%s\nwas:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+			}
 		})
 	}
 }
@@ -119,17 +137,34 @@ func TestDoService(t *testing.T) {
 	e := newEnv(t)
 	data := t.TempDir()
 	os.WriteFile(filepath.Join(data, "export.txt"), []byte("exported\n"), 0o644)
+	// A mount under the bound directory: :ro reaches it too.
+	sub := filepath.Join(data, "sub")
+	os.Mkdir(sub, 0o755)
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(sub, unix.MNT_DETACH) })
 	bin := filepath.Join(busyboxRootfs(t), "bin")
 	script := `httpd -p 127.0.0.1:8080 -h /srv && wget -qO- http://127.0.0.1:8080/export.txt
 echo "$GREETING $(id -u):$(id -g) $(hostname) $(pwd)"
 touch /srv/x 2>/dev/null || echo srv ro
+touch /srv/sub/x 2>/dev/null || echo srv/sub ro
 ls / | tr '\n' ' '; echo
 awk '$5 != "/" && $5 !~ "^/(proc|dev|sys)" { print $5 }' /proc/self/mountinfo | tr '\n' ' '`
 	r := e.exec("", "do", "--volatile=yes", "--bind", bin+":/bin:ro", "--bind", data+":/srv:ro", "--tmpfs", "/run:size=1m,mode=0700",
 		"--env", "GREETING=hello", "--user", "1000:1001", "--hostname", "exportfs", "--cwd", "/run", "--", "/bin/sh", "-c", script)
-	want := "exported\nhello 1000:1001 exportfs /run\nsrv ro\nbin dev proc run srv sys tmp \n/tmp /bin /srv /run "
+	want := "exported\nhello 1000:1001 exportfs /run\nsrv ro\nsrv/sub ro\nbin dev proc run srv sys tmp \n/tmp /bin /srv /run "
 	if r.code != 0 || r.stdout != want {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr %q; want:\n%s", r.code, r.stdout, r.stderr, want)
+	}
+	if _, err := os.Stat(filepath.Join(sub, "x")); !os.IsNotExist(err) {
+		t.Errorf("a write under the read-only bind reached the host: %v", err)
+	}
+	// The host's /usr alone, in an empty root: the merged-/usr links
+	// let its dynamically linked programs run.
+	r = e.exec("", "do", "--volatile=yes", "--bind", "/usr:/usr:ro", "--", "/bin/sh", "-c", "echo from the host /usr; ls /")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "from the host /usr\n") || !strings.Contains(r.stdout, "lib64") {
+		t.Errorf("host /usr in an empty root: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
 
