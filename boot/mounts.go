@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -433,7 +434,8 @@ func emptyRootLinks(c *ctr, shared map[int]int, root string) error {
 			continue
 		}
 		for name, target := range specutils.UsrLinks(filepath.Join(treeDir(c.cid, i+1), bindEntry(m))) {
-			if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			// A second /usr bind finds the links made.
+			if err := os.Symlink(target, filepath.Join(root, name)); err != nil && !errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("linking /%s into the bound /usr: %w", name, err)
 			}
 		}

@@ -352,9 +352,6 @@ func (c *Container) createInSandbox(cfg Config, o CreateOpts, args *boot.CreateA
 	}
 	faultpoint.Reach(faultpoint.CreateReady)
 	if o.RuntimeConfig != nil {
-		if path, _ := specNetNS(o.Spec); cfg.Network == NetworkSandbox || cfg.Network == "" {
-			c.NetNSPath = path
-		}
 		if err := c.applyRuntimeConfig(cfg, o.RuntimeConfig, p.pid(), cu); err != nil {
 			return fmt.Errorf("create %q: %w", c.ID, err)
 		}

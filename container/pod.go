@@ -310,9 +310,8 @@ func (c *Container) deletePodMembers() {
 		if m.Cgroup != nil {
 			m.Cgroup.Destroy()
 		}
-		// Links still in a namespace that outlives the pod; its
-		// bindings.
-		m.removeInterfaces()
+		// Its links went before the sandbox (see
+		// removeMembersInterfaces); its bindings go now.
 		m.removeNetwork()
 		poststop := m.poststop()
 		os.RemoveAll(m.dir)
@@ -337,9 +336,9 @@ func (c *Container) podMembers() []string {
 	return out
 }
 
-// removeMembersInterfaces takes the links c's pod's members added out of
-// the pod's network namespace (see State.removeInterfaces), before the
-// sandbox goes: links moved in from the host go back to it.
+// removeMembersInterfaces removes the links c's pod's members made (see
+// State.removeInterfaces), while the sandbox still gives access to the
+// pod's network namespace.
 func (c *Container) removeMembersInterfaces() {
 	for _, id := range c.podMembers() {
 		if st, err := readState(c.root, id); err == nil {

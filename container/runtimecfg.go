@@ -75,14 +75,7 @@ func (c *Container) addInterfaces(cfg Config, ifs []specutils.Interface, pid int
 		return fmt.Errorf("interfaces: %w", err)
 	}
 	defer ns.Close()
-	id := nsIDOf(st)
-	c.NetNS = &id
-	cu.Add(func() {
-		if ns, err := c.openPodNetNS(); err == nil {
-			defer ns.Close()
-			ns.RemoveLinks(c.Interfaces)
-		}
-	})
+	cu.Add(c.removeInterfaces)
 	for i, ifc := range ifs {
 		link, err := ns.AddInterface(fmt.Sprintf("interfaces[%d]", i), ifc)
 		if err != nil {
@@ -96,55 +89,35 @@ func (c *Container) addInterfaces(cfg Config, ifs []specutils.Interface, pid int
 	return nil
 }
 
-// openPodNetNS opens the pod's network namespace the container's links
-// are in, if it is still there: the sandbox's while it lives, else the
-// one the spec names by path; either must be the namespace recorded at
-// create, and never the host's.
-func (c *State) openPodNetNS() (*network.Namespaces, error) {
-	if c.NetNS == nil {
-		return nil, errors.New("no network namespace recorded")
-	}
-	var f *os.File
-	var err error
-	switch {
-	case c.Sandbox.Alive():
-		f, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", c.Sandbox.PID))
-	case c.NetNSPath != "":
-		// Not blocking on a FIFO someone put there.
-		f, err = os.OpenFile(c.NetNSPath, os.O_RDONLY|unix.O_NONBLOCK, 0)
-	default:
-		return nil, errors.New("the pod's network namespace is gone")
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, err
-	}
-	if nsIDOf(st) != *c.NetNS || network.IsHostNS(st) {
-		return nil, errors.New("not the pod's network namespace any more")
-	}
-	return network.Open(nil, f)
-}
-
-// removeInterfaces takes the links the container's runtime config added
-// out of the pod's network namespace, while it is there (see
-// openPodNetNS): a namespace runsc made takes what is left with it.
+// removeInterfaces removes the links the container's runtime config made
+// (see network.Link): veths through their host ends, always; links made
+// in the pod's namespace while the sandbox lives (a pod member leaving),
+// found through it. A namespace that outlives the sandbox (one the spec
+// names by path) keeps those, as with runc.
 func (c *State) removeInterfaces() {
 	if len(c.Interfaces) == 0 {
 		return
 	}
-	if ns, err := c.openPodNetNS(); err == nil {
-		ns.RemoveLinks(c.Interfaces)
-		ns.Close()
+	if c.Sandbox.Alive() {
+		if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", c.Sandbox.PID)); err == nil {
+			defer f.Close()
+			// Not a reused pid's.
+			if c.Sandbox.Alive() {
+				if ns, err := network.Open(nil, f); err == nil {
+					ns.RemoveLinks(c.Interfaces)
+					ns.Close()
+					return
+				}
+			}
+		}
 	}
+	network.RemoveHostEnds(c.Interfaces)
 }
 
 // bindNamespace binds namespace b.NS of process pid at b.Path, making
 // the file (and its directory) if missing; an existing file must be an
-// empty one (a placeholder such as `ip netns add` makes).
+// empty one (a placeholder such as `ip netns add` makes), not already a
+// namespace binding.
 func (c *Container) bindNamespace(pid int, b specutils.NSBind, cu *cleanup.Cleanup) error {
 	src := fmt.Sprintf("/proc/%d/ns/%s", pid, b.NS)
 	var st unix.Stat_t
@@ -155,52 +128,63 @@ func (c *Container) bindNamespace(pid int, b specutils.NSBind, cu *cleanup.Clean
 	if err := os.MkdirAll(filepath.Dir(b.Path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(b.Path, os.O_RDONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o444)
+	fd, err := unix.Open(b.Path, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o444)
 	switch {
 	case err == nil:
 		made.Created = true
-	case errors.Is(err, os.ErrExist):
-		// Over an empty file only: not through a symlink, not on a
-		// directory or a file with content.
-		f, err = os.OpenFile(b.Path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-		if err != nil {
+	case errors.Is(err, unix.EEXIST):
+		// Looked at, not opened for reading: it may be a device.
+		if fd, err = unix.Open(b.Path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
 			return err
 		}
-		if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
-			f.Close()
-			return errors.New("exists and is not an empty file")
+		var fst unix.Stat_t
+		var fs unix.Statfs_t
+		if unix.Fstat(fd, &fst) != nil || unix.Fstatfs(fd, &fs) != nil || fst.Mode&unix.S_IFMT != unix.S_IFREG || fst.Size != 0 || fs.Type == nsfsMagic {
+			unix.Close(fd)
+			return errors.New("exists and is not an empty file (nor a namespace already bound there)")
 		}
 	default:
 		return err
 	}
-	defer f.Close()
+	defer unix.Close(fd)
 	c.NSBinds = append(c.NSBinds, made)
 	cu.Add(func() { made.remove() })
 	if err := c.saveCreating(); err != nil {
 		return err
 	}
 	// Onto the file opened, whatever its path names by now.
-	if err := unix.Mount(src, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), "", unix.MS_BIND, ""); err != nil {
+	if err := unix.Mount(src, fmt.Sprintf("/proc/self/fd/%d", fd), "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("binding %s: %w", src, err)
 	}
 	return nil
 }
 
-// remove undoes bindNamespace: unmounts the path if the namespace is
-// still bound there, and removes the file if create made it and it is
-// an empty file again.
+// remove undoes bindNamespace: unmounts the path while our namespace is
+// bound there (state from before namespaces were recorded: any
+// namespace), and removes the file if create made it and it is an empty
+// file again, not someone else's binding.
 func (b NSBind) remove() error {
-	var st unix.Stat_t
-	var fs unix.Statfs_t
-	if unix.Lstat(b.Path, &st) == nil && unix.Statfs(b.Path, &fs) == nil && fs.Type == nsfsMagic && nsIDOf(st) == b.NS {
-		if err := unix.Unmount(b.Path, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW); err != nil && !errors.Is(err, unix.EINVAL) {
+	for i := 0; i < 8; i++ {
+		var st unix.Stat_t
+		var fs unix.Statfs_t
+		if unix.Lstat(b.Path, &st) != nil || unix.Statfs(b.Path, &fs) != nil || fs.Type != nsfsMagic {
+			break
+		}
+		if b.NS != (NSID{}) && nsIDOf(st) != b.NS {
+			break
+		}
+		if err := unix.Unmount(b.Path, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.EINVAL) {
+				break
+			}
 			return fmt.Errorf("unmounting namespace binding %s: %w", b.Path, err)
 		}
 	}
 	if !b.Created {
 		return nil
 	}
-	if fi, err := os.Lstat(b.Path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+	var fs unix.Statfs_t
+	if fi, err := os.Lstat(b.Path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 && unix.Statfs(b.Path, &fs) == nil && fs.Type != nsfsMagic {
 		if err := os.Remove(b.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("removing namespace binding %s: %w", b.Path, err)
 		}

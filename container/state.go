@@ -63,12 +63,8 @@ type State struct {
 	// runtime config's bindNS).
 	NSBinds []NSBind `json:"nsBinds,omitempty"`
 	// Interfaces are the links its runtime config put in the pod's
-	// network namespace NetNS, and NetNSPath the namespace's path when
-	// the spec names one: delete takes the links out of a namespace
-	// that outlives the container (see removeInterfaces).
-	Interfaces []network.Link `json:"interfaces,omitempty"`
-	NetNS      *NSID          `json:"netns,omitempty"`
-	NetNSPath  string         `json:"netnsPath,omitempty"`
+	// network namespace, which delete removes (see removeInterfaces).
+	Interfaces []network.Link `json:"links,omitempty"`
 }
 
 // Proc identifies a host process across pid reuse.

@@ -10,18 +10,26 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// Link records a link a runtime config put in a sandbox's namespace, by
-// the index it has there: the container is root in that namespace and
-// may rename or replace links, so nothing is found again by name.
+// Link records a link a runtime config put in a sandbox's namespace. The
+// container is root in that namespace and may rename, replace or move
+// links there, so nothing is looked up there again by name, and nothing
+// ever goes from there into the host's namespace: a veth is removed
+// through its peer in the host's namespace, by the index it got there; a
+// link made in the sandbox's namespace is removed there by index and
+// kind (at worst a link of the container's own, in its own namespace); a
+// host link moved in stays until the namespace goes, when the kernel
+// returns a physical one and destroys a virtual one, as with runc.
 type Link struct {
-	// Index is its index in the sandbox's namespace; Kind its type
-	// ("veth", "dummy", ...).
-	Index int    `json:"index"`
+	// Kind is its type ("veth", "dummy", ...); Index its index in the
+	// sandbox's namespace when runsc made it there (0: not made there).
 	Kind  string `json:"kind"`
-	// Moved is set for a host link moved in, Name its name in the
-	// host's namespace: it is moved back there under that name.
-	Moved bool   `json:"moved,omitempty"`
-	Name  string `json:"name,omitempty"`
+	Index int    `json:"index,omitempty"`
+	// HostIndex and HostName name a veth's peer in the host's
+	// namespace.
+	HostIndex int    `json:"hostIndex,omitempty"`
+	HostName  string `json:"hostName,omitempty"`
+	// Moved marks a host link moved in (nothing to remove).
+	Moved bool `json:"moved,omitempty"`
 }
 
 // AddInterface puts one runtime-config link (validated by
@@ -33,10 +41,18 @@ type Link struct {
 func (n *Namespaces) AddInterface(field string, ifc specutils.Interface) (Link, error) {
 	switch {
 	case ifc.Add == "":
-		return n.moveIn(field, ifc.Name)
+		host, err := n.host.LinkByName(ifc.Name)
+		if err != nil {
+			return Link{}, fmt.Errorf("%s.name %q: no such link in the host's network namespace", field, ifc.Name)
+		}
+		if err := n.host.LinkSetNsFd(host, int(n.sandboxNS)); err != nil {
+			return Link{}, linkErr(field+".name", ifc.Name, "moving it into the sandbox", err)
+		}
+		return Link{Kind: host.Type(), Moved: true}, nil
 	case ifc.Add == "veth":
 		la := netlink.NewLinkAttrs()
 		la.Name = ifc.Peer
+		la.HardwareAddr = hostMAC(ifc.Peer)
 		pair := &netlink.Veth{LinkAttrs: la, PeerName: ifc.Name, PeerNamespace: netlink.NsFd(int(n.sandboxNS))}
 		if err := n.host.LinkAdd(pair); err != nil {
 			if _, lerr := n.host.LinkByName(ifc.Peer); lerr == nil {
@@ -44,11 +60,13 @@ func (n *Namespaces) AddInterface(field string, ifc specutils.Interface) (Link, 
 			}
 			return Link{}, linkErr(field+".name", ifc.Name, "making the veth pair", err)
 		}
-		return n.made(field, ifc.Name, "veth", func() {
-			if l, err := n.host.LinkByName(ifc.Peer); err == nil {
-				n.host.LinkDel(l)
-			}
-		})
+		// Found in the host's namespace, which the container cannot
+		// touch.
+		peer, err := n.host.LinkByName(ifc.Peer)
+		if err != nil {
+			return Link{}, fmt.Errorf("%s.peer %q: finding it: %w", field, ifc.Peer, err)
+		}
+		return Link{Kind: "veth", HostIndex: peer.Attrs().Index, HostName: ifc.Peer}, nil
 	case ifc.CreateInRoot:
 		tmp, err := tempLinkName()
 		if err != nil {
@@ -68,98 +86,81 @@ func (n *Namespaces) AddInterface(field string, ifc specutils.Interface) (Link, 
 		if err != nil {
 			return Link{}, linkErr(field+".name", ifc.Name, "moving it into the sandbox", err)
 		}
+		// Its temporary name is runsc's alone; the container may
+		// race the rename, making it keep that name.
 		in, err := n.sandbox.LinkByName(tmp)
-		if err == nil {
-			if err = n.sandbox.LinkSetName(in, ifc.Name); err != nil {
-				n.sandbox.LinkDel(in)
-			}
-		}
 		if err != nil {
+			return Link{}, fmt.Errorf("%s.name %q: finding it in the sandbox: %w", field, ifc.Name, err)
+		}
+		if err := n.sandbox.LinkSetName(in, ifc.Name); err != nil {
+			n.sandbox.LinkDel(in)
 			return Link{}, linkErr(field+".name", ifc.Name, "naming it in the sandbox", err)
 		}
-		return Link{Index: in.Attrs().Index, Kind: ifc.Add}, nil
+		return Link{Kind: ifc.Add, Index: in.Attrs().Index}, nil
 	default:
 		la := netlink.NewLinkAttrs()
 		la.Name = ifc.Name
 		if err := n.sandbox.LinkAdd(&netlink.GenericLink{LinkAttrs: la, LinkType: ifc.Add}); err != nil {
 			return Link{}, linkErr(field+".add", ifc.Add, "making "+ifc.Name, err)
 		}
-		return n.made(field, ifc.Name, ifc.Add, nil)
-	}
-}
-
-// made records the sandbox's link name, just made; if it cannot be
-// found, undo removes what was made.
-func (n *Namespaces) made(field, name, kind string, undo func()) (Link, error) {
-	l, err := n.sandbox.LinkByName(name)
-	if err != nil {
-		if undo != nil {
-			undo()
+		l, err := n.sandbox.LinkByName(ifc.Name)
+		if err != nil {
+			return Link{}, fmt.Errorf("%s.name %q: finding it in the sandbox: %w", field, ifc.Name, err)
 		}
-		return Link{}, fmt.Errorf("%s.name %q: finding it in the sandbox: %w", field, name, err)
+		return Link{Kind: ifc.Add, Index: l.Attrs().Index}, nil
 	}
-	return Link{Index: l.Attrs().Index, Kind: kind}, nil
 }
 
-// moveIn moves the host's link name into the sandbox's namespace.
-func (n *Namespaces) moveIn(field, name string) (Link, error) {
-	host, err := n.host.LinkByName(name)
+// RemoveHostEnds removes, from the host's namespace (the one this process
+// started in), the peers of the veths in links that are still there
+// (same index, name and kind): their sandbox ends go with them.
+func RemoveHostEnds(links []Link) error {
+	h, err := hostHandle()
 	if err != nil {
-		return Link{}, fmt.Errorf("%s.name %q: no such link in the host's network namespace", field, name)
+		return err
 	}
-	if err := n.host.LinkSetNsFd(host, int(n.sandboxNS)); err != nil {
-		return Link{}, linkErr(field+".name", name, "moving it into the sandbox", err)
-	}
-	// The index stays unless the sandbox's namespace has it taken.
-	in, err := n.sandbox.LinkByName(name)
-	if err != nil {
-		return Link{}, fmt.Errorf("%s.name %q: finding it in the sandbox: %w", field, name, err)
-	}
-	return Link{Index: in.Attrs().Index, Kind: in.Type(), Moved: true, Name: name}, nil
+	defer h.Close()
+	return removeHostEnds(h, links)
 }
 
-// RemoveLinks undoes what AddInterface recorded, last first: links made
-// are removed (a veth's peer with it), links moved in go back to the
-// host's namespace under their host name. A link whose index now names
-// a link of another kind, or nothing, is left alone.
-func (n *Namespaces) RemoveLinks(links []Link) {
+// removeHostEnds is RemoveHostEnds through handle h.
+func removeHostEnds(h *netlink.Handle, links []Link) error {
+	for _, rec := range links {
+		if rec.HostIndex == 0 {
+			continue
+		}
+		l, err := h.LinkByIndex(rec.HostIndex)
+		if err != nil || l.Attrs().Name != rec.HostName || l.Type() != "veth" {
+			continue
+		}
+		if err := h.LinkDel(l); err != nil && !errors.As(err, &netlink.LinkNotFoundError{}) {
+			return fmt.Errorf("removing veth %q: %w", rec.HostName, err)
+		}
+	}
+	return nil
+}
+
+// RemoveLinks removes what AddInterface recorded: the veths through
+// their host ends (see RemoveHostEnds), the links made in the sandbox's
+// namespace there, by index and kind. Links moved in are left.
+func (n *Namespaces) RemoveLinks(links []Link) error {
+	err := removeHostEnds(n.host, links)
 	for i := len(links) - 1; i >= 0; i-- {
-		rec := links[i]
-		l, err := n.sandbox.LinkByIndex(rec.Index)
-		if err != nil || l.Type() != rec.Kind {
+		if links[i].Index == 0 {
 			continue
 		}
-		if !rec.Moved {
+		if l, lerr := n.sandbox.LinkByIndex(links[i].Index); lerr == nil && l.Type() == links[i].Kind {
 			n.sandbox.LinkDel(l)
-			continue
 		}
-		n.moveBack(l, rec.Name)
 	}
-}
-
-// moveBack returns the sandbox's link l to the host's namespace as name.
-// The name it has in the sandbox is the container's choice: it crosses
-// under a temporary name and takes its host name in the host's
-// namespace (kept temporary if that name is taken there).
-func (n *Namespaces) moveBack(l netlink.Link, name string) {
-	tmp, err := tempLinkName()
-	if err != nil || n.sandbox.LinkSetName(l, tmp) != nil || n.sandbox.LinkSetNsFd(l, int(n.hostNS)) != nil {
-		return
-	}
-	back, err := n.host.LinkByName(tmp)
-	if err != nil {
-		return
-	}
-	if _, err := n.host.LinkByName(name); errors.As(err, &netlink.LinkNotFoundError{}) {
-		n.host.LinkSetName(back, name)
-	}
+	return err
 }
 
 // tempLinkName returns a link name no one else picks.
 func tempLinkName() (string, error) {
-	var b [6]byte
+	var b [5]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
-	return "rstmp" + hex.EncodeToString(b[:5]), nil
+	return "rstmp" + hex.EncodeToString(b[:]), nil
 }

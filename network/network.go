@@ -121,10 +121,14 @@ func hostNS() (netns.NsHandle, error) {
 }
 
 // IsHostNS reports whether st (a namespace file's stat) is the network
-// namespace this process started in.
+// namespace this process started in; when that is unknown, it says so,
+// so that callers refuse rather than act on the host's.
 func IsHostNS(st unix.Stat_t) bool {
 	var ours unix.Stat_t
-	return startNSErr == nil && unix.Fstat(int(startNS), &ours) == nil && st.Dev == ours.Dev && st.Ino == ours.Ino
+	if startNSErr != nil || unix.Fstat(int(startNS), &ours) != nil {
+		return true
+	}
+	return st.Dev == ours.Dev && st.Ino == ours.Ino
 }
 
 // hostHandle returns a netlink handle in this process's network

@@ -298,15 +298,21 @@ func TestAddInterfaces(t *testing.T) {
 	if !host["vpeer1"] {
 		t.Errorf("the veth's peer is not in the host's namespace: %v", host)
 	}
-	n.RemoveLinks(made)
+	if l, err := n.host.LinkByName("vpeer1"); err != nil || l.Attrs().HardwareAddr.String() != hostMAC("vpeer1").String() {
+		t.Errorf("the peer %v (%v) lacks its fixed address", l, err)
+	}
+	if err := n.RemoveLinks(made); err != nil {
+		t.Fatal(err)
+	}
 	in, host = links(t, n.sandbox), links(t, n.host)
-	for _, gone := range []string{"eth1", "rootdummy", "nsdummy", "hostdummy"} {
+	for _, gone := range []string{"eth1", "rootdummy", "nsdummy"} {
 		if in[gone] {
-			t.Errorf("%s is still in the sandbox after undo", gone)
+			t.Errorf("%s is still in the sandbox after RemoveLinks", gone)
 		}
 	}
-	if host["vpeer1"] || host["rootdummy"] || !host["hostdummy"] {
-		t.Errorf("after undo the host has %v, want hostdummy back and nothing made", host)
+	// The host's link stays where it was lent, never moved back.
+	if !in["hostdummy"] || host["vpeer1"] || host["rootdummy"] {
+		t.Errorf("after RemoveLinks the sandbox has %v, the host %v", in, host)
 	}
 }
 
@@ -325,49 +331,57 @@ func addAll(n *Namespaces, ifs []specutils.Interface) ([]Link, error) {
 	return made, nil
 }
 
-// TestRemoveLinksByIndex: the container is root in its namespace; links
-// it renamed or replaced are found by index, and a link of its own that
-// took a recorded name is neither deleted nor moved to the host.
+// TestRemoveLinksByIndex: the container is root in its namespace and
+// may rename, replace or move away the links made there. A veth goes
+// through its host end wherever its sandbox end went; a made link
+// renamed is still found; nothing of the container's reaches the host.
 func TestRemoveLinksByIndex(t *testing.T) {
 	needRoot(t)
 	kind := plainKind(t)
-	if err := netlink.LinkAdd(&netlink.GenericLink{LinkAttrs: netlink.LinkAttrs{Name: "nic0"}, LinkType: kind}); err != nil {
-		t.Fatal(err)
-	}
 	ns := sandboxNS(t)
 	n := openNS(t, ns)
-	made, err := addAll(n, []specutils.Interface{{Name: "nic0"}, {Name: "made0", Add: kind}})
+	made, err := addAll(n, []specutils.Interface{{Name: "eth1", Add: "veth", Peer: "vp0"}, {Name: "made0", Add: kind}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The container renames both and makes its own nic0 and made0.
-	for _, r := range [][2]string{{"nic0", "stolen"}, {"made0", "kept"}} {
-		l, err := n.sandbox.LinkByName(r[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n.sandbox.LinkSetName(l, r[1]); err != nil {
-			t.Fatal(err)
-		}
+	l, err := n.sandbox.LinkByName("made0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range []string{"nic0", "made0"} {
-		if err := n.sandbox.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p"}); err != nil {
-			t.Fatal(err)
-		}
+	if err := n.sandbox.LinkSetName(l, "kept"); err != nil {
+		t.Fatal(err)
 	}
-	n.RemoveLinks(made)
+	// The veth's end moves to a namespace of the container's own; a
+	// veth of its own takes the end's name.
+	inner := sandboxNS(t)
+	eth1, err := n.sandbox.LinkByName("eth1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.sandbox.LinkSetNsFd(eth1, int(inner.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.sandbox.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth1"}, PeerName: "own1"}); err != nil {
+		t.Fatal(err)
+	}
+	before := links(t, n.host)
+	if err := n.RemoveLinks(made); err != nil {
+		t.Fatal(err)
+	}
 	in, host := links(t, n.sandbox), links(t, n.host)
-	if !host["nic0"] || host["stolen"] || in["stolen"] {
-		t.Errorf("the host's link did not come back as nic0: host %v, sandbox %v", host, in)
-	}
 	if in["kept"] {
 		t.Errorf("the made link, renamed, was not removed: %v", in)
 	}
-	if !in["nic0"] || !in["made0"] {
-		t.Errorf("the container's own links were touched: %v", in)
+	if host["vp0"] {
+		t.Errorf("the veth's host end is still there: %v", host)
 	}
-	if l, err := netlink.LinkByName("nic0"); err != nil || l.Type() != kind {
-		t.Errorf("the host's nic0 is %v (%v), want the %s moved back", l, err, kind)
+	if !in["eth1"] || !in["own1"] {
+		t.Errorf("the container's own veth was touched: %v", in)
+	}
+	for name := range host {
+		if !before[name] {
+			t.Errorf("%s appeared in the host's namespace", name)
+		}
 	}
 }
 

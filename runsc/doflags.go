@@ -118,7 +118,7 @@ func parseDoBind(v string) (specs.Mount, error) {
 // make it something else.
 var tmpfsRefused = map[string]bool{
 	"bind": true, "rbind": true, "shared": true, "rshared": true, "slave": true, "rslave": true,
-	"private": true, "rprivate": true, "unbindable": true, "runbindable": true,
+	"private": true, "rprivate": true, "unbindable": true, "runbindable": true, "remount": true,
 }
 
 // parseDoTmpfs parses --tmpfs DST[:OPTIONS].
