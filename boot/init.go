@@ -219,15 +219,8 @@ func prepareInit(args InitArgs) (spec *specs.Spec, path string, hookState []byte
 			return nil, "", nil, err
 		}
 	}
-	for _, rl := range p.Rlimits {
-		res, ok := specutils.RlimitNumber(rl.Type)
-		if !ok {
-			return nil, "", nil, fmt.Errorf("process.rlimits: unknown type %q", rl.Type)
-		}
-		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
-			return nil, "", nil, fmt.Errorf("setting %s: %w", rl.Type, err)
-		}
-	}
+	// process.rlimits are set right before the exec (see
+	// setRlimits).
 	// process.oomScoreAdj is written by the init's creator.
 	// process.user.umask, or runc's 0022.
 	umask := 0o022

@@ -129,6 +129,13 @@ func execProcess(spec *specs.Spec, path string, beforeExec func() error) error {
 			return err
 		}
 	}
+	// As late as possible: under the process's limits (RLIMIT_AS
+	// below runsc's own address space, say) the Go runtime may fail
+	// to allocate and die, which the waiting runsc would take for the
+	// exec. Before the filter, which need not allow prlimit64.
+	if err := setRlimits(p.Rlimits); err != nil {
+		return err
+	}
 	// Nothing of runsc's passes to the process: every descriptor but
 	// stdio closes at exec (the exec-status pipe then tells the waiting
 	// runsc the exec happened). Before the filter: a profile need not
@@ -199,6 +206,28 @@ func execProcess(spec *specs.Spec, path string, beforeExec func() error) error {
 	// execve straight away: little else runs under the filter.
 	err = syscall.Exec(path, p.Args, env)
 	return fmt.Errorf("exec %q: %w", path, err)
+}
+
+// setRlimits sets the process's rlimits. RLIMIT_NOFILE goes through
+// syscall.Setrlimit, which tells the Go runtime not to restore, at exec,
+// the soft limit this process started with.
+func setRlimits(rlimits []specs.POSIXRlimit) error {
+	for _, rl := range rlimits {
+		res, ok := specutils.RlimitNumber(rl.Type)
+		if !ok {
+			return fmt.Errorf("process.rlimits: unknown type %q", rl.Type)
+		}
+		var err error
+		if res == unix.RLIMIT_NOFILE {
+			err = syscall.Setrlimit(res, &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard})
+		} else {
+			err = unix.Setrlimit(res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard})
+		}
+		if err != nil {
+			return fmt.Errorf("setting %s: %w", rl.Type, err)
+		}
+	}
+	return nil
 }
 
 // setUser sets the groups, gid and uid of this thread.

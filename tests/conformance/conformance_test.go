@@ -143,6 +143,10 @@ func excerpt(logDir, p string, max int) string {
 	if len(lines) > max {
 		lines = append(lines[:max], "...")
 	}
+	if len(lines) == 0 {
+		code, _ := os.ReadFile(filepath.Join(logDir, p+".code"))
+		return fmt.Sprintf("(nothing: no TAP, no stderr; exit status %s)", code)
+	}
 	return strings.Join(lines, "\n")
 }
 
