@@ -516,3 +516,22 @@ func TestMaskedAndReadonlyPaths(t *testing.T) {
 		t.Fatalf("/proc/tty lists nothing without a mask: the check above proves nothing")
 	}
 }
+
+// TestTightRlimits: limits below what runsc's own init needs (an address
+// space smaller than its Go runtime's) apply to the process: the init
+// sets them right before the exec, so it does not die under them (it
+// did, rarely, when it waited for start under them), and the soft
+// open-files limit is the spec's, not the one runsc started with.
+func TestTightRlimits(t *testing.T) {
+	e := newEnv(t)
+	spec := testSpec("sh", "-c", `grep -E "^Max (address space|open files)" /proc/self/limits | tr -s ' ' | cut -d' ' -f1-6`)
+	spec.Process.Rlimits = []specs.POSIXRlimit{
+		{Type: "RLIMIT_AS", Soft: 64 << 20, Hard: 64 << 20},
+		{Type: "RLIMIT_NOFILE", Soft: 100, Hard: 4096},
+	}
+	b := newBundle(t, spec)
+	out := e.must("run", "--bundle", b.dir, "tight")
+	if want := "Max open files 100 4096 files\nMax address space 67108864 67108864 bytes\n"; out != want {
+		t.Fatalf("limits %q, want %q", out, want)
+	}
+}
