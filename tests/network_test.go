@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -141,15 +142,45 @@ func TestDoVeth(t *testing.T) {
 	}
 	t.Run("host end seen from the host", func(t *testing.T) {
 		defer e.sub(t)()
-		cmd := e.cmd("do", "--network=veth", "--veth-host", "vh-test1", "--address", "169.254.77.2/32", "--root-dir", rootfs, "--", "sleep", "1000")
+		// Pid 1 of its namespace: SIGTERM only through a handler, set
+		// before it says it is ready.
+		cmd := e.cmd("do", "--network=veth", "--veth-host", "vh-test1", "--address", "169.254.77.2/32", "--root-dir", rootfs, "--",
+			"sh", "-c", "trap 'exit 0' TERM; echo ready; sleep 1000 & wait")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		defer func() { cmd.Process.Kill(); cmd.Wait() }()
-		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(strings.Join(n.links(), " "), "vh-test1"); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("no host end")
+		// SIGTERM, forwarded to the command, ends it; do then deletes
+		// the sandbox and the pair.
+		defer func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Error("runsc do did not end on SIGTERM")
 			}
+		}()
+		ready := make(chan string, 1)
+		go func() {
+			line, _ := bufio.NewReader(out).ReadString('\n')
+			ready <- line
+		}()
+		select {
+		case line := <-ready:
+			if line != "ready\n" {
+				t.Fatalf("the command printed %q", line)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the command never got ready")
+		}
+		if !strings.Contains(strings.Join(n.links(), " "), "vh-test1") {
+			t.Fatalf("no host end: %v", n.links())
 		}
 		if route := n.must("ip", "route", "show", "169.254.77.2"); !strings.Contains(route, "dev vh-test1 scope link") {
 			t.Errorf("host route %q", route)
