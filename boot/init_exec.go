@@ -208,22 +208,17 @@ func execProcess(spec *specs.Spec, path string, beforeExec func() error) error {
 	return fmt.Errorf("exec %q: %w", path, err)
 }
 
-// setRlimits sets the process's rlimits. RLIMIT_NOFILE goes through
-// syscall.Setrlimit, which tells the Go runtime not to restore, at exec,
-// the soft limit this process started with.
+// setRlimits sets the process's rlimits (hard limits above the inherited
+// ones were raised by the creator: see container.raiseHardLimits).
+// Setting RLIMIT_NOFILE also tells the Go runtime not to put back, at
+// exec, the soft limit this process started with.
 func setRlimits(rlimits []specs.POSIXRlimit) error {
 	for _, rl := range rlimits {
 		res, ok := specutils.RlimitNumber(rl.Type)
 		if !ok {
 			return fmt.Errorf("process.rlimits: unknown type %q", rl.Type)
 		}
-		var err error
-		if res == unix.RLIMIT_NOFILE {
-			err = syscall.Setrlimit(res, &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard})
-		} else {
-			err = unix.Setrlimit(res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard})
-		}
-		if err != nil {
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
 			return fmt.Errorf("setting %s: %w", rl.Type, err)
 		}
 	}

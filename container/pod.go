@@ -311,8 +311,12 @@ func (c *Container) deletePodMembers() {
 			m.Cgroup.Destroy()
 		}
 		// Its links went before the sandbox (see
-		// removeMembersInterfaces); its bindings go now.
-		m.removeNetwork()
+		// removeMembersInterfaces); its bindings go now, or its state
+		// stays for a later delete --force to retry.
+		if err := m.removeNetwork(); err != nil {
+			m.Close()
+			continue
+		}
 		poststop := m.poststop()
 		os.RemoveAll(m.dir)
 		m.Close()

@@ -151,6 +151,11 @@ func forkInit(o initOpts) (*initProc, error) {
 			return nil, fmt.Errorf("process.oomScoreAdj %d: %w", *adj, err)
 		}
 	}
+	// Before the init sets its limits: it waits for start.
+	if err := raiseHardLimits(p.pid(), o.spec.Process.Rlimits); err != nil {
+		p.abandon()
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runsc/runsc/specutils"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Link records a link a runtime config put in a sandbox's namespace. The
@@ -123,8 +124,10 @@ func RemoveHostEnds(links []Link) error {
 	return removeHostEnds(h, links)
 }
 
-// removeHostEnds is RemoveHostEnds through handle h.
+// removeHostEnds is RemoveHostEnds through handle h. A pair gone
+// meanwhile (its namespace went) is not an error; every one is tried.
 func removeHostEnds(h *netlink.Handle, links []Link) error {
+	var errs []error
 	for _, rec := range links {
 		if rec.HostIndex == 0 {
 			continue
@@ -133,11 +136,11 @@ func removeHostEnds(h *netlink.Handle, links []Link) error {
 		if err != nil || l.Attrs().Name != rec.HostName || l.Type() != "veth" {
 			continue
 		}
-		if err := h.LinkDel(l); err != nil && !errors.As(err, &netlink.LinkNotFoundError{}) {
-			return fmt.Errorf("removing veth %q: %w", rec.HostName, err)
+		if err := h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("removing veth %q: %w", rec.HostName, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // RemoveLinks removes what AddInterface recorded: the veths through

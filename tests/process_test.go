@@ -535,3 +535,53 @@ func TestTightRlimits(t *testing.T) {
 		t.Fatalf("limits %q, want %q", out, want)
 	}
 }
+
+// TestRaisedRlimits: a hard limit above the one runsc runs with is set
+// (by runsc, host root, for the init in the pod's user namespace, which
+// may not raise it), for the init and for an exec'd process, as runc
+// does.
+func TestRaisedRlimits(t *testing.T) {
+	e := newEnv(t)
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil {
+		t.Fatal(err)
+	}
+	hard := cur.Max + 1000
+	spec := testSpec("sh", "-c", "ulimit -Hn; sleep 100000")
+	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 2048, Hard: hard}}
+	b := newBundle(t, spec)
+	if !hasCap(t, unix.CAP_SYS_RESOURCE) {
+		// As for runc: raising a hard limit takes the capability (some
+		// VMs' root lacks it). A clear error, nothing left.
+		wantOneLineError(t, e.exec("", "run", "-d", "--bundle", b.dir, "raised"), fmt.Sprintf("process.rlimits RLIMIT_NOFILE: raising the hard limit to %d: operation not permitted", hard))
+		if out := e.must("list", "--quiet"); strings.TrimSpace(out) != "" {
+			t.Errorf("containers left: %q", out)
+		}
+		return
+	}
+	e.must("run", "-d", "--bundle", b.dir, "raised")
+	proc := `{"args":["sh","-c","ulimit -Sn; ulimit -Hn"],"cwd":"/","rlimits":[{"type":"RLIMIT_NOFILE","soft":4096,"hard":` + fmt.Sprint(hard+1) + `}]}`
+	pf := filepath.Join(t.TempDir(), "process.json")
+	os.WriteFile(pf, []byte(proc), 0o644)
+	if out := e.must("exec", "--process", pf, "raised"); out != fmt.Sprintf("4096\n%d\n", hard+1) {
+		t.Errorf("exec'd process limits %q, want 4096 and %d", out, hard+1)
+	}
+	e.must("delete", "--force", "raised")
+}
+
+// hasCap reports whether this process has capability c in its effective
+// set.
+func hasCap(t *testing.T, c int) bool {
+	t.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:\t"); ok {
+			eff, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && eff&(1<<uint(c)) != 0
+		}
+	}
+	return false
+}
