@@ -7,6 +7,7 @@ import (
 
 	"github.com/runsc/runsc/cleanup"
 	"github.com/runsc/runsc/network"
+	"golang.org/x/sys/unix"
 )
 
 // NetworkMode is the network namespace a new sandbox gets (--network).
@@ -40,21 +41,37 @@ func (m NetworkMode) Validate() error {
 // private says the sandbox gets a new namespace whatever the spec says.
 func (m NetworkMode) private() bool { return m == NetworkNone || m == NetworkVeth }
 
+// errHostNetNS is openNetNS's error for a process in the host's
+// network namespace.
+var errHostNetNS = errors.New("the container shares the host's network namespace")
+
 // openNetNS returns handles in the host's network namespace and in
-// process pid's.
-func openNetNS(pid int) (*network.Namespaces, error) {
+// process pid's, which must be another (errHostNetNS). still, if not
+// nil, tells once the namespace file is open that pid still names the
+// process meant (not a reused pid).
+func openNetNS(pid int, still func() bool) (*network.Namespaces, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
 	if err != nil {
 		return nil, fmt.Errorf("opening the sandbox's network namespace: %w", err)
 	}
 	defer f.Close()
+	if still != nil && !still() {
+		return nil, errors.New("the sandbox is gone")
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("the sandbox's network namespace: %w", err)
+	}
+	if network.IsHostNS(st) {
+		return nil, errHostNetNS
+	}
 	return network.Open(nil, f)
 }
 
 // addVeth wires the sandbox (pid) to the host with v; undoing it goes on
 // cu.
 func (c *Container) addVeth(v network.Veth, cu *cleanup.Cleanup) error {
-	ns, err := openNetNS(c.Sandbox.PID)
+	ns, err := openNetNS(c.Sandbox.PID, nil)
 	if err != nil {
 		return err
 	}

@@ -58,19 +58,7 @@ func (c *Container) addInterfaces(cfg Config, ifs []specutils.Interface, pid int
 	if cfg.Network == NetworkNone {
 		return errors.New("interfaces: --network=none gives the sandbox no links")
 	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
-	if err != nil {
-		return fmt.Errorf("interfaces: %w", err)
-	}
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return fmt.Errorf("interfaces: %w", err)
-	}
-	if network.IsHostNS(st) {
-		return errors.New("interfaces: the container shares the host's network namespace")
-	}
-	ns, err := network.Open(nil, f)
+	ns, err := openNetNS(pid, nil)
 	if err != nil {
 		return fmt.Errorf("interfaces: %w", err)
 	}
@@ -99,16 +87,10 @@ func (c *State) removeInterfaces() {
 		return
 	}
 	if c.Sandbox.Alive() {
-		if f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", c.Sandbox.PID)); err == nil {
-			defer f.Close()
-			// Not a reused pid's.
-			if c.Sandbox.Alive() {
-				if ns, err := network.Open(nil, f); err == nil {
-					ns.RemoveLinks(c.Interfaces)
-					ns.Close()
-					return
-				}
-			}
+		if ns, err := openNetNS(c.Sandbox.PID, c.Sandbox.Alive); err == nil {
+			ns.RemoveLinks(c.Interfaces)
+			ns.Close()
+			return
 		}
 	}
 	network.RemoveHostEnds(c.Interfaces)
