@@ -39,6 +39,10 @@ type Config struct {
 	Volatile string
 	// Network is the sandbox's network namespace (--network).
 	Network NetworkMode
+	// AdoptNetNS lets a pod in a user namespace of its own adopt a
+	// network namespace the spec names by path (--adopt-netns; see
+	// adoptableNetNS).
+	AdoptNetNS bool
 	// HostUserNS keeps pods in the host's user namespace
 	// (--userns=host); otherwise each pod gets one of its own (see
 	// newPodUserNS).
@@ -173,12 +177,18 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	// first: it has more to do before it needs the gofer (set up its
 	// root, take the create call) than the gofer has before it serves,
 	// and each start holds this thread until the child has exec'd.
-	bootProc, err := c.startSandbox(cfg, o.Spec, o.exeCopy)
+	bootProc, adopt, err := c.startSandbox(cfg, o.Spec, o.exeCopy)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
+	defer adopt.close()
 	c.Sandbox = procOf(bootProc.Pid)
 	cu.Add(func() { c.Sandbox.fuseServer().kill(killTimeout); bootProc.Wait() })
+	if adopt != nil {
+		if err := adopt.adopt(c.Sandbox.PID); err != nil {
+			return nil, fmt.Errorf("create %q: %w", o.ID, err)
+		}
+	}
 	if o.Veth != nil {
 		if err := c.addVeth(*o.Veth, &cu); err != nil {
 			return nil, fmt.Errorf("create %q: %w", o.ID, err)

@@ -48,28 +48,32 @@ type nsJoin struct {
 // pod's user namespace may not be able to reach the binary's path, and
 // its /proc/<pid>/exe then never names the host's binary.
 //
+// A network namespace the spec names by path that the pod may adopt
+// (see adoptableNetNS) is returned, for the caller to adopt, and the
+// sandbox gets a new one instead.
+//
 // The returned process is this process's child.
-func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*os.Process, error) {
+func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (p *os.Process, adopt *netnsAdoption, err error) {
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.shortPath(controllerSock), Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("controller socket: %w", err)
+		return nil, nil, fmt.Errorf("controller socket: %w", err)
 	}
 	l.SetUnlinkOnClose(false)
 	lf, err := l.File()
 	l.Close()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer lf.Close()
 	lifeR, lifeW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("sandbox lifeline: %w", err)
+		return nil, nil, fmt.Errorf("sandbox lifeline: %w", err)
 	}
 	defer lifeR.Close()
 	c.lifeline = lifeW
 	uns, err := newPodUserNS(spec, cfg.HostUserNS)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer uns.close()
 	var logs donation.Agency
@@ -79,7 +83,7 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 		}
 		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
-			return nil, fmt.Errorf("sandbox log: %w", err)
+			return nil, nil, fmt.Errorf("sandbox log: %w", err)
 		}
 		defer f.Close()
 		logs.Donate(l.flag, f)
@@ -95,18 +99,23 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 	var pidns *os.File
 	if joinedPID {
 		if uns == nil {
-			return nil, fmt.Errorf("config.json: linux.namespaces: sharing an existing pid namespace needs the pod's user namespace (not --userns=host): the sandbox would run there as host root, able to reach every process of that namespace and through them the host's files")
+			return nil, nil, fmt.Errorf("config.json: linux.namespaces: sharing an existing pid namespace needs the pod's user namespace (not --userns=host): the sandbox would run there as host root, able to reach every process of that namespace and through them the host's files")
 		}
 		flags &^= unix.CLONE_NEWPID
 	}
 	if pidPath != "" {
 		f, err := openNamespace(pidPath, specs.PIDNamespace, unix.CLONE_NEWPID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		joins = append(joins, nsJoin{f, unix.CLONE_NEWPID, pidPath})
 		pidns = f
 	}
+	defer func() {
+		if err != nil {
+			adopt.close()
+		}
+	}()
 	var netns *os.File
 	for _, n := range sandboxNamespaces {
 		path, own := specNamespace(spec, n.typ)
@@ -115,10 +124,19 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 		case n.typ == specs.NetworkNamespace && cfg.Network.private():
 			flags |= uintptr(n.flag)
 		case !own:
+		case n.typ == specs.NetworkNamespace && path != "" && cfg.AdoptNetNS && uns != nil && uns.join == nil && adopt == nil:
+			if adopt, err = adoptableNetNS(path); err != nil {
+				return nil, nil, err
+			}
+			if adopt != nil {
+				flags |= uintptr(n.flag)
+				break
+			}
+			fallthrough
 		case path != "":
 			f, err := openNamespace(path, n.typ, n.flag)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			joins = append(joins, nsJoin{f, n.flag, path})
 			if n.flag == unix.CLONE_NEWNET {
@@ -140,7 +158,7 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 		// made here.
 		sysfs, err := detachedFS("sysfs", netns, nil, unix.MOUNT_ATTR_RDONLY)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer sysfs.Close()
 		d.Donate("sysfs-fd", sysfs)
@@ -149,14 +167,14 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 		// Nor a pid namespace it joins: its proc is made here.
 		proc, err := detachedFS("proc", nil, pidns, 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer proc.Close()
 		d.Donate("proc-fd", proc)
 	}
 	exeFile, err := exe.dup()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer exeFile.Close()
 	extra, logArgs := logs.TransferExtra(nil)
@@ -200,7 +218,6 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
 	}
-	var p *os.Process
 	// Started from a thread that joined the namespaces.
 	err = onDiscardedThread(func() error {
 		for _, j := range joins {
@@ -213,9 +230,9 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*o
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("starting sandbox: %w", err)
+		return nil, nil, fmt.Errorf("starting sandbox: %w", err)
 	}
-	return p, nil
+	return p, adopt, nil
 }
 
 // startInUserNS starts the sandbox (exe with argv, descriptors 3.. extra,

@@ -52,6 +52,7 @@ func (g *globals) config() (container.Config, error) {
 		return cfg, fmt.Errorf("--userns %q: want pod or host", g.UserNS)
 	}
 	cfg.SystemdCgroup = g.SystemdCgroup
+	cfg.AdoptNetNS = g.AdoptNetNS
 	cfg.SandboxLog = g.Log
 	if g.DebugLog != "" && g.pendingDebugLog == nil {
 		cfg.SandboxDebugLog = g.DebugLog

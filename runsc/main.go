@@ -40,6 +40,9 @@ type globals struct {
 	Volatile string
 	// UserNS is "pod" (a user namespace per pod) or "host".
 	UserNS string
+	// AdoptNetNS lets pods adopt the network namespace they join
+	// (--adopt-netns).
+	AdoptNetNS bool
 	// SystemdCgroup reads linux.cgroupsPath as slice:prefix:name.
 	SystemdCgroup bool
 	// LogFD and DebugLogFD, if not -1, are descriptors to log to
@@ -88,6 +91,7 @@ func runMain(argv []string, stderr io.Writer) int {
 	fs.StringVar(&g.Overlay2, "overlay2", "", "container root overlay: none (the default for bundles: writes go to the root's directory through the gofer) or root:memory (writes stay in a tmpfs layer inside the sandbox; the default of do)")
 	fs.StringVar(&g.Volatile, "volatile", "no", "root as systemd-nspawn's --volatile: no (as --overlay2 says), yes (a tmpfs root with the image's /usr read-only), state (the image read-only, /var a tmpfs), overlay (the image read-only under a tmpfs overlay); the annotation dev.runsc.volatile overrides it per container")
 	fs.StringVar(&g.Network, "network", "sandbox", "network: sandbox (the spec's network namespace, lo up in a new one), none (always a new one, lo only), host (the host's), veth (runsc do: a new one wired to the host by a veth pair)")
+	fs.BoolVar(&g.AdoptNetNS, "adopt-netns", true, "a pod in a user namespace of its own takes over a network namespace the spec names by a bind-mounted file (as CRI and podman make them), moving its links into one the pod owns, so that CAP_NET_ADMIN reaches them; false joins it as it is")
 	fs.StringVar(&g.UserNS, "userns", "pod", "user namespace: pod (each pod in its own, container root an unprivileged host uid) or host (weaker: container root is host root)")
 	fs.IntVar(&g.LogFD, "log-fd", -1, "internal: write logs to this descriptor instead of --log")
 	fs.IntVar(&g.DebugLogFD, "debug-log-fd", -1, "internal: write debug logs to this descriptor instead of --debug-log")

@@ -79,8 +79,6 @@ type gap struct {
 // the only ones.
 var gaps = map[string][]gap{
 	"runsc": {
-		{`Security Context bucket runtime should support (Privileged is true|adding capability)`,
-			"brctl addbr needs CAP_NET_ADMIN over the pod's network namespace, which containerd 1.6 creates (for CNI) in the host's user namespace: the pod's capabilities are those of its own user namespace"},
 		{`mount with 'rshared' should support propagation from host to container and vice versa`,
 			"the host's bind of a root-only (0700) directory propagates into the bidirectional volume as the host's mount, not idmapped through the pod's user namespace (the kernel copies the source's idmapping): the pod's root, an unprivileged host uid, may not read it"},
 	},

@@ -1,0 +1,177 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// cniNet makes, in the test's network namespace n, what CNI makes for a
+// pod: a network namespace bound at a file (no process in it) holding
+// eth0, a veth to n with 10.98.0.2/24 and a default route via n's end,
+// 10.98.0.1. It returns the file.
+func (n *testNet) cniNet(t *testing.T) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "cni-netns")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.must("unshare", "--net="+file, "true")
+	t.Cleanup(func() { unix.Unmount(file, unix.MNT_DETACH) })
+	// ip moves a link into a namespace by name or pid: a process is in
+	// the new one until the link is there.
+	holder := exec.Command("nsenter", "--net="+file, "sleep", "100000")
+	holder.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := strconv.Itoa(holder.Process.Pid)
+	run := func(ns string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command("nsenter", append([]string{"--net=" + ns}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	n.cmd("ip", "link", "del", "vad0").Run()
+	run(n.path, "ip", "link", "add", "vad0", "type", "veth", "peer", "name", "eth0", "netns", pid)
+	holder.Process.Kill()
+	holder.Wait()
+	run(n.path, "ip", "addr", "add", "10.98.0.1/24", "dev", "vad0")
+	run(n.path, "ip", "link", "set", "vad0", "up")
+	in := func(args ...string) { t.Helper(); run(file, args...) }
+	in("ip", "link", "set", "lo", "up")
+	in("ip", "addr", "add", "10.98.0.2/24", "dev", "eth0")
+	in("ip", "link", "set", "eth0", "up")
+	in("ip", "route", "add", "default", "via", "10.98.0.1")
+	return file
+}
+
+// netAdminScript prints the container's eth0 address and routes, then
+// uses CAP_NET_ADMIN over its network namespace (an MTU, a route) and
+// pings the host's end.
+const netAdminScript = `ip -o -4 addr show eth0; ip route
+ip link set eth0 mtu 1400 && ip route add 10.97.0.0/16 via 10.98.0.1 && echo admin-ok || echo admin-refused
+ping -c1 -W5 10.98.0.1 >/dev/null && echo pinged; true`
+
+// netAdminSpec returns spec running netAdminScript with CAP_NET_ADMIN and
+// CAP_NET_RAW, in the network namespace bound at file.
+func netAdminSpec(spec *specs.Spec, file string) *specs.Spec {
+	spec.Process.Args = []string{"sh", "-c", netAdminScript}
+	c := spec.Process.Capabilities
+	for _, set := range []*[]string{&c.Bounding, &c.Effective, &c.Permitted} {
+		*set = append(*set, "CAP_NET_ADMIN", "CAP_NET_RAW")
+	}
+	for i, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			spec.Linux.Namespaces[i].Path = file
+		}
+	}
+	return spec
+}
+
+// TestNetNSAdopted: a pod in its own user namespace given a network
+// namespace bound at a file, as CRI and podman give one, adopts it: its
+// containers keep CNI's addresses and routes, CAP_NET_ADMIN reaches
+// them, and the file names the pod's namespace afterwards. Where it may
+// not adopt, it joins, and CAP_NET_ADMIN does not reach the links.
+func TestNetNSAdopted(t *testing.T) {
+	host := newTestNet(t)
+	check := func(t *testing.T, out string, admin bool) {
+		t.Helper()
+		for _, want := range []string{"10.98.0.2/24", "default via 10.98.0.1"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		// Without capabilities over the namespace, ping has no raw
+		// socket either.
+		for _, want := range []string{"admin-ok", "pinged"} {
+			if got := strings.Contains(out, want); got != admin {
+				t.Errorf("%s: %v, want %v:\n%s", want, got, admin, out)
+			}
+		}
+	}
+	mtu := func(file string) string {
+		out, err := exec.Command("nsenter", "--net="+file, "ip", "-o", "link", "show", "eth0").CombinedOutput()
+		f := strings.Fields(string(out))
+		if i := indexOf(f, "mtu"); err == nil && i >= 0 && i+1 < len(f) {
+			return f[i+1]
+		}
+		t.Fatalf("reading eth0's mtu through %s: %v: %s", file, err, out)
+		return ""
+	}
+
+	t.Run("container", func(t *testing.T) {
+		file := host.cniNet(t)
+		e := host.env()
+		defer e.sub(t)()
+		check(t, e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "adopt"), true)
+		if got := mtu(file); got != "1400" {
+			t.Errorf("eth0's mtu through the file after the run: %s; want the container's 1400 (the file names the namespace it used)", got)
+		}
+	})
+	t.Run("pod", func(t *testing.T) {
+		file := host.cniNet(t)
+		e := host.env()
+		defer e.sub(t)()
+		pod := netAdminSpec(podSpec("", "sleep", "100000"), file)
+		pod.Process.Args = []string{"sleep", "100000"}
+		e.must("run", "-d", "--bundle", newBundle(t, pod).dir, "pod")
+		sandbox := e.saved("pod").Sandbox.PID
+		var want, got unix.Stat_t
+		if err := unix.Stat(file, &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Stat("/proc/"+strconv.Itoa(sandbox)+"/ns/net", &want); err != nil {
+			t.Fatal(err)
+		}
+		if got.Ino != want.Ino || got.Dev != want.Dev {
+			t.Errorf("the file names network namespace %d, the sandbox is in %d", got.Ino, want.Ino)
+		}
+		member := netAdminSpec(podSpec("pod"), file)
+		check(t, e.must("run", "--bundle", newBundle(t, member).dir, "member"), true)
+		e.must("delete", "--force", "pod")
+		if got := mtu(file); got != "1400" {
+			t.Errorf("eth0's mtu after the pod: %s, want 1400", got)
+		}
+	})
+	t.Run("not with --adopt-netns=false", func(t *testing.T) {
+		file := host.cniNet(t)
+		e := host.env("--adopt-netns=false")
+		defer e.sub(t)()
+		check(t, e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "joined"), false)
+	})
+	t.Run("not while a process is in it", func(t *testing.T) {
+		file := host.cniNet(t)
+		other := exec.Command("nsenter", "--net="+file, "sleep", "100000")
+		other.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := other.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { other.Process.Kill(); other.Wait() }()
+		e := host.env()
+		defer e.sub(t)()
+		check(t, e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "shared"), false)
+		if got := mtu(file); got != "1500" {
+			t.Errorf("eth0's mtu %s: the container changed the shared namespace's link", got)
+		}
+	})
+	t.Run("not with --userns=host", func(t *testing.T) {
+		// Host root owns the namespace already: it is joined.
+		file := host.cniNet(t)
+		e := host.env("--userns=host")
+		defer e.sub(t)()
+		check(t, e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "hostns"), true)
+		var st unix.Statfs_t
+		if err := unix.Statfs(file, &st); err != nil || st.Type != unix.NSFS_MAGIC {
+			t.Errorf("the file no longer names a namespace: %v", err)
+		}
+	})
+}
