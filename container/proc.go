@@ -26,6 +26,22 @@ func (p Proc) Alive() bool {
 	return err == nil && !st.Zombie() && st.StartTime == p.Start
 }
 
+// dying reports whether p (the same process, not a reused pid) has
+// SIGKILL pending: it is on its way out, though a thread waiting
+// uninterruptibly (see fuseConnections) may hold it there.
+func (p Proc) dying() bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/status")
+	if err != nil {
+		return false
+	}
+	pending, err := procfs.PendingSignals(data)
+	if err != nil || pending&(1<<(unix.SIGKILL-1)) == 0 {
+		return false
+	}
+	st, err := procfs.ReadStat("/proc", p.PID)
+	return err == nil && st.StartTime == p.Start
+}
+
 // zombieLeader reports whether p (the same process, not a reused pid)
 // has exited but still has threads: its thread group leader is a zombie
 // with other threads alive.

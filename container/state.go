@@ -262,10 +262,11 @@ func (c *Container) call(method string, arg, result any) error {
 	return nil
 }
 
-// watchSandbox closes cl if sandbox dies before the returned stop is
-// called. A sandbox killed while a thread of it waits on its own FUSE
-// server (see abortFUSE) keeps its descriptors, this connection's end
-// among them, until that thread ends: a call would wait for ever.
+// watchSandbox closes cl if sandbox dies, or is killed, before the
+// returned stop is called. A sandbox killed while a thread of it waits
+// on its own FUSE server (see abortFUSE) keeps its descriptors, this
+// connection's end among them, until that thread ends, and does not
+// become a zombie until then: a call would wait for ever.
 func watchSandbox(sandbox Proc, cl *urpc.Client) (stop func()) {
 	if sandbox.PID <= 0 {
 		// Not recorded: nothing to watch.
@@ -280,7 +281,7 @@ func watchSandbox(sandbox Proc, cl *urpc.Client) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				if !sandbox.Alive() {
+				if !sandbox.Alive() || sandbox.dying() {
 					cl.Close()
 					return
 				}

@@ -100,6 +100,30 @@ func ParseNSpid(status []byte) ([]int, error) {
 	return nil, fmt.Errorf("proc status: no NSpid line")
 }
 
+// PendingSignals returns the signals pending for a process, from the
+// SigPnd (its thread's) and ShdPnd (its group's) lines of a
+// /proc/<pid>/status file: bit n-1 is signal n.
+func PendingSignals(status []byte) (uint64, error) {
+	var mask uint64
+	found := 0
+	for _, line := range strings.Split(string(status), "\n") {
+		name, v, ok := strings.Cut(line, ":")
+		if !ok || (name != "SigPnd" && name != "ShdPnd") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			return 0, fmt.Errorf("proc status: %s %q: not a signal mask", name, trim(v))
+		}
+		mask |= n
+		found++
+	}
+	if found != 2 {
+		return 0, fmt.Errorf("proc status: no SigPnd and ShdPnd lines")
+	}
+	return mask, nil
+}
+
 // FDInfoPid returns the "Pid:" of a pidfd's /proc/self/fdinfo entry: the
 // process's pid in the pid namespace of that proc file system, -1 once
 // the process has exited (0 if it is outside that namespace).

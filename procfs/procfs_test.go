@@ -109,3 +109,23 @@ func FuzzParseMountinfo(f *testing.F) {
 		}
 	})
 }
+
+func TestPendingSignals(t *testing.T) {
+	status := "Name:\tsleep\nSigQ:\t0/31234\nSigPnd:\t0000000000000100\nShdPnd:\t0000000000000002\nSigBlk:\t0000000000000000\n"
+	got, err := PendingSignals([]byte(status))
+	if err != nil || got != 0x102 {
+		t.Errorf("PendingSignals = %#x, %v; want 0x102 (SIGKILL and SIGINT)", got, err)
+	}
+	for _, bad := range []string{"Name:\tx\n", "SigPnd:\tzz\nShdPnd:\t0\n", "SigPnd:\t0\n"} {
+		if _, err := PendingSignals([]byte(bad)); err == nil {
+			t.Errorf("PendingSignals(%q) accepted", bad)
+		}
+	}
+	self, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PendingSignals(self); err != nil {
+		t.Errorf("this process's status: %v", err)
+	}
+}

@@ -240,9 +240,19 @@ func TestJoinNetworkNamespace(t *testing.T) {
 		}
 	}
 	b := newBundle(t, spec)
-	out := e.must("run", "--bundle", b.dir, "netns")
+	// Joined as it is with --adopt-netns=false; by default the pod
+	// adopts it (see TestNetNSAdopted): the file then names the
+	// container's namespace.
+	out := newEnv(t, "--adopt-netns=false").must("run", "--bundle", b.dir, "netns-joined")
 	if want := fmt.Sprintf("net:[%d]\n", st.Ino); out != want {
 		t.Fatalf("container in %q, want %q", out, want)
+	}
+	out = e.must("run", "--bundle", b.dir, "netns")
+	if err := unix.Stat(nsFile, &st); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("net:[%d]\n", st.Ino); out != want {
+		t.Fatalf("container in %q, the file names %q", out, want)
 	}
 	t.Run("not a namespace", func(t *testing.T) {
 		spec.Linux.Namespaces[1].Path = filepath.Join(b.dir, "config.json")

@@ -35,7 +35,8 @@ func callCtx() (context.Context, context.CancelFunc) {
 
 // podFlow: RunPodSandbox with handler; two busybox containers in the pod
 // with a shared host directory; each sees only its own root's files and
-// both see the shared directory's; ExecSync (stdout, stderr, exit code);
+// both see the shared directory's; the pod IP on eth0, and a route added
+// with CAP_NET_ADMIN seen by both; ExecSync (stdout, stderr, exit code);
 // Exec with a terminal through the streaming server; the CRI log files
 // hold the containers' output; ContainerStats; with runsc, exactly one
 // sandbox process for the pod and runsc.toml's debug-log applied;
@@ -116,6 +117,9 @@ func podFlow(t *testing.T, handler string) {
 			Mounts:   []*runtimeapi.Mount{{ContainerPath: "/shared", HostPath: vol}},
 			Linux:    &runtimeapi.LinuxContainerConfig{},
 		}
+		if name == "c2" {
+			cfg.Linux.SecurityContext = &runtimeapi.LinuxContainerSecurityContext{Capabilities: &runtimeapi.Capability{AddCapabilities: []string{"NET_ADMIN"}}}
+		}
 		ctx, cancel := callCtx()
 		cc, err := e.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: podCfg})
 		cancel()
@@ -150,6 +154,17 @@ func podFlow(t *testing.T, handler string) {
 		}
 	}
 	t.Logf("checked the shared volume: each container reads the other's write, and the host directory %s holds both files", vol)
+
+	// The pod's network: CNI's address on eth0, one namespace for the
+	// pod, and CAP_NET_ADMIN (granted to c2) reaching it, as with runc.
+	podIP := ps.GetStatus().GetNetwork().GetIp()
+	if podIP == "" {
+		t.Fatalf("PodSandboxStatus: no pod IP")
+	}
+	wantExec(t, c1, []string{"sh", "-c", "ip -o -4 addr show eth0 | grep -o ' " + podIP + "/'"}, podIP+"/", 0)
+	wantExec(t, c2, []string{"sh", "-c", "ip route add 10.251.0.0/24 dev eth0 && echo route-added"}, "route-added", 0)
+	wantExec(t, c1, []string{"sh", "-c", "ip route show 10.251.0.0/24 | cut -d' ' -f1"}, "10.251.0.0/24", 0)
+	t.Logf("checked the pod's network: eth0 holds the pod IP %s, and a route c2 added with CAP_NET_ADMIN is in c1's view", podIP)
 
 	// ExecSync: stdout, stderr and the exit code.
 	ctx, cancel = callCtx()
