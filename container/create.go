@@ -177,15 +177,15 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	// first: it has more to do before it needs the gofer (set up its
 	// root, take the create call) than the gofer has before it serves,
 	// and each start holds this thread until the child has exec'd.
-	bootProc, adopt, err := c.startSandbox(cfg, o.Spec, o.exeCopy)
+	bootProc, adoption, err := c.startSandbox(cfg, o.Spec, o.exeCopy)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
-	defer adopt.close()
+	defer adoption.close()
 	c.Sandbox = procOf(bootProc.Pid)
 	cu.Add(func() { c.Sandbox.fuseServer().kill(killTimeout); bootProc.Wait() })
-	if adopt != nil {
-		if err := adopt.adopt(c.Sandbox.PID); err != nil {
+	if adoption != nil {
+		if err := adoption.adopt(c.Sandbox.PID); err != nil {
 			return nil, fmt.Errorf("create %q: %w", o.ID, err)
 		}
 	}

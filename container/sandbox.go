@@ -54,6 +54,7 @@ type nsJoin struct {
 //
 // The returned process is this process's child.
 func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (p *os.Process, adopt *netnsAdoption, err error) {
+	var adoption *netnsAdoption
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.shortPath(controllerSock), Net: "unix"})
 	if err != nil {
 		return nil, nil, fmt.Errorf("controller socket: %w", err)
@@ -113,7 +114,7 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (p 
 	}
 	defer func() {
 		if err != nil {
-			adopt.close()
+			adoption.close()
 		}
 	}()
 	var netns *os.File
@@ -124,11 +125,11 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (p 
 		case n.typ == specs.NetworkNamespace && cfg.Network.private():
 			flags |= uintptr(n.flag)
 		case !own:
-		case n.typ == specs.NetworkNamespace && path != "" && cfg.AdoptNetNS && uns != nil && uns.join == nil && adopt == nil:
-			if adopt, err = adoptableNetNS(path); err != nil {
+		case n.typ == specs.NetworkNamespace && path != "" && cfg.AdoptNetNS && uns != nil && uns.join == nil:
+			if adoption, err = adoptableNetNS(path); err != nil {
 				return nil, nil, err
 			}
-			if adopt != nil {
+			if adoption != nil {
 				flags |= uintptr(n.flag)
 				break
 			}
@@ -232,7 +233,7 @@ func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (p 
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting sandbox: %w", err)
 	}
-	return p, adopt, nil
+	return p, adoption, nil
 }
 
 // startInUserNS starts the sandbox (exe with argv, descriptors 3.. extra,

@@ -14,11 +14,19 @@ import (
 // (NETIF_F_NETNS_LOCAL): a namespace holding one cannot be adopted.
 var unmovable = map[string]bool{"bridge": true, "bond": true, "team": true, "openvswitch": true, "vrf": true}
 
-// CanAdopt reports why the links of network namespace ns (a namespace
-// file) cannot all be moved into another namespace, or nil when they
-// can: a bridge, bond, team, Open vSwitch or VRF device stays in its
-// namespace.
+// CanAdopt reports why network namespace ns (a namespace file) cannot be
+// adopted (see Adopt), or nil when it can: a bridge, bond, team, Open
+// vSwitch or VRF device stays in its namespace, and firewall tables
+// (which a service mesh's CNI plugin may have set up there) are not
+// copied.
 func CanAdopt(ns *os.File) error {
+	var fw string
+	if err := onThreadIn(ns, func() (err error) { fw, err = firewallState(); return err }); err != nil {
+		return err
+	}
+	if fw != "" {
+		return fmt.Errorf("it holds firewall state (%s), which would not follow its links", fw)
+	}
 	h, closeH, err := handleIn(ns)
 	if err != nil {
 		return err
@@ -39,14 +47,37 @@ func CanAdopt(ns *os.File) error {
 // Adopt moves the links of network namespace from into namespace to
 // (both namespace files), with what a link loses in a move: its
 // addresses, its routes (every table but local; not the ones the kernel
-// makes for addresses), its permanent neighbour entries and its up
-// state. lo, and the links the kernel makes in every namespace (the
-// fallback tunnel devices, found in to by name), stay. Nothing else of
-// from is copied: sysctls, rules, firewall and traffic-control state.
+// makes for addresses), its permanent neighbour entries, its up state,
+// and its sysctls (net.ipv4.conf.DEV.*, ...); and it copies the
+// namespace's own sysctls and policy rules that differ from to's. lo,
+// and the links the kernel makes in every namespace (the fallback
+// tunnel devices, found in to by name), stay. Firewall tables are not
+// copied: CanAdopt refuses a namespace holding any.
 //
-// A link is moved before any is configured; if Adopt fails half-way,
-// the links moved so far are in to, possibly unconfigured.
+// Every link is moved before any is configured. If a move fails, the
+// links moved so far are moved back and nothing is left changed; if
+// configuring fails, the links stay in to.
 func Adopt(from, to *os.File) error {
+	err := adopt(from, to)
+	var moved *movedError
+	if err != nil && !errors.As(err, &moved) {
+		return fmt.Errorf("%w (%w)", err, ErrLinksStayed)
+	}
+	return err
+}
+
+// ErrLinksStayed marks an Adopt error after which every link is still
+// where it was.
+var ErrLinksStayed = errors.New("the links stayed where they were")
+
+// movedError is an error of Adopt after the links moved.
+type movedError struct{ err error }
+
+func (e *movedError) Error() string { return e.err.Error() }
+func (e *movedError) Unwrap() error { return e.err }
+
+// adopt is Adopt; its errors once the links moved are movedErrors.
+func adopt(from, to *os.File) error {
 	src, closeSrc, err := handleIn(from)
 	if err != nil {
 		return err
@@ -57,21 +88,25 @@ func Adopt(from, to *os.File) error {
 		return err
 	}
 	defer closeDst()
-	present := map[string]bool{}
 	dstLinks, err := dst.LinkList()
 	if err != nil {
 		return fmt.Errorf("listing links: %w", err)
 	}
+	present := map[string]netlink.Link{}
 	for _, l := range dstLinks {
-		present[l.Attrs().Name] = true
+		present[l.Attrs().Name] = l
 	}
 	links, err := src.LinkList()
 	if err != nil {
 		return fmt.Errorf("listing links: %w", err)
 	}
+	index := map[int]int{} // index in from -> index in to
 	var moving []*linkConfig
 	for _, l := range links {
-		if present[l.Attrs().Name] || l.Attrs().Flags&net.FlagLoopback != 0 {
+		if same, ok := present[l.Attrs().Name]; ok {
+			// lo and the fallback tunnels: routes through them
+			// (IPv6 reject routes use lo) go to to's.
+			index[l.Attrs().Index] = same.Attrs().Index
 			continue
 		}
 		lc, err := readLinkConfig(src, l)
@@ -80,29 +115,129 @@ func Adopt(from, to *os.File) error {
 		}
 		moving = append(moving, lc)
 	}
-	routes, err := src.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	routes, err := listRoutes(src)
 	if err != nil {
-		return fmt.Errorf("listing routes: %w", err)
+		return err
 	}
-	toFD := int(to.Fd())
-	index := map[int]int{} // old index -> index in to
-	for _, lc := range moving {
-		if err := src.LinkSetNsFd(lc.link, toFD); err != nil {
-			return fmt.Errorf("moving link %q: %w", lc.name, err)
-		}
-		moved, err := dst.LinkByName(lc.name)
-		if err != nil {
-			return fmt.Errorf("finding moved link %q: %w", lc.name, err)
-		}
-		index[lc.link.Attrs().Index] = moved.Attrs().Index
-		lc.link = moved
+	rules, err := src.RuleList(netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("listing policy rules: %w", err)
 	}
-	for _, lc := range moving {
+	var sysctls map[string]string
+	if err := onThreadIn(from, func() (err error) { sysctls, err = readSysctls(); return err }); err != nil {
+		return fmt.Errorf("reading sysctls: %w", err)
+	}
+	if back, err := moveLinks(src, dst, int(to.Fd()), int(from.Fd()), moving, index); err != nil {
+		if rerr := restore(src, from, links, back, sysctls, routes); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("configuring the links moved back: %w", rerr))
+		}
+		return err
+	}
+	if err := configure(dst, to, sysctls, moving, rules, adoptedRoutes(routes, index)); err != nil {
+		return &movedError{err}
+	}
+	return nil
+}
+
+// configure gives the links moved into namespace to (handle dst) what
+// they lost, and the namespace the sysctls and policy rules of the old.
+func configure(dst *netlink.Handle, to *os.File, sysctls map[string]string, moved []*linkConfig, rules []netlink.Rule, routes []netlink.Route) error {
+	if err := onThreadIn(to, func() error { return copySysctls(sysctls) }); err != nil {
+		return err
+	}
+	for _, lc := range moved {
 		if err := lc.apply(dst); err != nil {
 			return err
 		}
 	}
-	return addRoutes(dst, adoptedRoutes(routes, index))
+	for _, r := range rules {
+		if defaultRule(r) {
+			continue
+		}
+		if err := dst.RuleAdd(&r); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("adding policy rule %s: %w", r, err)
+		}
+	}
+	return addRoutes(dst, routes)
+}
+
+// moveLinks moves the links of moving from src's namespace to the one
+// toFD names, recording their new indexes in index and the links as they
+// are in dst in moving. If a move fails, the ones moved go back (to the
+// namespace fromFD names), and are returned.
+func moveLinks(src, dst *netlink.Handle, toFD, fromFD int, moving []*linkConfig, index map[int]int) ([]*linkConfig, error) {
+	for i, lc := range moving {
+		err := src.LinkSetNsFd(lc.link, toFD)
+		var moved netlink.Link
+		if err == nil {
+			if moved, err = dst.LinkByName(lc.name); err != nil {
+				err = fmt.Errorf("finding it after the move: %w", err)
+			}
+		}
+		if err != nil {
+			for _, back := range moving[:i] {
+				dst.LinkSetNsFd(back.link, fromFD)
+			}
+			return moving[:i], fmt.Errorf("moving link %q: %w", lc.name, err)
+		}
+		index[lc.link.Attrs().Index] = moved.Attrs().Index
+		lc.link = moved
+	}
+	return nil, nil
+}
+
+// restore configures again, through src in namespace from, the links
+// back there after a failed move (a move loses their configuration):
+// links were from's links before, sysctls and routes its configuration.
+func restore(src *netlink.Handle, from *os.File, links []netlink.Link, back []*linkConfig, sysctls map[string]string, routes []netlink.Route) error {
+	if len(back) == 0 {
+		return nil
+	}
+	index := map[int]int{}
+	for _, l := range links {
+		now, err := src.LinkByName(l.Attrs().Name)
+		if err != nil {
+			return fmt.Errorf("finding link %q: %w", l.Attrs().Name, err)
+		}
+		index[l.Attrs().Index] = now.Attrs().Index
+	}
+	for _, lc := range back {
+		var err error
+		if lc.link, err = src.LinkByName(lc.name); err != nil {
+			return fmt.Errorf("finding link %q: %w", lc.name, err)
+		}
+	}
+	return configure(src, from, sysctls, back, nil, adoptedRoutes(routes, index))
+}
+
+// listRoutes lists the routes of every table through h, again if the
+// kernel interrupted the dump.
+func listRoutes(h *netlink.Handle) ([]netlink.Route, error) {
+	for try := 0; ; try++ {
+		routes, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		if errors.Is(err, netlink.ErrDumpInterrupted) && try < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing routes: %w", err)
+		}
+		return routes, nil
+	}
+}
+
+// defaultRule reports whether r is one of the policy rules every
+// namespace starts with (local, main and default tables).
+func defaultRule(r netlink.Rule) bool {
+	plain := r.Src == nil && r.Dst == nil && r.Mark == 0 && r.Mask == nil && r.IifName == "" && r.OifName == "" && !r.Invert && r.Goto <= 0 && r.Tos == 0 && r.IPProto == 0 && r.Dport == nil && r.Sport == nil && r.UIDRange == nil
+	switch {
+	case !plain:
+		return false
+	case r.Priority == 0 && r.Table == unix.RT_TABLE_LOCAL,
+		r.Priority == 32766 && r.Table == unix.RT_TABLE_MAIN,
+		r.Priority == 32767 && r.Table == unix.RT_TABLE_DEFAULT:
+		return true
+	}
+	return false
 }
 
 // handleIn returns a netlink handle in namespace ns and its closer.
@@ -143,6 +278,10 @@ func readLinkConfig(h *netlink.Handle, l netlink.Link) (*linkConfig, error) {
 		// Link-local IPv6 addresses and autoconfigured ones come back
 		// by themselves.
 		if a.IP.To4() == nil && (a.IP.IsLinkLocalUnicast() || a.Flags&(unix.IFA_F_TEMPORARY|unix.IFA_F_PERMANENT) != unix.IFA_F_PERMANENT) {
+			continue
+		}
+		if a.Flags&unix.IFA_F_DADFAILED != 0 {
+			// Another host has it.
 			continue
 		}
 		a.Flags &= addrFlags
@@ -215,6 +354,7 @@ func adoptedRoutes(routes []netlink.Route, index map[int]int) []netlink.Route {
 			if c.LinkIndex, found = index[nh.LinkIndex]; !found {
 				ok = false
 			}
+			c.Flags &= unix.RTNH_F_ONLINK | unix.RTNH_F_PERVASIVE
 			hops = append(hops, &c)
 		}
 		if !ok || (r.LinkIndex == 0 && len(hops) == 0 && r.Type == unix.RTN_UNICAST) {
@@ -239,7 +379,7 @@ func addRoutes(h *netlink.Handle, routes []netlink.Route) error {
 			err := h.RouteAdd(&r)
 			switch {
 			case err == nil, errors.Is(err, unix.EEXIST):
-			case errors.Is(err, unix.ENETUNREACH):
+			case errors.Is(err, unix.ENETUNREACH), errors.Is(err, unix.EHOSTUNREACH):
 				left, lastErr = append(left, r), err
 			default:
 				return fmt.Errorf("adding route %s: %w", r, err)

@@ -1,6 +1,7 @@
 // Package network sets up the links of sandboxes' network namespaces
 // through netlink: loopback, a veth pair wired to the host (runsc do
-// --network=veth), and the links a runtime config asks for.
+// --network=veth), the links a runtime config asks for, and the links of
+// a namespace a pod adopts (Adopt).
 package network
 
 import (

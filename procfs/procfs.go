@@ -164,8 +164,13 @@ func trim(s string) string {
 
 // Mount is one line of a mountinfo file.
 type Mount struct {
+	// ID is the mount's ID (as statx's STATX_MNT_ID gives it).
+	ID uint64
 	// MajorMinor is the device ("0:42").
 	MajorMinor string
+	// Root is the path, in its file system, of the mount's root
+	// ("net:[4026531840]" for a bound namespace), unescaped.
+	Root string
 	// Point is the mount point, unescaped.
 	Point string
 	// FSType, Source and Super are the file system type, source and
@@ -189,8 +194,14 @@ func ParseMountinfo(data []byte) []Mount {
 		if sep < 5 || sep+3 >= len(fields) {
 			continue
 		}
+		id, err := strconv.ParseUint(fields[0], 10, 64)
+		if err != nil {
+			continue
+		}
 		out = append(out, Mount{
+			ID:         id,
 			MajorMinor: fields[2],
+			Root:       unescapeOctal(fields[3]),
 			Point:      unescapeOctal(fields[4]),
 			FSType:     fields[sep+1],
 			Source:     fields[sep+2],

@@ -85,9 +85,10 @@ func TestParseMountinfo(t *testing.T) {
 	data := []byte("22 27 0:21 / /proc rw,relatime - proc proc rw\n" +
 		"32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n" +
 		"40 27 0:50 / /a\\040b rw shared:1 - fuse.runsc runsc-9p rw,user_id=0\n" +
+		"612 30 0:4 net:[4026532311] /run/netns/x rw shared:5 - nsfs nsfs rw\n" +
 		"garbage\n")
 	got := ParseMountinfo(data)
-	if len(got) != 3 {
+	if len(got) != 4 {
 		t.Fatalf("parsed %d mounts: %+v", len(got), got)
 	}
 	if got[1].FSType != "cgroup" || got[1].Super != "rw,cpu" || got[1].Point != "/sys/fs/cgroup/cpu" {
@@ -95,6 +96,9 @@ func TestParseMountinfo(t *testing.T) {
 	}
 	if got[2].Point != "/a b" || got[2].FSType != "fuse.runsc" || got[2].MajorMinor != "0:50" || got[2].Source != "runsc-9p" {
 		t.Errorf("fuse line: %+v", got[2])
+	}
+	if got[3].ID != 612 || got[3].Root != "net:[4026532311]" || got[3].FSType != "nsfs" {
+		t.Errorf("nsfs line: %+v", got[3])
 	}
 }
 

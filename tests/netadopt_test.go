@@ -23,7 +23,9 @@ func (n *testNet) cniNet(t *testing.T) string {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n.must("unshare", "--net="+file, "true")
+	if out, err := n.cmd("unshare", "--net="+file, "true").CombinedOutput(); err != nil {
+		t.Fatalf("unshare --net=%s: %v: %s", file, err, out)
+	}
 	t.Cleanup(func() { unix.Unmount(file, unix.MNT_DETACH) })
 	// ip moves a link into a namespace by name or pid: a process is in
 	// the new one until the link is there.
@@ -53,10 +55,11 @@ func (n *testNet) cniNet(t *testing.T) string {
 	return file
 }
 
-// netAdminScript prints the container's eth0 address and routes, then
+// netAdminScript prints the container's network namespace, its eth0
+// address and routes, then
 // uses CAP_NET_ADMIN over its network namespace (an MTU, a route) and
 // pings the host's end.
-const netAdminScript = `ip -o -4 addr show eth0; ip route
+const netAdminScript = `readlink /proc/self/ns/net; ip -o -4 addr show eth0; ip route
 ip link set eth0 mtu 1400 && ip route add 10.97.0.0/16 via 10.98.0.1 && echo admin-ok || echo admin-refused
 ping -c1 -W5 10.98.0.1 >/dev/null && echo pinged; true`
 
@@ -98,7 +101,8 @@ func TestNetNSAdopted(t *testing.T) {
 			}
 		}
 	}
-	mtu := func(file string) string {
+	mtu := func(t *testing.T, file string) string {
+		t.Helper()
 		out, err := exec.Command("nsenter", "--net="+file, "ip", "-o", "link", "show", "eth0").CombinedOutput()
 		f := strings.Fields(string(out))
 		if i := indexOf(f, "mtu"); err == nil && i >= 0 && i+1 < len(f) {
@@ -107,13 +111,25 @@ func TestNetNSAdopted(t *testing.T) {
 		t.Fatalf("reading eth0's mtu through %s: %v: %s", file, err, out)
 		return ""
 	}
-
+	nsOf := func(t *testing.T, file string) string {
+		t.Helper()
+		var st unix.Stat_t
+		if err := unix.Stat(file, &st); err != nil {
+			t.Fatal(err)
+		}
+		return "net:[" + strconv.FormatUint(st.Ino, 10) + "]"
+	}
 	t.Run("container", func(t *testing.T) {
 		file := host.cniNet(t)
+		before := nsOf(t, file)
 		e := host.env()
 		defer e.sub(t)()
-		check(t, e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "adopt"), true)
-		if got := mtu(file); got != "1400" {
+		out := e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "adopt")
+		check(t, out, true)
+		if got := strings.SplitN(out, "\n", 2)[0]; got == before || got != nsOf(t, file) {
+			t.Errorf("the container was in %s, the file named %s before and %s after: want it adopted", got, before, nsOf(t, file))
+		}
+		if got := mtu(t, file); got != "1400" {
 			t.Errorf("eth0's mtu through the file after the run: %s; want the container's 1400 (the file names the namespace it used)", got)
 		}
 	})
@@ -138,40 +154,61 @@ func TestNetNSAdopted(t *testing.T) {
 		member := netAdminSpec(podSpec("pod"), file)
 		check(t, e.must("run", "--bundle", newBundle(t, member).dir, "member"), true)
 		e.must("delete", "--force", "pod")
-		if got := mtu(file); got != "1400" {
+		if got := mtu(t, file); got != "1400" {
 			t.Errorf("eth0's mtu after the pod: %s, want 1400", got)
 		}
 	})
-	t.Run("not with --adopt-netns=false", func(t *testing.T) {
-		file := host.cniNet(t)
-		e := host.env("--adopt-netns=false")
-		defer e.sub(t)()
-		check(t, e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "joined"), false)
-	})
-	t.Run("not while a process is in it", func(t *testing.T) {
-		file := host.cniNet(t)
-		other := exec.Command("nsenter", "--net="+file, "sleep", "100000")
-		other.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := other.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { other.Process.Kill(); other.Wait() }()
-		e := host.env()
-		defer e.sub(t)()
-		check(t, e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "shared"), false)
-		if got := mtu(file); got != "1500" {
-			t.Errorf("eth0's mtu %s: the container changed the shared namespace's link", got)
-		}
-	})
-	t.Run("not with --userns=host", func(t *testing.T) {
-		// Host root owns the namespace already: it is joined.
-		file := host.cniNet(t)
-		e := host.env("--userns=host")
-		defer e.sub(t)()
-		check(t, e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "hostns"), true)
-		var st unix.Statfs_t
-		if err := unix.Statfs(file, &st); err != nil || st.Type != unix.NSFS_MAGIC {
-			t.Errorf("the file no longer names a namespace: %v", err)
-		}
-	})
+	// Where the pod may not adopt the namespace, it joins it: the
+	// container is in the file's namespace, which stays, and its
+	// capabilities (but with --userns=host) do not reach the links.
+	for _, c := range []struct {
+		name  string
+		flags []string
+		prep  func(t *testing.T, file string) (undo func())
+		admin bool
+	}{
+		{name: "--adopt-netns=false", flags: []string{"--adopt-netns=false"}},
+		{name: "--userns=host", flags: []string{"--userns=host"}, admin: true},
+		{name: "a process in it", prep: func(t *testing.T, file string) func() {
+			other := exec.Command("nsenter", "--net="+file, "sleep", "100000")
+			other.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+			if err := other.Start(); err != nil {
+				t.Fatal(err)
+			}
+			return func() { other.Process.Kill(); other.Wait() }
+		}},
+		{name: "a bridge in it", prep: func(t *testing.T, file string) func() {
+			if out, err := exec.Command("nsenter", "--net="+file, "ip", "link", "add", "br9", "type", "bridge").CombinedOutput(); err != nil {
+				t.Skipf("this kernel makes no bridge: %v: %s", err, out)
+			}
+			return func() {}
+		}},
+		{name: "a firewall table in it", prep: func(t *testing.T, file string) func() {
+			if _, err := exec.LookPath("nft"); err != nil {
+				t.Skip("no nft to make a table with")
+			}
+			if out, err := exec.Command("nsenter", "--net="+file, "nft", "add", "table", "inet", "mesh").CombinedOutput(); err != nil {
+				t.Fatalf("nft add table: %v: %s", err, out)
+			}
+			return func() {}
+		}},
+	} {
+		t.Run("joined with "+c.name, func(t *testing.T) {
+			file := host.cniNet(t)
+			if c.prep != nil {
+				defer c.prep(t, file)()
+			}
+			before := nsOf(t, file)
+			e := host.env(c.flags...)
+			defer e.sub(t)()
+			out := e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "joined")
+			check(t, out, c.admin)
+			if got := strings.SplitN(out, "\n", 2)[0]; got != before || nsOf(t, file) != before {
+				t.Errorf("the container was in %s, the file named %s before and %s after: want it joined", got, before, nsOf(t, file))
+			}
+			if want := map[bool]string{true: "1400", false: "1500"}[c.admin]; mtu(t, file) != want {
+				t.Errorf("eth0's mtu through the file %s, want %s", mtu(t, file), want)
+			}
+		})
+	}
 }
