@@ -177,18 +177,11 @@ func Create(cfg Config, o CreateOpts) (*Container, error) {
 	// first: it has more to do before it needs the gofer (set up its
 	// root, take the create call) than the gofer has before it serves,
 	// and each start holds this thread until the child has exec'd.
-	bootProc, adoption, err := c.startSandbox(cfg, o.Spec, o.exeCopy)
+	bootProc, err := c.startPodSandbox(cfg, o.Spec, o.exeCopy)
 	if err != nil {
 		return nil, fmt.Errorf("create %q: %w", o.ID, err)
 	}
-	defer adoption.close()
-	c.Sandbox = procOf(bootProc.Pid)
 	cu.Add(func() { c.Sandbox.fuseServer().kill(killTimeout); bootProc.Wait() })
-	if adoption != nil {
-		if err := adoption.adopt(c.Sandbox.PID); err != nil {
-			return nil, fmt.Errorf("create %q: %w", o.ID, err)
-		}
-	}
 	if o.Veth != nil {
 		if err := c.addVeth(*o.Veth, &cu); err != nil {
 			return nil, fmt.Errorf("create %q: %w", o.ID, err)

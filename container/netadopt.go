@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/faultpoint"
 	"github.com/runsc/runsc/network"
 	"github.com/runsc/runsc/procfs"
 	"golang.org/x/sys/unix"
@@ -37,6 +39,44 @@ type netnsAdoption struct {
 	dir  *os.File
 	base string
 	path string
+}
+
+// startPodSandbox starts a new pod's sandbox (see startSandbox) and has
+// it adopt the network namespace it is to adopt. If the links stayed
+// where they were (a link could not move, say), the sandbox is started
+// again, joining that namespace as it is.
+func (c *Container) startPodSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (*os.Process, error) {
+	p, adoption, err := c.startSandbox(cfg, spec, exe)
+	if err != nil {
+		return nil, err
+	}
+	defer adoption.close()
+	c.Sandbox = procOf(p.Pid)
+	if adoption == nil {
+		return p, nil
+	}
+	err = adoption.adopt(c.Sandbox.PID)
+	if err == nil {
+		return p, nil
+	}
+	c.Sandbox.fuseServer().kill(killTimeout)
+	p.Wait()
+	c.Sandbox = Proc{}
+	c.lifeline.Close()
+	if !errors.Is(err, network.ErrLinksStayed) {
+		return nil, err
+	}
+	slog.Warn("joining the network namespace as it is", "path", adoption.path, "err", err)
+	if err := os.Remove(c.shortPath(controllerSock)); err != nil {
+		return nil, err
+	}
+	cfg.AdoptNetNS = false
+	p, _, err = c.startSandbox(cfg, spec, exe)
+	if err != nil {
+		return nil, err
+	}
+	c.Sandbox = procOf(p.Pid)
+	return p, nil
 }
 
 // adoptableNetNS opens the network namespace bound at path if the pod may
@@ -117,7 +157,7 @@ func (a *netnsAdoption) mountRoot() (*os.File, error) {
 		return nil, errors.New("not a namespace bound at a file")
 	case unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_MNT_ID, &stx) != nil || stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 || !ownMount(stx.Mnt_id):
 		f.Close()
-		return nil, errors.New("not a mount in runsc's mount namespace")
+		return nil, errors.New("not a mount of runsc's mount namespace that propagates to its peers")
 	}
 	return f, nil
 }
@@ -125,16 +165,24 @@ func (a *netnsAdoption) mountRoot() (*os.File, error) {
 // fdPath names f through /proc/self/fd.
 func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
 
-// ownMount reports whether mount id is in this process's mount namespace.
+// ownMount reports whether mount id is in this process's mount namespace
+// and not a slave: replacing it there replaces it for whoever shares it
+// (a slave's changes would not reach its master's side).
 func ownMount(id uint64) bool {
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return false
 	}
 	for _, m := range procfs.ParseMountinfo(data) {
-		if m.ID == id {
-			return true
+		if m.ID != id {
+			continue
 		}
+		for _, o := range m.Optional {
+			if strings.HasPrefix(o, "master:") {
+				return false
+			}
+		}
+		return true
 	}
 	return false
 }
@@ -215,9 +263,10 @@ func (a *netnsAdoption) adopt(sandboxPID int) error {
 	if err := unix.Fstat(int(a.f.Fd()), &st); err != nil {
 		return fmt.Errorf("network namespace at %s: %w", a.path, err)
 	}
+	faultpoint.Reach(faultpoint.CreateAdopt)
 	// The sandbox started meanwhile: look again.
 	if why := netnsInUse(st); why != "" {
-		return fmt.Errorf("adopting the network namespace at %s: %s", a.path, why)
+		return fmt.Errorf("adopting the network namespace at %s: %s: %w", a.path, why, network.ErrLinksStayed)
 	}
 	if err := a.rebind(a.f, ours); err != nil {
 		return err
@@ -275,7 +324,8 @@ func (a *netnsAdoption) bind(ns *os.File) error {
 	target := os.NewFile(uintptr(fd), a.path)
 	defer target.Close()
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	var sfs unix.Statfs_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || unix.Fstatfs(fd, &sfs) != nil || sfs.Type == unix.NSFS_MAGIC {
 		return errors.New("not a plain file")
 	}
 	return unix.Mount(fdPath(ns), fdPath(target), "", unix.MS_BIND, "")

@@ -18,6 +18,9 @@ const Env = "RUNSC_FAULTPOINT"
 // Steps at which runsc commands call Reach, in the order a container's
 // life reaches them.
 const (
+	// CreateAdopt: the sandbox is started in a network namespace of
+	// its own, to adopt the one the spec names; nothing is moved yet.
+	CreateAdopt = "create:adopt"
 	// CreateSandbox: the sandbox is started and the state saved as
 	// creating; no gofer yet.
 	CreateSandbox = "create:sandbox"

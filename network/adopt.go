@@ -127,13 +127,23 @@ func adopt(from, to *os.File) error {
 	if err := onThreadIn(from, func() (err error) { sysctls, err = readSysctls(); return err }); err != nil {
 		return fmt.Errorf("reading sysctls: %w", err)
 	}
+	nsSysctls, devSysctls := splitSysctls(sysctls)
+	// The namespace's own first: if the kernel refuses one, nothing
+	// has moved yet.
+	if err := onThreadIn(to, func() error { return copySysctls(nsSysctls) }); err != nil {
+		return err
+	}
 	if back, err := moveLinks(src, dst, int(to.Fd()), int(from.Fd()), moving, index); err != nil {
-		if rerr := restore(src, from, links, back, sysctls, routes); rerr != nil {
+		var moved *movedError
+		if errors.As(err, &moved) {
+			return err
+		}
+		if rerr := restore(src, from, links, back, devSysctls, routes); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("configuring the links moved back: %w", rerr))
 		}
 		return err
 	}
-	if err := configure(dst, to, sysctls, moving, rules, adoptedRoutes(routes, index)); err != nil {
+	if err := configure(dst, to, devSysctls, moving, rules, adoptedRoutes(routes, index)); err != nil {
 		return &movedError{err}
 	}
 	return nil
@@ -167,23 +177,33 @@ func configure(dst *netlink.Handle, to *os.File, sysctls map[string]string, move
 // namespace fromFD names), and are returned.
 func moveLinks(src, dst *netlink.Handle, toFD, fromFD int, moving []*linkConfig, index map[int]int) ([]*linkConfig, error) {
 	for i, lc := range moving {
-		err := src.LinkSetNsFd(lc.link, toFD)
-		var moved netlink.Link
-		if err == nil {
-			if moved, err = dst.LinkByName(lc.name); err != nil {
-				err = fmt.Errorf("finding it after the move: %w", err)
-			}
+		if err := src.LinkSetNsFd(lc.link, toFD); err != nil {
+			return moving[:i], errors.Join(fmt.Errorf("moving link %q: %w", lc.name, err), moveBack(dst, fromFD, moving[:i]))
 		}
+		moved, err := dst.LinkByName(lc.name)
 		if err != nil {
-			for _, back := range moving[:i] {
-				dst.LinkSetNsFd(back.link, fromFD)
-			}
-			return moving[:i], fmt.Errorf("moving link %q: %w", lc.name, err)
+			// It moved: the links are not all where they were.
+			return nil, &movedError{fmt.Errorf("finding link %q after the move: %w", lc.name, err)}
 		}
 		index[lc.link.Attrs().Index] = moved.Attrs().Index
 		lc.link = moved
 	}
 	return nil, nil
+}
+
+// moveBack moves links (as they are in dst) back to the namespace fromFD
+// names; if one cannot go back, the links did not all stay.
+func moveBack(dst *netlink.Handle, fromFD int, links []*linkConfig) error {
+	var errs []error
+	for _, lc := range links {
+		if err := dst.LinkSetNsFd(lc.link, fromFD); err != nil {
+			errs = append(errs, fmt.Errorf("moving link %q back: %w", lc.name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return &movedError{errors.Join(errs...)}
+	}
+	return nil
 }
 
 // restore configures again, through src in namespace from, the links
@@ -195,19 +215,22 @@ func restore(src *netlink.Handle, from *os.File, links []netlink.Link, back []*l
 	}
 	index := map[int]int{}
 	for _, l := range links {
-		now, err := src.LinkByName(l.Attrs().Name)
-		if err != nil {
-			return fmt.Errorf("finding link %q: %w", l.Attrs().Name, err)
+		if now, err := src.LinkByName(l.Attrs().Name); err == nil {
+			index[l.Attrs().Index] = now.Attrs().Index
 		}
-		index[l.Attrs().Index] = now.Attrs().Index
 	}
+	var found []*linkConfig
+	var errs []error
 	for _, lc := range back {
-		var err error
-		if lc.link, err = src.LinkByName(lc.name); err != nil {
-			return fmt.Errorf("finding link %q: %w", lc.name, err)
+		l, err := src.LinkByName(lc.name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("finding link %q: %w", lc.name, err))
+			continue
 		}
+		lc.link = l
+		found = append(found, lc)
 	}
-	return configure(src, from, sysctls, back, nil, adoptedRoutes(routes, index))
+	return errors.Join(append(errs, configure(src, from, sysctls, found, nil, adoptedRoutes(routes, index)))...)
 }
 
 // listRoutes lists the routes of every table through h, again if the

@@ -110,7 +110,10 @@ func TestAdopt(t *testing.T) {
 	must(t, "rule", src.RuleAdd(rule))
 	sysctl(t, from, "ipv4/conf/va/arp_notify", "1")
 	sysctl(t, from, "ipv6/conf/va/accept_dad", "0")
-	sysctl(t, from, "ipv4/ip_local_port_range", "20000\t30000")
+	// The kernel checks the range against the unprivileged port
+	// start, which sorts after it.
+	sysctl(t, from, "ipv4/ip_unprivileged_port_start", "0")
+	sysctl(t, from, "ipv4/ip_local_port_range", "500\t60000")
 
 	must(t, "CanAdopt", CanAdopt(from))
 	must(t, "Adopt", Adopt(from, to))
@@ -163,7 +166,7 @@ func TestAdopt(t *testing.T) {
 			t.Errorf("route %s not in the new namespace: %v", want, all)
 		}
 	}
-	for path, want := range map[string]string{"ipv4/conf/va/arp_notify": "1", "ipv6/conf/va/accept_dad": "0", "ipv4/ip_local_port_range": "20000\t30000"} {
+	for path, want := range map[string]string{"ipv4/conf/va/arp_notify": "1", "ipv6/conf/va/accept_dad": "0", "ipv4/ip_unprivileged_port_start": "0", "ipv4/ip_local_port_range": "500\t60000"} {
 		if got := sysctl(t, to, path, ""); got != want {
 			t.Errorf("sysctl %s = %q in the new namespace, want %q", path, got, want)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,7 +18,9 @@ import (
 
 // onThreadIn runs fn on a thread of its own in network namespace ns. The
 // thread is never unlocked: it ends with fn's goroutine, so no other
-// goroutine runs in that namespace.
+// goroutine runs in that namespace. (Were the goroutine on the main
+// thread, Go would park that thread for good instead; runsc keeps its
+// main goroutine locked to it.)
 func onThreadIn(ns *os.File, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
@@ -55,6 +58,10 @@ func firewallState() (string, error) {
 // network namespace, with a NFT_MSG_GETTABLE dump (0 when the kernel
 // has no nftables).
 func nftablesTables() (int, error) {
+	if !nftablesLoaded() {
+		// Asking would make the kernel load it.
+		return 0, nil
+	}
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
 	if errors.Is(err, unix.EPROTONOSUPPORT) {
 		return 0, nil
@@ -80,6 +87,9 @@ func nftablesTables() (int, error) {
 	buf := make([]byte, 1<<16)
 	for {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
 		if err != nil {
 			return 0, fmt.Errorf("listing nftables tables: %w", err)
 		}
@@ -99,7 +109,8 @@ func nftablesTables() (int, error) {
 				if errno == 0 {
 					return tables, nil
 				}
-				if errno == unix.ENOENT || errno == unix.EPROTONOSUPPORT || errno == unix.EOPNOTSUPP {
+				if errno == unix.ENOENT || errno == unix.EPROTONOSUPPORT || errno == unix.EOPNOTSUPP || errno == unix.EINVAL {
+					// No nftables in this kernel.
 					return 0, nil
 				}
 				return 0, fmt.Errorf("listing nftables tables: %w", errno)
@@ -108,6 +119,20 @@ func nftablesTables() (int, error) {
 			}
 		}
 	}
+}
+
+// nftablesLoaded reports whether the kernel has nf_tables: loaded as a
+// module, or built in.
+func nftablesLoaded() bool {
+	if _, err := os.Stat("/sys/module/nf_tables"); err == nil {
+		return true
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return true
+	}
+	builtin, err := os.ReadFile("/lib/modules/" + unix.ByteSliceToString(u.Release[:]) + "/modules.builtin")
+	return err != nil || strings.Contains(string(builtin), "/nf_tables.ko")
 }
 
 // sysctlDir is where the calling thread's network namespace's sysctls
@@ -137,41 +162,68 @@ func readSysctls() (map[string]string, error) {
 	return out, err
 }
 
-// copySysctls sets, in the calling thread's namespace, each of want (see
-// readSysctls) whose value there differs: the namespace's own first,
-// then the defaults and "all" of ipv4/ipv6 conf and neigh, then each
-// device's (a moved link's settings are reset to the new namespace's
-// defaults).
-func copySysctls(want map[string]string) error {
-	paths := make([]string, 0, len(want))
-	for p := range want {
-		paths = append(paths, p)
-	}
-	rank := func(p string) int {
+// splitSysctls splits sysctls (see readSysctls) into the namespace's
+// own, with the defaults and "all" of ipv4/ipv6 conf and neigh, and the
+// devices' (conf/DEV/..., neigh/DEV/...), which a link loses when it
+// moves to another namespace.
+func splitSysctls(all map[string]string) (ns, devices map[string]string) {
+	ns, devices = map[string]string{}, map[string]string{}
+	for p, v := range all {
 		f := strings.Split(p, "/")
-		if len(f) < 4 || (f[1] != "conf" && f[1] != "neigh") {
-			return 0
+		if len(f) >= 4 && (f[1] == "conf" || f[1] == "neigh") && f[2] != "all" && f[2] != "default" {
+			devices[p] = v
+		} else {
+			ns[p] = v
 		}
-		if f[2] == "all" || f[2] == "default" {
-			return 1
-		}
-		return 2
 	}
-	sort.Slice(paths, func(i, j int) bool {
-		if ri, rj := rank(paths[i]), rank(paths[j]); ri != rj {
-			return ri < rj
+	return ns, devices
+}
+
+// copySysctls sets, in the calling thread's namespace, each of want (see
+// readSysctls) whose value there differs; "all" and "default" first. The
+// kernel checks some against others (a port range against the
+// unprivileged port start, a high threshold against the low one), so
+// writes it refuses as invalid are tried again once others are in, until
+// none gets in. A sysctl the namespace does not have is left out.
+func copySysctls(want map[string]string) error {
+	var pending []string
+	for p := range want {
+		pending = append(pending, p)
+	}
+	first := func(p string) bool { return strings.Contains(p, "/all/") || strings.Contains(p, "/default/") }
+	sort.Slice(pending, func(i, j int) bool {
+		if fi, fj := first(pending[i]), first(pending[j]); fi != fj {
+			return fi
 		}
-		return paths[i] < paths[j]
+		return pending[i] < pending[j]
 	})
-	for _, p := range paths {
-		full := filepath.Join(sysctlDir, p)
-		data, err := os.ReadFile(full)
-		if err != nil || strings.TrimSpace(string(data)) == want[p] {
-			continue
+	for len(pending) > 0 {
+		var left []string
+		var lastErr error
+		for _, p := range pending {
+			full := filepath.Join(sysctlDir, p)
+			data, err := os.ReadFile(full)
+			if err != nil {
+				slog.Debug("sysctl not copied: the namespace has none", "sysctl", p, "err", err)
+				continue
+			}
+			if strings.TrimSpace(string(data)) == want[p] {
+				continue
+			}
+			err = os.WriteFile(full, []byte(want[p]+"\n"), 0)
+			switch {
+			case err == nil:
+			case errors.Is(err, unix.EINVAL):
+				left = append(left, p)
+				lastErr = fmt.Errorf("setting net.%s to %q: %w", strings.ReplaceAll(p, "/", "."), want[p], err)
+			default:
+				return fmt.Errorf("setting net.%s to %q: %w", strings.ReplaceAll(p, "/", "."), want[p], err)
+			}
 		}
-		if err := os.WriteFile(full, []byte(want[p]+"\n"), 0); err != nil {
-			return fmt.Errorf("setting net.%s to %q: %w", strings.ReplaceAll(p, "/", "."), want[p], err)
+		if len(left) == len(pending) {
+			return lastErr
 		}
+		pending = left
 	}
 	return nil
 }

@@ -101,8 +101,8 @@ func ParseNSpid(status []byte) ([]int, error) {
 }
 
 // PendingSignals returns the signals pending for a process, from the
-// SigPnd (its thread's) and ShdPnd (its group's) lines of a
-// /proc/<pid>/status file: bit n-1 is signal n.
+// SigPnd (the thread group leader's own) and ShdPnd (the group's) lines
+// of a /proc/<pid>/status file: bit n-1 is signal n.
 func PendingSignals(status []byte) (uint64, error) {
 	var mask uint64
 	found := 0
@@ -171,6 +171,9 @@ type Mount struct {
 	// Root is the path, in its file system, of the mount's root
 	// ("net:[4026531840]" for a bound namespace), unescaped.
 	Root string
+	// Optional are the optional fields (propagation: "shared:N",
+	// "master:N", ...).
+	Optional []string
 	// Point is the mount point, unescaped.
 	Point string
 	// FSType, Source and Super are the file system type, source and
@@ -202,6 +205,7 @@ func ParseMountinfo(data []byte) []Mount {
 			ID:         id,
 			MajorMinor: fields[2],
 			Root:       unescapeOctal(fields[3]),
+			Optional:   fields[6:sep],
 			Point:      unescapeOctal(fields[4]),
 			FSType:     fields[sep+1],
 			Source:     fields[sep+2],

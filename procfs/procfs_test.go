@@ -97,7 +97,7 @@ func TestParseMountinfo(t *testing.T) {
 	if got[2].Point != "/a b" || got[2].FSType != "fuse.runsc" || got[2].MajorMinor != "0:50" || got[2].Source != "runsc-9p" {
 		t.Errorf("fuse line: %+v", got[2])
 	}
-	if got[3].ID != 612 || got[3].Root != "net:[4026532311]" || got[3].FSType != "nsfs" {
+	if got[3].ID != 612 || got[3].Root != "net:[4026532311]" || got[3].FSType != "nsfs" || len(got[3].Optional) != 1 || got[3].Optional[0] != "shared:5" {
 		t.Errorf("nsfs line: %+v", got[3])
 	}
 }

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,8 +9,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/runsc/runsc/faultpoint"
+	"github.com/runsc/runsc/internal/testhelp"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,6 +66,17 @@ func (n *testNet) cniNet(t *testing.T) string {
 const netAdminScript = `readlink /proc/self/ns/net; ip -o -4 addr show eth0; ip route
 ip link set eth0 mtu 1400 && ip route add 10.97.0.0/16 via 10.98.0.1 && echo admin-ok || echo admin-refused
 ping -c1 -W5 10.98.0.1 >/dev/null && echo pinged; true`
+
+// nsLine returns the line of a netAdminScript's output naming its
+// network namespace.
+func nsLine(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "net:[") {
+			return l
+		}
+	}
+	return ""
+}
 
 // netAdminSpec returns spec running netAdminScript with CAP_NET_ADMIN and
 // CAP_NET_RAW, in the network namespace bound at file.
@@ -126,7 +141,7 @@ func TestNetNSAdopted(t *testing.T) {
 		defer e.sub(t)()
 		out := e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "adopt")
 		check(t, out, true)
-		if got := strings.SplitN(out, "\n", 2)[0]; got == before || got != nsOf(t, file) {
+		if got := nsLine(out); got == before || got != nsOf(t, file) {
 			t.Errorf("the container was in %s, the file named %s before and %s after: want it adopted", got, before, nsOf(t, file))
 		}
 		if got := mtu(t, file); got != "1400" {
@@ -156,6 +171,45 @@ func TestNetNSAdopted(t *testing.T) {
 		e.must("delete", "--force", "pod")
 		if got := mtu(t, file); got != "1400" {
 			t.Errorf("eth0's mtu after the pod: %s, want 1400", got)
+		}
+	})
+	t.Run("joined when it comes into use before the move", func(t *testing.T) {
+		file := host.cniNet(t)
+		before := nsOf(t, file)
+		e := host.env()
+		defer e.sub(t)()
+		b := newBundle(t, netAdminSpec(testSpec(), file))
+		cli := e.stoppedAt(faultpoint.CreateAdopt, "create", "--bundle", b.dir, "late")
+		other := exec.Command("nsenter", "--net="+file, "sleep", "100000")
+		other.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := other.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { other.Process.Kill(); other.Wait() }()
+		testhelp.WaitFor(t, "the holder in the namespace", 10*time.Second, func() bool {
+			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", other.Process.Pid))
+			return l == before
+		})
+		cli.Process.Signal(syscall.SIGCONT)
+		done := make(chan error, 1)
+		go func() { done <- cli.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				out, _ := os.ReadFile(e.faultOut)
+				t.Fatalf("create: %v: %s", err, out)
+			}
+		case <-time.After(60 * time.Second):
+			cli.Process.Kill()
+			t.Fatal("create hung")
+		}
+		e.must("start", "late")
+		e.must("wait", "late")
+		data, _ := os.ReadFile(e.faultOut)
+		out := string(data)
+		check(t, out, false)
+		if got := nsLine(out); got != before || nsOf(t, file) != before {
+			t.Errorf("the container was in %s, the file named %s before and %s after: want it joined", got, before, nsOf(t, file))
 		}
 	})
 	// Where the pod may not adopt the namespace, it joins it: the
@@ -203,7 +257,7 @@ func TestNetNSAdopted(t *testing.T) {
 			defer e.sub(t)()
 			out := e.must("run", "--bundle", newBundle(t, netAdminSpec(testSpec(), file)).dir, "joined")
 			check(t, out, c.admin)
-			if got := strings.SplitN(out, "\n", 2)[0]; got != before || nsOf(t, file) != before {
+			if got := nsLine(out); got != before || nsOf(t, file) != before {
 				t.Errorf("the container was in %s, the file named %s before and %s after: want it joined", got, before, nsOf(t, file))
 			}
 			if want := map[bool]string{true: "1400", false: "1500"}[c.admin]; mtu(t, file) != want {
