@@ -194,7 +194,7 @@ func ParseMountinfo(data []byte) []Mount {
 				break
 			}
 		}
-		if sep < 5 || sep+3 >= len(fields) {
+		if sep < 6 || sep+3 >= len(fields) {
 			continue
 		}
 		id, err := strconv.ParseUint(fields[0], 10, 64)
