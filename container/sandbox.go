@@ -53,7 +53,7 @@ type nsJoin struct {
 // sandbox gets a new one instead.
 //
 // The returned process is this process's child.
-func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (p *os.Process, adopt *netnsAdoption, err error) {
+func (c *Container) startSandbox(cfg Config, spec *specs.Spec, exe *exeCopy) (p *os.Process, _ *netnsAdoption, err error) {
 	var adoption *netnsAdoption
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: c.shortPath(controllerSock), Net: "unix"})
 	if err != nil {
