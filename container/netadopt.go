@@ -225,6 +225,11 @@ func netnsInUse(st unix.Stat_t) string {
 		if _, err := strconv.Atoi(p.Name()); err != nil {
 			continue
 		}
+		if p.Name() == self {
+			// runsc's own descriptor of it, and the threads it
+			// enters it with to read it.
+			continue
+		}
 		dir := "/proc/" + p.Name()
 		tasks, _ := os.ReadDir(dir + "/task")
 		for _, t := range tasks {
@@ -232,10 +237,6 @@ func netnsInUse(st unix.Stat_t) string {
 			if unix.Stat(dir+"/task/"+t.Name()+"/ns/net", &got) == nil && got.Dev == st.Dev && got.Ino == st.Ino {
 				return "process " + p.Name() + " is in it"
 			}
-		}
-		if p.Name() == self {
-			// runsc's own descriptor of it.
-			continue
 		}
 		fds, _ := os.ReadDir(dir + "/fd")
 		for _, fd := range fds {

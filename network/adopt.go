@@ -55,8 +55,9 @@ func CanAdopt(ns *os.File) error {
 // copied: CanAdopt refuses a namespace holding any.
 //
 // Every link is moved before any is configured. If a move fails, the
-// links moved so far are moved back and nothing is left changed; if
-// configuring fails, the links stay in to.
+// links moved so far are moved back, configured again, and from is left
+// as it was (the error is ErrLinksStayed); if configuring fails, the
+// links stay in to.
 func Adopt(from, to *os.File) error {
 	err := adopt(from, to)
 	var moved *movedError
