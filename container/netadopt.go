@@ -152,7 +152,7 @@ func (a *netnsAdoption) mountRoot() (*os.File, error) {
 	var sfs unix.Statfs_t
 	var stx unix.Statx_t
 	switch {
-	case unix.Fstatfs(fd, &sfs) != nil || sfs.Type != unix.NSFS_MAGIC:
+	case unix.Fstatfs(fd, &sfs) != nil || sfs.Type != nsfsMagic:
 		f.Close()
 		return nil, errors.New("not a namespace bound at a file")
 	case unix.Statx(fd, "", unix.AT_EMPTY_PATH, unix.STATX_MNT_ID, &stx) != nil || stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 || !ownMount(stx.Mnt_id):
@@ -324,9 +324,7 @@ func (a *netnsAdoption) bind(ns *os.File) error {
 	}
 	target := os.NewFile(uintptr(fd), a.path)
 	defer target.Close()
-	var st unix.Stat_t
-	var sfs unix.Statfs_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || unix.Fstatfs(fd, &sfs) != nil || sfs.Type == unix.NSFS_MAGIC {
+	if _, ok := plainFile(fd); !ok {
 		return errors.New("not a plain file")
 	}
 	return unix.Mount(fdPath(ns), fdPath(target), "", unix.MS_BIND, "")

@@ -15,6 +15,16 @@ import (
 // nsfsMagic is NSFS_MAGIC, the file system of namespace files.
 const nsfsMagic = 0x6e736673
 
+// plainFile returns the stat of the file fd names and whether it is a
+// regular file and not a namespace bound there (a placeholder a
+// namespace may be bound on).
+func plainFile(fd int) (unix.Stat_t, bool) {
+	var st unix.Stat_t
+	var fs unix.Statfs_t
+	ok := unix.Fstat(fd, &st) == nil && unix.Fstatfs(fd, &fs) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && fs.Type != nsfsMagic
+	return st, ok
+}
+
 // NSID identifies a namespace: its file's device and inode.
 type NSID struct {
 	Dev uint64 `json:"dev"`
@@ -119,9 +129,7 @@ func (c *Container) bindNamespace(pid int, b specutils.NSBind, cu *cleanup.Clean
 		if fd, err = unix.Open(b.Path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
 			return err
 		}
-		var fst unix.Stat_t
-		var fs unix.Statfs_t
-		if unix.Fstat(fd, &fst) != nil || unix.Fstatfs(fd, &fs) != nil || fst.Mode&unix.S_IFMT != unix.S_IFREG || fst.Size != 0 || fs.Type == nsfsMagic {
+		if st, ok := plainFile(fd); !ok || st.Size != 0 {
 			unix.Close(fd)
 			return errors.New("exists and is not an empty file (nor a namespace already bound there)")
 		}

@@ -80,21 +80,6 @@ func sandboxNS(t *testing.T) *os.File {
 	return nil
 }
 
-// inNS runs f on a thread in namespace ns.
-func inNS(t *testing.T, ns *os.File, f func() error) error {
-	t.Helper()
-	ch := make(chan error)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- err
-			return
-		}
-		ch <- f()
-	}()
-	return <-ch
-}
-
 func openNS(t *testing.T, sandbox *os.File) *Namespaces {
 	t.Helper()
 	n, err := Open(nil, sandbox)
@@ -140,7 +125,7 @@ func plainKind(t *testing.T) string {
 func TestLoopbackUp(t *testing.T) {
 	needRoot(t)
 	ns := sandboxNS(t)
-	err := inNS(t, ns, func() error {
+	err := onThreadIn(ns, func() error {
 		if err := LoopbackUp(); err != nil {
 			return err
 		}
@@ -200,7 +185,7 @@ func TestVeth(t *testing.T) {
 		t.Errorf("second veth of the same name: %v", err)
 	}
 	var reply string
-	err = inNS(t, ns, func() error {
+	err = onThreadIn(ns, func() error {
 		c, err := net.DialTimeout("tcp", l.Addr().String(), 10*time.Second)
 		if err != nil {
 			return err

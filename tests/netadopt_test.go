@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,12 +34,7 @@ func (n *testNet) cniNet(t *testing.T) string {
 	t.Cleanup(func() { unix.Unmount(file, unix.MNT_DETACH) })
 	// ip moves a link into a namespace by name or pid: a process is in
 	// the new one until the link is there.
-	holder := exec.Command("nsenter", "--net="+file, "sleep", "100000")
-	holder.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := strconv.Itoa(holder.Process.Pid)
+	pid, release := holdNetNS(t, file)
 	run := func(ns string, args ...string) {
 		t.Helper()
 		if out, err := exec.Command("nsenter", append([]string{"--net=" + ns}, args...)...).CombinedOutput(); err != nil {
@@ -46,9 +42,8 @@ func (n *testNet) cniNet(t *testing.T) string {
 		}
 	}
 	n.cmd("ip", "link", "del", "vad0").Run()
-	run(n.path, "ip", "link", "add", "vad0", "type", "veth", "peer", "name", "eth0", "netns", pid)
-	holder.Process.Kill()
-	holder.Wait()
+	run(n.path, "ip", "link", "add", "vad0", "type", "veth", "peer", "name", "eth0", "netns", strconv.Itoa(pid))
+	release()
 	run(n.path, "ip", "addr", "add", "10.98.0.1/24", "dev", "vad0")
 	run(n.path, "ip", "link", "set", "vad0", "up")
 	in := func(args ...string) { t.Helper(); run(file, args...) }
@@ -57,6 +52,30 @@ func (n *testNet) cniNet(t *testing.T) string {
 	in("ip", "link", "set", "eth0", "up")
 	in("ip", "route", "add", "default", "via", "10.98.0.1")
 	return file
+}
+
+// holdNetNS starts a process in the network namespace bound at file and
+// returns once it is there, with its pid and a function that ends it
+// (also called at the end of the test).
+func holdNetNS(t *testing.T, file string) (pid int, release func()) {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(file, &st); err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("nsenter", "--net="+file, "sleep", "100000")
+	holder.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { holder.Process.Kill(); holder.Wait() }) }
+	t.Cleanup(release)
+	testhelp.WaitFor(t, "a process in "+file, 10*time.Second, func() bool {
+		var got unix.Stat_t
+		return unix.Stat(fmt.Sprintf("/proc/%d/ns/net", holder.Process.Pid), &got) == nil && got.Dev == st.Dev && got.Ino == st.Ino
+	})
+	return holder.Process.Pid, release
 }
 
 // netAdminScript prints the container's network namespace, its eth0
@@ -180,16 +199,7 @@ func TestNetNSAdopted(t *testing.T) {
 		defer e.sub(t)()
 		b := newBundle(t, netAdminSpec(testSpec(), file))
 		cli := e.stoppedAt(faultpoint.CreateAdopt, "create", "--bundle", b.dir, "late")
-		other := exec.Command("nsenter", "--net="+file, "sleep", "100000")
-		other.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := other.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { other.Process.Kill(); other.Wait() }()
-		testhelp.WaitFor(t, "the holder in the namespace", 10*time.Second, func() bool {
-			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", other.Process.Pid))
-			return l == before
-		})
+		holdNetNS(t, file)
 		cli.Process.Signal(syscall.SIGCONT)
 		done := make(chan error, 1)
 		go func() { done <- cli.Wait() }()
@@ -224,12 +234,8 @@ func TestNetNSAdopted(t *testing.T) {
 		{name: "--adopt-netns=false", flags: []string{"--adopt-netns=false"}},
 		{name: "--userns=host", flags: []string{"--userns=host"}, admin: true},
 		{name: "a process in it", prep: func(t *testing.T, file string) func() {
-			other := exec.Command("nsenter", "--net="+file, "sleep", "100000")
-			other.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-			if err := other.Start(); err != nil {
-				t.Fatal(err)
-			}
-			return func() { other.Process.Kill(); other.Wait() }
+			_, release := holdNetNS(t, file)
+			return release
 		}},
 		{name: "a bridge in it", prep: func(t *testing.T, file string) func() {
 			if out, err := exec.Command("nsenter", "--net="+file, "ip", "link", "add", "br9", "type", "bridge").CombinedOutput(); err != nil {
